@@ -1,0 +1,3 @@
+from digest.cli.app import main
+
+main()

@@ -1,0 +1,48 @@
+"""The `digest` command: one Typer app, one module per command group."""
+
+from __future__ import annotations
+
+import click
+import typer
+
+from digest import __version__
+from digest.cli.db import db_app
+from digest.cli.demo import demo
+from digest.cli.ingest import ingest, papers_app
+
+# Usage mistakes are user errors: exit 1 like every other user error (click's default is 2,
+# which this CLI keeps for system errors).
+click.exceptions.UsageError.exit_code = 1
+
+app = typer.Typer(
+    name="digest",
+    help="Paper Digest: daily research-paper listings -> personal email digests and RSS/Atom feeds.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+app.command()(ingest)
+app.command()(demo)
+app.add_typer(papers_app, name="papers")
+app.add_typer(db_app, name="db")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"paper-digest {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
+) -> None:
+    """Paper Digest: daily research-paper listings -> personal email digests and RSS/Atom feeds.
+
+    Settings come from DIGEST_* environment variables or ./digest.toml (see README).
+    """
+
+
+def main() -> None:
+    app()

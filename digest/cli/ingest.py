@@ -1,0 +1,162 @@
+"""`digest ingest` and `digest papers`: put snapshots in, look at what is stored."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from digest.cli.common import console, err_console, fail, handle_errors, interactive, print_json, runtime, to_json, warn
+from digest.errors import DigestError
+from digest.jobs import ingest_bytes
+from digest.models import IngestReport, Paper
+from digest.sources import FORMATS
+from digest.sources.fetch import read_input
+from digest.store.papers import list_papers
+
+papers_app = typer.Typer(help="Look at stored papers.", no_args_is_help=True)
+
+FORMAT_HELP = f"Force the input format instead of detecting it: {', '.join(FORMATS)}."
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+        disable=not interactive(),
+    )
+
+
+def _summary(report: IngestReport) -> str:
+    if report.duplicate_snapshot:
+        return f"{report.input}: already ingested (snapshot #{report.snapshot_id}, {report.papers} papers); nothing changed"
+    day = f", listing day {report.listing_day}" if report.listing_day else ""
+    return (
+        f"{report.input}: {report.format}{day}: {report.papers} papers — "
+        f"[green]{report.new} new[/], {report.updated} updated, {report.unchanged} unchanged"
+    )
+
+
+def ingest(
+    ctx: typer.Context,
+    inputs: list[str] = typer.Argument(..., help="Snapshot files, URLs, or - for standard input.", metavar="PATH|URL|-"),
+    format: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
+    source: Optional[str] = typer.Option(None, "--source", help="Record the snapshots as coming from this source."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object per input, one per line."),
+) -> None:
+    """Ingest listing snapshots: parse, diff against known papers, store.
+
+    Each input is one transaction: a bad input changes nothing and the others still run.
+    The same content ingested twice is recognised and changes nothing.
+
+    Example:  digest ingest hf-listing.txt https://export.arxiv.org/rss/cs.LG --json
+    """
+    if format is not None and format not in FORMATS:
+        fail(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
+    rt = runtime(ctx)
+    failures = _ingest_all(rt, inputs, format=format, source=source, as_json=as_json)
+    if failures:
+        raise typer.Exit(failures[0])
+
+
+@handle_errors
+def _ingest_all(rt, inputs: list[str], *, format: str | None, source: str | None, as_json: bool) -> list[int]:
+    settings, engine = rt.settings, rt.engine
+    source_id = _source_id(engine, source) if source else None
+    failures: list[int] = []
+    with _progress() as progress:
+        task = progress.add_task("ingesting", total=len(inputs))
+        for location in inputs:
+            try:
+                data = read_input(location, cap=settings.max_snapshot_bytes, timeout=settings.fetch_timeout)
+                report = ingest_bytes(engine, data, input=location, format=format, source_id=source_id)
+            except DigestError as err:
+                message = str(err) if str(err).startswith(location) else f"{location}: {err}"
+                err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+                failures.append(err.exit_code)
+                progress.advance(task)
+                continue
+            _show(report, as_json)
+            progress.advance(task)
+    return failures
+
+
+def _show(report: IngestReport, as_json: bool) -> None:
+    for warning in report.warnings:
+        warn(f"{report.input}: {warning}")
+    if as_json:
+        print(to_json(report.as_dict()), flush=True)
+    else:
+        console.print(_summary(report), highlight=False)
+
+
+def _source_id(engine, name: str) -> int:
+    from digest.store.sources import ensure_source
+
+    return ensure_source(engine, name)
+
+
+def _paper_json(paper: Paper) -> dict:
+    return {
+        "key": paper.key,
+        "arxiv_id": paper.arxiv_id,
+        "doi": paper.doi,
+        "title": paper.title,
+        "authors": list(paper.authors),
+        "author_count": paper.author_count,
+        "organization": paper.organization,
+        "published": paper.published,
+        "listing_day": paper.listing_day,
+        "upvotes": paper.upvotes,
+        "url": paper.url,
+        "first_seen": paper.first_seen,
+        "last_seen": paper.last_seen,
+    }
+
+
+@papers_app.command("list")
+@handle_errors
+def papers_list(
+    ctx: typer.Context,
+    since: Optional[datetime] = typer.Option(None, "--since", formats=["%Y-%m-%d"], help="Only papers first seen on or after this day (YYYY-MM-DD)."),
+    limit: Optional[int] = typer.Option(None, "--limit", "-n", min=1, help="Show at most this many (newest first)."),
+    search: Optional[str] = typer.Option(None, "--search", "-s", help="Only papers whose title or abstract contains this text."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array instead of a table."),
+) -> None:
+    """List stored papers, newest first.
+
+    Example:  digest papers list --since 2026-09-01 --search pooling --limit 20
+    """
+    rt = runtime(ctx)
+    with rt.engine.connect() as conn:
+        found = list_papers(conn, since=since.date() if since else None, limit=limit, search=search)
+    if as_json:
+        print_json([_paper_json(paper) for paper in found])
+        return
+    table = Table(title=f"{len(found)} papers", show_lines=False)
+    table.add_column("key", style="cyan", no_wrap=True)
+    table.add_column("title", overflow="fold")
+    table.add_column("by", overflow="fold", max_width=28)
+    table.add_column("listing day", no_wrap=True)
+    table.add_column("▲", justify="right")
+    table.add_column("first seen", no_wrap=True)
+    for paper in found:
+        table.add_row(
+            paper.key,
+            paper.title,
+            paper.byline,
+            str(paper.listing_day or ""),
+            "" if paper.upvotes is None else str(paper.upvotes),
+            paper.first_seen.strftime("%Y-%m-%d %H:%M") if paper.first_seen else "",
+        )
+    console.print(table)
+
+
+__all__ = ["ingest", "papers_app"]

@@ -1,0 +1,352 @@
+"""Parse RSS 2.0 / Atom paper listings (arXiv RSS, arXiv API, generic feeds) into `Paper`s.
+
+`parse(data)` is pure: bytes in, `ParsedSnapshot` out, no I/O. Any unusable input raises
+`SnapshotError` and nothing else. feedparser does the XML work; this module only refuses
+entity declarations first, then maps feedparser's entries onto `Paper`.
+
+The small text and arXiv-id helpers here (`clean_text`, `html_to_text`,
+`normalize_arxiv_id`, `find_arxiv_id`, `arxiv_links`, `http_url`) are shared with `hf_api`.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+from datetime import date, datetime
+from email.utils import parsedate_to_datetime
+
+import feedparser
+import nh3
+# Not public API, but it is exactly the decoding feedparser.parse applies, so checking its
+# output for entity declarations checks what the XML parser will really see (UTF-16, EBCDIC...).
+from feedparser.encodings import convert_to_utf8
+
+from digest.errors import SnapshotError
+from digest.models import Paper, ParsedSnapshot
+
+ANNOUNCE_TYPES = frozenset({"new", "cross", "replace", "replace-cross"})
+ARXIV_NS = "http://arxiv.org/schemas/atom"
+
+_ID = r"(?P<id>\d{4}\.\d{4,5}|[a-z][a-z-]*(?:\.[a-z]{2})?/\d{7})(?:v\d+)?(?!\d)"
+_ID_IN_TEXT = re.compile(
+    r"(?:arxiv\.org/(?:abs|pdf|html)/|oai:arxiv\.org:|huggingface\.co/papers/|\barxiv:\s?)" + _ID, re.I
+)
+_BARE_ID = re.compile(r"\s*(?:arxiv:)?" + _ID + r"\s*", re.I)
+_DOI_URL = re.compile(r"doi\.org/(10\.\d{4,9}/[^\s?#]+)", re.I)
+_ENTITY_DECL = re.compile(rb"<!\s*ENTITY", re.I)
+_ARXIV_PREFIX = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.I)
+_LABEL = re.compile(r"^(?P<label>authors?|upvotes?|summary|abstract)\s*:\s*(?P<value>.*)$", re.I)
+_LABELS = {"author": "authors", "authors": "authors", "upvote": "upvotes", "upvotes": "upvotes",
+           "summary": "abstract", "abstract": "abstract"}
+_AUTHOR_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*;\s*")
+# Control characters, lone surrogates and non-characters break JSON/XML output downstream.
+_JUNK = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+# Tags that end a line of text; every other tag is dropped and its text kept.
+_BLOCK_TAGS = {
+    "p", "br", "div", "li", "ul", "ol", "dl", "dt", "dd", "tr", "td", "th", "table", "hr",
+    "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "figure",
+}
+_INLINE_TAGS = {
+    "a", "abbr", "b", "big", "center", "cite", "code", "del", "em", "font", "i", "img", "ins",
+    "kbd", "mark", "q", "s", "small", "span", "strike", "strong", "sub", "sup", "tt", "u", "var",
+    "wbr", "time", "script", "style", "iframe", "video", "audio", "source", "picture", "svg",
+    "math", "html", "head", "body", "title", "meta", "link", "noscript", "tbody", "thead",
+    "tfoot", "caption", "figcaption", "header", "footer", "nav", "main", "aside", "label",
+}
+# A "<" that does not open a real HTML tag is text: abstracts say "n<k" and "<SEG> token".
+_NOT_A_TAG = re.compile(r"<(?!!--|/?(?:%s)\b)" % "|".join(sorted(_BLOCK_TAGS | _INLINE_TAGS)), re.I)
+
+
+def clean_text(value: object) -> str:
+    """Plain text on one line: junk characters dropped, whitespace runs collapsed, stripped.
+
+    Non-strings give "". Does not touch "<" or "&": the input is taken to be plain text.
+    """
+    if not isinstance(value, str):
+        return ""
+    return " ".join(_JUNK.sub(" ", value).split())
+
+
+def html_to_text(value: object) -> str:
+    """An HTML fragment as plain text, one line per block element (lines not yet cleaned).
+
+    Tags are removed (images, scripts and styles with their content), entities unescaped,
+    and a "<" that opens no known HTML tag is kept as text.
+    """
+    if not isinstance(value, str):
+        return ""
+    value = _JUNK.sub(" ", value)
+    try:
+        cleaned = nh3.clean(_NOT_A_TAG.sub("&lt;", value), tags=_BLOCK_TAGS, attributes={})
+    except Exception:  # nh3 is a native extension; never let it break the parser's contract
+        cleaned = html.escape(value)
+    # nh3 escapes every "<" in text, so whatever "<...>" remains is one of the block tags.
+    return html.unescape(re.sub(r"<[^>]*>", "\n", cleaned))
+
+
+def normalize_arxiv_id(value: object) -> str | None:
+    """A bare arXiv id ("2609.26811v2", "arXiv:cond-mat/0102536") without its version, else None."""
+    match = _BARE_ID.fullmatch(value) if isinstance(value, str) else None
+    return match.group("id") if match else None
+
+
+def find_arxiv_id(value: object) -> str | None:
+    """The versionless arXiv id in an arXiv/HF URL, an OAI guid or an "arXiv:" mention, else None."""
+    match = _ID_IN_TEXT.search(value) if isinstance(value, str) else None
+    return match.group("id") if match else None
+
+
+def arxiv_links(arxiv_id: str, *, hf: bool = False) -> dict[str, str]:
+    """Canonical, versionless abs/pdf links for an arXiv id, plus the HF paper page if asked."""
+    links = {"abs": f"https://arxiv.org/abs/{arxiv_id}", "pdf": f"https://arxiv.org/pdf/{arxiv_id}"}
+    if hf:
+        links["hf"] = f"https://huggingface.co/papers/{arxiv_id}"
+    return links
+
+
+def http_url(value: object) -> str | None:
+    """The value if it is a single http(s) URL (other schemes, e.g. javascript:, are dropped)."""
+    url = clean_text(value)
+    return url if re.fullmatch(r"https?://[^\s<>\"]+", url, re.I) else None
+
+
+def parse(data: bytes) -> ParsedSnapshot:
+    """Parse an RSS 2.0 or Atom document into papers in listing order.
+
+    Format is "arxiv-rss", "arxiv-api", "rss" or "atom". Raises SnapshotError, and nothing
+    else, for empty input, documents declaring XML entities, non-XML bytes and XML that is
+    not a feed. A feed with no entries is valid (0 papers). Entries without a title are
+    skipped with a warning; a malformed feed that still yields a feed root is read with a
+    warning. `listing_day` is set for arXiv RSS only (the pubDate's date in its own zone).
+    """
+    if not data.strip():
+        raise SnapshotError("empty input")
+    text, warnings = _to_utf8(data)
+    if _ENTITY_DECL.search(text):
+        raise SnapshotError("XML entity declarations are not allowed (possible XML bomb)")
+    result = _feedparse(text)
+    fmt = _format(result)
+    if fmt is None:
+        raise SnapshotError(f"not an RSS or Atom feed: {_looks_like(data)}")
+    if result.get("bozo"):
+        problem = _one_line(result.get("bozo_exception"))
+        warnings.append(f"feed is not well-formed XML, read what could be recovered: {problem}")
+    feed = result.get("feed") or {}
+    channel_day = _local_date(feed.get("published"), feed.get("published_parsed")) if fmt == "arxiv-rss" else None
+    from_hf = "huggingface.co" in _feed_links(feed)
+    papers: list[Paper] = []
+    seen: set[str] = set()
+    for number, entry in enumerate(result.get("entries") or [], 1):
+        paper = _paper(entry, fmt, from_hf)
+        if paper is None:
+            warnings.append(f"entry {number}: no title, skipped")
+        elif paper.arxiv_id and paper.arxiv_id in seen:
+            warnings.append(f"entry {number}: arXiv:{paper.arxiv_id} listed twice, kept the first")
+        else:
+            seen.add(paper.arxiv_id or "")  # "" is never looked up: id-less entries are all kept
+            papers.append(paper)
+    listing_day = channel_day or next((p.listing_day for p in papers if p.listing_day), None)
+    if fmt == "arxiv-rss":
+        for paper in papers:
+            paper.listing_day = paper.listing_day or listing_day
+    return ParsedSnapshot(format=fmt, papers=papers, listing_day=listing_day, warnings=warnings)
+
+
+def _to_utf8(data: bytes) -> tuple[bytes, list[str]]:
+    scratch: dict = {}
+    try:
+        text = convert_to_utf8({}, bytes(data), scratch)
+    except Exception as err:  # e.g. a UTF-16 document with a lone surrogate
+        raise SnapshotError(f"cannot decode the document's text: {_one_line(err)}") from None
+    problem = scratch.get("bozo_exception")
+    return text, [f"character encoding: {_one_line(problem)}"] if problem else []
+
+
+def _feedparse(text: bytes) -> dict:
+    try:
+        # A stream, never bytes: feedparser treats a bytes argument as a possible file name.
+        return feedparser.parse(io.BytesIO(text), sanitize_html=False, resolve_relative_uris=False)
+    except Exception as err:  # third-party parser on hostile input: keep the contract
+        raise SnapshotError(f"feed could not be parsed: {_one_line(err)}") from None
+
+
+def _format(result: dict) -> str | None:
+    version = result.get("version") or ""
+    feed = result.get("feed") or {}
+    entries = result.get("entries") or []
+    if version.startswith("rss"):
+        arxiv = (
+            ARXIV_NS in (result.get("namespaces") or {}).values()
+            or any("arxiv_announce_type" in e for e in entries)
+            or re.search(r"(rss|export)\.arxiv\.org/rss", _feed_links(feed)) is not None
+        )
+        return "arxiv-rss" if arxiv else "rss"
+    if version.startswith("atom"):
+        ids = [str(e.get("id", "")) for e in entries]
+        arxiv = re.search(r"arxiv\.org/api", _feed_links(feed)) is not None or (
+            bool(ids) and all(re.match(r"https?://arxiv\.org/abs/", i) for i in ids)
+        )
+        return "arxiv-api" if arxiv else "atom"
+    return None
+
+
+def _feed_links(feed: dict) -> str:
+    hrefs = [feed.get("link"), feed.get("id")] + [link.get("href") for link in feed.get("links") or []]
+    return " ".join(h for h in hrefs if isinstance(h, str))
+
+
+def _paper(entry: dict, fmt: str, from_hf: bool) -> Paper | None:
+    title = clean_text(_text(entry.get("title_detail"), entry.get("title")))
+    if not title:
+        return None
+    body = _entry_body(entry, plain=fmt.startswith("arxiv"))
+    prefix = _ARXIV_PREFIX.match(body) if fmt == "arxiv-rss" else None
+    labels = {} if fmt.startswith("arxiv") else _labelled(body)
+    announce = clean_text(entry.get("arxiv_announce_type") or (prefix and prefix.group("type"))).lower()
+    hrefs = [entry.get("id"), entry.get("link")] + [link.get("href") for link in entry.get("links") or []]
+    hrefs = [h for h in hrefs if isinstance(h, str)]
+    arxiv_id = next(filter(None, map(find_arxiv_id, hrefs)), None)
+    authors = _authors(entry, split=fmt == "arxiv-rss") or _split_authors(labels.get("authors", ""))
+    day = _local_date(entry.get("published"), entry.get("published_parsed")) or _local_date(
+        entry.get("updated"), entry.get("updated_parsed")
+    )
+    upvotes = labels.get("upvotes", "")
+    return Paper(
+        title=title,
+        abstract=clean_text(body[prefix.end():] if prefix else labels.get("abstract", body)),
+        arxiv_id=arxiv_id,
+        doi=_doi(entry, hrefs),
+        authors=authors,
+        author_count=len(authors) or None,
+        published=day,
+        listing_day=day if fmt == "arxiv-rss" else None,
+        upvotes=int(upvotes) if upvotes.isdigit() else None,
+        links=_links(entry, arxiv_id, hrefs, from_hf),
+        categories=tuple(dict.fromkeys(filter(None, (clean_text(t.get("term")) for t in entry.get("tags") or [])))),
+        announce_type=announce if fmt == "arxiv-rss" and announce in ANNOUNCE_TYPES else None,
+    )
+
+
+def _text(detail: object, value: object, plain: bool = False) -> str:
+    """An entry field as text; HTML-typed fields lose their markup unless `plain` is set."""
+    if not isinstance(value, str):
+        return ""
+    kind = detail.get("type") if isinstance(detail, dict) else None
+    return html_to_text(value) if not plain and "html" in str(kind) else value
+
+
+def _entry_body(entry: dict, plain: bool) -> str:
+    # arXiv escapes its abstracts as plain text, so "x<i" there is maths, not markup.
+    content = entry.get("content") or [{}]
+    for detail in (entry.get("summary_detail"), content[0]):
+        if isinstance(detail, dict) and isinstance(detail.get("value"), str) and detail["value"].strip():
+            return _text(detail, detail["value"], plain)
+    return ""
+
+
+def _labelled(body: str) -> dict[str, str]:
+    """"Authors: ...", "Upvotes: N", "Summary: ..." lines of an HTML description (HF-style feeds).
+
+    Returns "authors", "upvotes" and "abstract" (possibly empty). Unlabelled lines after
+    "Summary:" continue it; without any such label the unlabelled lines are the abstract.
+    """
+    fields = {"authors": "", "upvotes": ""}
+    rest: list[str] = []
+    current = None
+    for line in filter(None, map(clean_text, body.split("\n"))):
+        match = _LABEL.match(line)
+        if match:
+            current = _LABELS[match.group("label").lower()]
+            fields[current] = match.group("value")
+        elif current == "abstract":
+            fields["abstract"] += " " + line
+        else:
+            rest.append(line)
+    fields.setdefault("abstract", " ".join(rest))
+    return fields
+
+
+def _authors(entry: dict, split: bool) -> tuple[str, ...]:
+    names = [a.get("name") for a in entry.get("authors") or [] if isinstance(a, dict)]
+    names = [clean_text(n) for n in names if isinstance(n, str)]
+    if split or len(names) == 1 and ";" in names[0]:
+        return _split_authors(", ".join(names))
+    return tuple(n for n in names if n)
+
+
+def _split_authors(value: str) -> tuple[str, ...]:
+    """"A, B, and C" / "A and B" / "A; B" -> names (arXiv RSS and HF-style descriptions)."""
+    return tuple(name for name in map(clean_text, _AUTHOR_SPLIT.split(clean_text(value))) if name)
+
+
+def _doi(entry: dict, hrefs: list[str]) -> str | None:
+    for raw in [entry.get("arxiv_doi"), entry.get("prism_doi")] + [find_doi(h) for h in hrefs]:
+        doi = clean_text(raw).split(" ")[0]
+        if doi.startswith("10."):
+            return doi
+    return None
+
+
+def find_doi(url: str) -> str | None:
+    """The DOI in a doi.org / dx.doi.org URL, else None."""
+    match = _DOI_URL.search(url)
+    return match.group(1) if match else None
+
+
+def _links(entry: dict, arxiv_id: str | None, hrefs: list[str], from_hf: bool) -> dict[str, str]:
+    links = arxiv_links(arxiv_id, hf=from_hf) if arxiv_id else {}
+    comment = clean_text(entry.get("arxiv_comment"))  # arXiv API: "Code: https://github.com/..."
+    for url in filter(None, map(http_url, hrefs + re.findall(r"https?://[^\s,;]+", comment))):
+        if re.match(r"https?://(www\.)?github\.com/[^/]+/[^/]+", url):
+            links.setdefault("code", url.rstrip(".)"))
+    project = re.search(r"project\s*page\s*:?\s*(https?://[^\s,;]+)", comment, re.I)
+    if project and http_url(project.group(1)):
+        links["project"] = project.group(1).rstrip(".)")
+    if not arxiv_id:
+        for link in entry.get("links") or []:
+            url = http_url(link.get("href"))
+            if url and ("pdf" in str(link.get("type")) or link.get("title") == "pdf"):
+                links.setdefault("pdf", url)
+        main = http_url(entry.get("link"))
+        if main:
+            links.setdefault("link", main)  # a non-arXiv landing page; "abs" means arXiv
+    return links
+
+
+def _local_date(raw: object, parsed: object = None) -> date | None:
+    """The calendar date a timestamp names in its own time zone (not shifted to UTC).
+
+    Falls back to feedparser's UTC `*_parsed` tuple for formats the stdlib cannot read.
+    """
+    if isinstance(raw, str) and raw.strip():
+        for reader in (parsedate_to_datetime, datetime.fromisoformat):
+            try:
+                return reader(raw.strip()).date()
+            except (TypeError, ValueError, IndexError, OverflowError):
+                continue
+    try:
+        return date(*parsed[:3])  # type: ignore[index]
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _looks_like(data: bytes) -> str:
+    head = data[:1024]
+    if sum(b < 9 or 13 < b < 32 for b in head) * 20 > len(head):
+        return "looks like binary data"
+    sample = data[:4096].decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+    if sample[:1] in ("{", "["):
+        return "looks like JSON"
+    root = re.search(r"<([A-Za-z][\w.:-]{0,40})", sample)
+    if root is None:
+        return "no XML markup found"
+    name = root.group(1).lower().rpartition(":")[2]
+    if name in {"html", "head", "body", "div", "p", "meta"} or re.search(r"<!doctype\s+html", sample, re.I):
+        return "looks like an HTML page"
+    return "looks like an SVG image" if name == "svg" else f"the root element is <{name}>"
+
+
+def _one_line(err: object) -> str:
+    return clean_text(str(err))[:200] or type(err).__name__

@@ -1,0 +1,314 @@
+"""The saved text of the Hugging Face "Daily Papers" page.
+
+People save the page in several layouts: title and abstract lines alternating with no
+blank lines, blank-line separated blocks, and blocks followed by metadata ("• 5 authors"
+or an organisation line, "·", "Dec 8, 2024" and an optional upvote count). The page chrome
+("new", "Get trending papers...", "Subscribe" — sometimes glued to the first title —,
+"Daily Papers", "byAK and the research community", the listing day) is dropped.
+
+The parser reads structure, not fixed line numbers: after the chrome, a paper is a title
+line, an abstract line and optional metadata lines. It never raises anything but
+SnapshotError, whatever the text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date
+
+from digest.errors import SnapshotError
+from digest.models import Paper, ParsedSnapshot
+
+FORMAT = "hf-page"
+
+_MONTHS = {
+    name: number
+    for number, names in enumerate(
+        [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",),
+         ("jun", "june"), ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"),
+         ("oct", "october"), ("nov", "november"), ("dec", "december")],
+        start=1,
+    )
+    for name in names
+}
+_MONTH = r"(?P<month>[A-Za-z]{3,9})\.?"
+_DATE = re.compile(rf"^{_MONTH}\s+(?P<day>\d{{1,2}})(?:,?\s+(?P<year>\d{{4}}))?(?:\s*[·•]?\s*(?P<upvotes>\d+))?$")
+_AUTHOR_COUNT = re.compile(r"^[•·*-]?\s*(?P<count>\d+)\s+authors?$", re.IGNORECASE)
+_BULLET_AUTHORS = re.compile(r"^[•]\s*(?P<names>\S.*)$")
+_SEPARATORS = {"·", "•", "|"}
+_UPVOTES = re.compile(r"^\d{1,7}$")
+# Lines of page chrome, compared case-insensitively without trailing punctuation.
+_CHROME = {
+    "new",
+    "get trending papers in your email inbox once a day",
+    "get trending papers in your email inbox",
+    "subscribe",
+    "daily papers",
+    "byak and the research community",
+    "by ak and the research community",
+    "papers",
+    "trending papers",
+    "previous",
+    "next",
+    "daily",
+    "weekly",
+    "monthly",
+    "submit",
+    "submit a paper",
+    "search",
+}
+# Chrome that can be glued to the start of the first title when the text is copied.
+_GLUED_CHROME = ("Subscribe", "Daily Papers", "byAK and the research community")
+_MARKERS = ("daily papers", "get trending papers", "byak and the research community")
+_MAX_TITLE = 400
+_TERMINAL = tuple(".!?)]}\"'”’")
+
+
+@dataclass(slots=True)
+class _Draft:
+    title: str
+    line: int
+    abstract: str = ""
+    author_count: int | None = None
+    authors: tuple[str, ...] = ()
+    organization: str | None = None
+    published: date | None = None
+    upvotes: int | None = None
+    meta_lines: int = 0
+
+    def paper(self, listing_day: date | None) -> Paper:
+        return Paper(
+            title=self.title,
+            abstract=self.abstract,
+            authors=self.authors,
+            author_count=self.author_count,
+            organization=self.organization,
+            published=self.published,
+            listing_day=listing_day,
+            upvotes=self.upvotes,
+        )
+
+
+@dataclass(slots=True)
+class _Header:
+    listing_day: date | None = None
+    chrome_seen: bool = False
+    body_start: int = 0
+    first_line: str | None = None
+
+
+@dataclass(slots=True)
+class _State:
+    today: date
+    drafts: list[_Draft] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+def decode(data: bytes) -> str:
+    """Bytes as text: UTF-8 with or without BOM; binary data is refused."""
+    if b"\x00" in data[:65536]:
+        raise SnapshotError("binary data, not a text snapshot")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise SnapshotError(f"not UTF-8 text (bad byte at offset {err.start})") from None
+
+
+def looks_like_hf_page(text: str) -> bool:
+    """True when the first lines carry the page's own header."""
+    head = text[:4000].casefold()
+    return any(marker in head for marker in _MARKERS)
+
+
+def parse(data: bytes, *, today: date | None = None, strict: bool = False) -> ParsedSnapshot:
+    """Papers of a saved HF Daily Papers page, in listing order.
+
+    `today` anchors the listing day's year when the header gives only "Sep 25" (the latest
+    such day not after `today`). `strict` (format auto-detected) refuses text without the
+    page header. Raises SnapshotError for text that is not such a page.
+    """
+    text = decode(data)
+    if not text.strip():
+        raise SnapshotError("empty input")
+    if strict and not looks_like_hf_page(text):
+        raise SnapshotError("not a Hugging Face Daily Papers page (no 'Daily Papers' header); use --format hf-page to force")
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    today = today or date.today()
+    header = _read_header(lines, today)
+    state = _State(today=header.listing_day or today)
+    _read_body(lines, header, state)
+    _drop_cut_off(state, ends_cleanly=text.endswith(("\n", "\r")))
+    papers = [draft.paper(header.listing_day) for draft in state.drafts]
+    _check_shape(state.drafts, header)
+    return ParsedSnapshot(format=FORMAT, papers=papers, listing_day=header.listing_day, warnings=state.warnings)
+
+
+def _chrome_key(line: str) -> str:
+    return line.casefold().rstrip("!.:").strip()
+
+
+def _read_header(lines: list[str], today: date) -> _Header:
+    header = _Header()
+    for number, line in enumerate(lines):
+        if not line:
+            continue
+        if _chrome_key(line) in _CHROME:
+            header.chrome_seen = True
+            continue
+        day = _listing_day(line, today)
+        if day is not None and header.listing_day is None and not _DATE.match(line).group("upvotes"):
+            header.listing_day = day
+            continue
+        header.body_start = number
+        header.first_line = _unglue(line, header)
+        return header
+    header.body_start = len(lines)
+    return header
+
+
+def _unglue(line: str, header: _Header) -> str:
+    """'SubscribeOrder Theory...' -> 'Order Theory...' (the save glued chrome to a title)."""
+    changed = True
+    while changed:
+        changed = False
+        for chrome in _GLUED_CHROME:
+            rest = line[len(chrome):]
+            if line.startswith(chrome) and rest[:1].strip() and not rest[:1].islower():
+                line, changed, header.chrome_seen = rest.strip(), True, True
+    return line
+
+
+def _listing_day(line: str, today: date) -> date | None:
+    match = _DATE.match(line)
+    if not match:
+        return None
+    return _to_date(match, today)
+
+
+def _to_date(match: re.Match[str], today: date) -> date | None:
+    """The date a listing line names; without a year, the latest such day not after today."""
+    month = _MONTHS.get(match.group("month").casefold())
+    if month is None:
+        return None
+    day = int(match.group("day"))
+    if match.group("year"):
+        return _safe_date(int(match.group("year")), month, day)
+    latest = date.fromordinal(today.toordinal() + 1)  # a day of slack for time zones
+    for year in range(latest.year, latest.year - 8, -1):
+        found = _safe_date(year, month, day)
+        if found is not None and found <= latest:
+            return found
+    return None
+
+
+def _safe_date(year: int, month: int, day: int) -> date | None:
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _read_body(lines: list[str], header: _Header, state: _State) -> None:
+    numbered = [(n + 1, line) for n, line in enumerate(lines[header.body_start:], start=header.body_start) if line]
+    if numbered and header.first_line is not None:
+        numbered[0] = (numbered[0][0], header.first_line)
+    index = 0
+    while index < len(numbered):
+        number, line = numbered[index]
+        if _chrome_key(line) in _CHROME:
+            index += 1
+            continue
+        index = _read_paper(numbered, index, state)
+
+
+def _read_paper(numbered: list[tuple[int, str]], index: int, state: _State) -> int:
+    number, title = numbered[index]
+    if len(title) > _MAX_TITLE and state.drafts and state.drafts[-1].abstract:
+        # A second abstract paragraph, not a title: no title is this long.
+        state.drafts[-1].abstract += "\n\n" + title
+        return index + 1
+    draft = _Draft(title=title, line=number)
+    state.drafts.append(draft)
+    index += 1
+    if index < len(numbered) and not _is_metadata(numbered, index):
+        draft.abstract = numbered[index][1]
+        index += 1
+    return _read_metadata(numbered, index, draft, state.today)
+
+
+def _is_metadata(numbered: list[tuple[int, str]], index: int) -> bool:
+    line = numbered[index][1]
+    if line in _SEPARATORS or _AUTHOR_COUNT.match(line) or _DATE.match(line):
+        return True
+    following = numbered[index + 1][1] if index + 1 < len(numbered) else ""
+    return following in _SEPARATORS and len(line) <= 120
+
+
+def _read_metadata(numbered: list[tuple[int, str]], index: int, draft: _Draft, today: date) -> int:
+    while index < len(numbered):
+        line = numbered[index][1]
+        following = numbered[index + 1][1] if index + 1 < len(numbered) else ""
+        if line in _SEPARATORS:
+            pass
+        elif count := _AUTHOR_COUNT.match(line):
+            draft.author_count = int(count.group("count"))
+        elif (dated := _DATE.match(line)) and draft.published is None and _to_date(dated, today) is not None:
+            draft.published = _to_date(dated, today)
+            if dated.group("upvotes"):
+                draft.upvotes = int(dated.group("upvotes"))
+        elif _UPVOTES.match(line) and draft.published is not None and draft.upvotes is None:
+            draft.upvotes = int(line)
+        elif (names := _BULLET_AUTHORS.match(line)) and len(line) <= 300:
+            draft.authors = tuple(n.strip() for n in names.group("names").split(",") if n.strip())
+        elif following in _SEPARATORS and len(line) <= 120 and draft.meta_lines == 0:
+            draft.organization = _organization(line)
+        else:
+            return index
+        draft.meta_lines += 1
+        index += 1
+    return index
+
+
+def _organization(line: str) -> str:
+    """'parameterlab Parameter Lab' -> 'Parameter Lab' (HF shows the org slug, then its name)."""
+    slug, _, name = line.partition(" ")
+    if name and slug.casefold() == "".join(name.split()).casefold():
+        return name
+    return line
+
+
+def _drop_cut_off(state: _State, *, ends_cleanly: bool) -> None:
+    """Drop a last paper that the save cut off, with a warning naming it."""
+    if not state.drafts:
+        return
+    last = state.drafts[-1]
+    if not last.abstract and last.meta_lines == 0:
+        reason = "has no abstract"
+    elif not ends_cleanly and last.meta_lines == 0 and not last.abstract.rstrip().endswith(_TERMINAL):
+        reason = "ends mid-abstract"
+    else:
+        return
+    state.drafts.pop()
+    state.warnings.append(f"line {last.line}: last paper {_short(last.title)!r} {reason} (cut off?); skipped")
+
+
+def _short(title: str) -> str:
+    return title if len(title) <= 60 else title[:57] + "..."
+
+
+def _looks_like_paper(draft: _Draft) -> bool:
+    return len(draft.title) <= _MAX_TITLE and len(draft.abstract) >= 80 and len(draft.abstract) > len(draft.title)
+
+
+def _check_shape(drafts: list[_Draft], header: _Header) -> None:
+    """Refuse text that does not read as a listing (a different page, prose, a table)."""
+    if not drafts:
+        if header.chrome_seen:
+            return  # the page header with no papers: an empty day
+        raise SnapshotError("no papers found in the text")
+    odd = [draft for draft in drafts if not _looks_like_paper(draft)]
+    if len(odd) > 0.3 * len(drafts):
+        raise SnapshotError(
+            f"does not look like a Daily Papers listing (line {odd[0].line}: expected a title followed by its abstract)"
+        )

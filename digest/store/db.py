@@ -1,0 +1,137 @@
+"""Engines and migrations.
+
+`open_engine(url)` gives a ready database: a SQLite file is created and migrated on first
+use (WAL mode, foreign keys on); PostgreSQL is migrated under an advisory lock so several
+processes starting together upgrade it once.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+import digest
+from digest.errors import DigestError
+
+# Any 64-bit number works; it only has to be the same in every process of this app.
+MIGRATION_LOCK = 0x5D16E57
+
+
+class DatabaseError(DigestError):
+    """The database cannot be reached or used."""
+
+    exit_code = 2
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts: inside the wheel, or the repo's db/ in a source checkout."""
+    package = Path(digest.__file__).parent
+    installed = package / "_migrations"
+    return installed if installed.is_dir() else package.parent / "db"
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    # We issue BEGIN ourselves (see _sqlite_begin), so the driver must not.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    # A write transaction takes the write lock up front: a deferred one that reads first
+    # fails at once with SQLITE_BUSY when another writer commits in between.
+    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: committed on success, rolled back on any error."""
+    with engine.execution_options(sqlite_immediate=True).begin() as connection:
+        yield connection
+
+
+def make_engine(url: str) -> Engine:
+    """An Engine for `url`; SQLite files get their folder created and the pragmas set."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+@contextmanager
+def _migration_lock(connection: Connection) -> Iterator[None]:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_LOCK})
+    else:
+        yield
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Migrate to the newest schema; safe to re-run. Returns (revision before, after)."""
+    try:
+        with engine.connect() as connection:
+            with _migration_lock(connection):
+                before = current_revision(connection)
+                if before != head_revision():
+                    command.upgrade(alembic_config(connection), "head")
+                connection.commit()
+                return before, current_revision(connection) or ""
+    except OperationalError as err:
+        raise DatabaseError(f"cannot open the database {engine.url!r}: {_reason(err)}") from None
+
+
+def open_engine(url: str) -> Engine:
+    """An Engine on a database at the newest schema (created and migrated if needed)."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            up_to_date = current_revision(connection) == head_revision()
+    except SQLAlchemyError as err:
+        raise DatabaseError(f"cannot open the database {engine.url!r}: {_reason(err)}") from None
+    if not up_to_date:
+        upgrade(engine)
+    return engine
+
+
+def _reason(err: SQLAlchemyError) -> str:
+    original = getattr(err, "orig", None) or err
+    return str(original).strip().splitlines()[0]

@@ -1,0 +1,192 @@
+"""Papers, snapshots and sightings: batch reads and writes over a Connection.
+
+Every function takes the caller's Connection so a whole snapshot is one transaction; none
+commits. Reads are chunked IN queries (one query per ~500 keys, never one per paper).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timezone
+from itertools import islice
+from typing import Iterable, Iterator, Sequence
+
+from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
+
+from digest.diff import KnownPapers, SnapshotDiff, normalize_title
+from digest.models import IngestReport, Paper, ParsedSnapshot
+from digest.store.tables import papers, sightings, snapshots
+
+CHUNK = 500
+_PAPER_FIELDS = (
+    "arxiv_id", "doi", "title", "abstract", "authors", "author_count", "organization",
+    "published", "listing_day", "upvotes", "links", "categories",
+)
+
+
+def chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
+    iterator = iter(items)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def to_paper(row: Row) -> Paper:
+    """A stored row as a Paper."""
+    return Paper(
+        id=row.id,
+        key=row.key,
+        arxiv_id=row.arxiv_id,
+        doi=row.doi,
+        title=row.title,
+        abstract=row.abstract,
+        authors=tuple(row.authors or ()),
+        author_count=row.author_count,
+        organization=row.organization,
+        published=row.published,
+        listing_day=row.listing_day,
+        upvotes=row.upvotes,
+        links=dict(row.links or {}),
+        categories=tuple(row.categories or ()),
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+    )
+
+
+def _column_value(name: str, value: object) -> object:
+    return list(value) if name in ("authors", "categories") else value
+
+
+def _new_row(paper: Paper, snapshot_id: int, now: datetime) -> dict:
+    row = {name: _column_value(name, getattr(paper, name)) for name in _PAPER_FIELDS}
+    row.update(
+        key=paper.key,
+        title_norm=normalize_title(paper.title)[:512],
+        first_seen=now,
+        last_seen=now,
+        first_snapshot_id=snapshot_id,
+    )
+    return row
+
+
+def load_known(conn: Connection, incoming: Iterable[Paper]) -> KnownPapers:
+    """Stored papers that share an arXiv id, DOI or normalised title with `incoming`."""
+    arxiv_ids, dois, titles = set(), set(), set()
+    for paper in incoming:
+        if paper.arxiv_id:
+            arxiv_ids.add(paper.arxiv_id)
+        if paper.doi:
+            dois.add(paper.doi.lower())
+        titles.add(normalize_title(paper.title)[:512])
+    found: dict[int, Paper] = {}
+    for column, values in ((papers.c.arxiv_id, arxiv_ids), (papers.c.doi, dois), (papers.c.title_norm, titles)):
+        for batch in chunks(sorted(values)):
+            for row in conn.execute(select(papers).where(column.in_(batch))):
+                found.setdefault(row.id, to_paper(row))
+    return KnownPapers.of(found[i] for i in sorted(found))
+
+
+def find_snapshot(conn: Connection, sha256: str) -> Row | None:
+    return conn.execute(select(snapshots).where(snapshots.c.sha256 == sha256)).first()
+
+
+def save_snapshot(
+    conn: Connection,
+    *,
+    parsed: ParsedSnapshot,
+    diff: SnapshotDiff,
+    input: str,
+    sha256: str,
+    now: datetime,
+    source_id: int | None = None,
+) -> int:
+    """Write one diffed snapshot: its row, new papers, updates and sightings. Returns its id."""
+    snapshot_id = conn.execute(
+        insert(snapshots).returning(snapshots.c.id),
+        {
+            "source_id": source_id,
+            "input": input,
+            "format": parsed.format,
+            "sha256": sha256,
+            "listing_day": parsed.listing_day,
+            "paper_count": len(diff.sightings),
+            "new_count": len(diff.new),
+            "updated_count": len(diff.updated),
+            "unchanged_count": len(diff.unchanged),
+            "warnings": list(parsed.warnings),
+            "ingested_at": now,
+        },
+    ).scalar_one()
+    ids = _insert_new(conn, diff.new, snapshot_id, now) | diff.stored_ids
+    _apply_updates(conn, diff.updated, now)
+    _touch(conn, diff.unchanged, now)
+    _insert_sightings(conn, snapshot_id, diff, ids)
+    return snapshot_id
+
+
+def _insert_new(conn: Connection, new: list[Paper], snapshot_id: int, now: datetime) -> dict[str, int]:
+    if not new:
+        return {}
+    rows = [_new_row(paper, snapshot_id, now) for paper in new]
+    ids: dict[str, int] = {}
+    for batch in chunks(rows, 5000):
+        result = conn.execute(insert(papers).returning(papers.c.id, papers.c.key, sort_by_parameter_order=True), batch)
+        ids.update({key: id_ for id_, key in result})
+    return ids
+
+
+def _apply_updates(conn: Connection, updated: dict[int, dict[str, object]], now: datetime) -> None:
+    """One executemany per set of changed columns (papers change in few distinct ways)."""
+    groups: dict[tuple[str, ...], list[dict]] = {}
+    for paper_id, found in updated.items():
+        columns = tuple(sorted(found))
+        row = {f"v_{name}": _column_value(name, found[name]) for name in columns}
+        row["p_id"] = paper_id
+        if "title" in found:
+            row["v_title_norm"] = normalize_title(str(found["title"]))[:512]
+        groups.setdefault(columns, []).append(row)
+    for columns, rows in groups.items():
+        values = {name: bindparam(f"v_{name}") for name in columns}
+        if "title" in columns:
+            values["title_norm"] = bindparam("v_title_norm")
+        statement = update(papers).where(papers.c.id == bindparam("p_id")).values(**values, updated_at=now, last_seen=now)
+        conn.execute(statement, rows)
+
+
+def _touch(conn: Connection, paper_ids: list[int], now: datetime) -> None:
+    for batch in chunks(sorted(set(paper_ids))):
+        conn.execute(update(papers).where(papers.c.id.in_(batch)).values(last_seen=now))
+
+
+def _insert_sightings(conn: Connection, snapshot_id: int, diff: SnapshotDiff, ids: dict[str, int]) -> None:
+    rows = [
+        {"snapshot_id": snapshot_id, "paper_id": ids[key], "position": position, "upvotes": upvotes}
+        for position, (key, upvotes) in enumerate(diff.sightings)
+    ]
+    for batch in chunks(rows, 5000):
+        conn.execute(insert(sightings), batch)
+
+
+def list_papers(
+    conn: Connection, *, since: date | None = None, limit: int | None = None, search: str | None = None
+) -> list[Paper]:
+    """Stored papers, newest first; `since` filters on first-seen day, `search` on title/abstract."""
+    query = select(papers).order_by(papers.c.id.desc())
+    if since is not None:
+        query = query.where(papers.c.first_seen >= datetime.combine(since, time.min, timezone.utc))
+    if search:
+        pattern = f"%{search.strip()}%"
+        query = query.where(or_(papers.c.title.ilike(pattern), papers.c.abstract.ilike(pattern)))
+    if limit is not None:
+        query = query.limit(limit)
+    return [to_paper(row) for row in conn.execute(query)]
+
+
+def papers_after(conn: Connection, after_id: int, *, limit: int | None = None) -> list[Paper]:
+    """Papers first seen after the paper with id `after_id`, oldest first (digest candidates)."""
+    query = select(papers).where(papers.c.id > after_id).order_by(papers.c.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [to_paper(row) for row in conn.execute(query)]
+
+
+def count_papers(conn: Connection) -> int:
+    return conn.execute(select(func.count()).select_from(papers)).scalar_one()
