@@ -13,6 +13,7 @@ import hashlib
 import re
 import unicodedata
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Iterable
 
 from digest.models import Paper
@@ -24,8 +25,12 @@ _VERSIONED = ("title", "abstract", "authors")
 _FILLABLE = ("arxiv_id", "doi", "author_count", "organization", "published", "listing_day")
 
 
+@lru_cache(maxsize=262_144)
 def normalize_title(title: str) -> str:
-    """NFKC, casefold, punctuation and spacing folded: the title as an identity."""
+    """NFKC, casefold, punctuation and spacing folded: the title as an identity.
+
+    Cached: one ingest asks for the same title's form several times (match, key, store).
+    """
     folded = unicodedata.normalize("NFKC", title).casefold()
     return " ".join(_NOT_WORD.sub(" ", folded).split())
 
@@ -82,10 +87,12 @@ class KnownPapers:
 
 def clean(paper: Paper) -> Paper:
     """The paper with identity fields canonical: unversioned arXiv id, lower-case DOI."""
-    arxiv_id = strip_version(paper.arxiv_id) if paper.arxiv_id else None
-    doi = paper.doi.strip().lower() if paper.doi else None
+    arxiv_id = (strip_version(paper.arxiv_id) or None) if paper.arxiv_id else None
+    doi = (paper.doi.strip().lower() or None) if paper.doi else None
     author_count = len(paper.authors) if paper.authors else paper.author_count
-    return replace(paper, arxiv_id=arxiv_id or None, doi=doi or None, author_count=author_count)
+    if (arxiv_id, doi, author_count) == (paper.arxiv_id, paper.doi, paper.author_count):
+        return paper
+    return replace(paper, arxiv_id=arxiv_id, doi=doi, author_count=author_count)
 
 
 def changes(stored: Paper, incoming: Paper) -> dict[str, object]:
@@ -183,9 +190,10 @@ def diff_snapshot(papers: Iterable[Paper], known: KnownPapers) -> SnapshotDiff:
 def _unused_key(paper: Paper, known: KnownPapers, claimed: set[str]) -> str:
     """paper_key, suffixed in the rare case two different papers share a title key."""
     key = paper_key(paper)
-    taken = claimed | {p.key for p in known.by_title.get(normalize_title(paper.title), ())}
-    suffix = 2
-    candidate = key
-    while candidate in taken:
+    same_title = {p.key for p in known.by_title.get(normalize_title(paper.title), ())}
+    if not same_title and key not in claimed:
+        return key
+    candidate, suffix = key, 2
+    while candidate in claimed or candidate in same_title:
         candidate, suffix = f"{key}-{suffix}", suffix + 1
     return candidate

@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from digest.diff import clean, diff_snapshot
+from digest.diff import diff_snapshot
 from digest.errors import SnapshotError
 from digest.models import IngestReport, ParsedSnapshot
 from digest.sources import parse_snapshot
@@ -74,10 +74,9 @@ def ingest_bytes(
 def _store(
     engine: Engine, parsed: ParsedSnapshot, *, input: str, sha256: str, source_id: int | None, now: datetime
 ) -> IngestReport:
-    incoming = [clean(paper) for paper in parsed.papers]
     with write_transaction(engine) as conn:
-        known = paper_store.load_known(conn, incoming)
-        diff = diff_snapshot(incoming, known)
+        known = paper_store.load_known(conn, parsed.papers)
+        diff = diff_snapshot(parsed.papers, known)
         snapshot_id = paper_store.save_snapshot(
             conn, parsed=parsed, diff=diff, input=input, sha256=sha256, now=now, source_id=source_id
         )

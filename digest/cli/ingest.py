@@ -109,6 +109,7 @@ def _paper_json(paper: Paper) -> dict:
         "arxiv_id": paper.arxiv_id,
         "doi": paper.doi,
         "title": paper.title,
+        "abstract": paper.abstract,
         "authors": list(paper.authors),
         "author_count": paper.author_count,
         "organization": paper.organization,
@@ -140,11 +141,11 @@ def papers_list(
     if as_json:
         print_json([_paper_json(paper) for paper in found])
         return
-    table = Table(title=f"{len(found)} papers", show_lines=False)
-    table.add_column("key", style="cyan", no_wrap=True)
-    table.add_column("title", overflow="fold")
-    table.add_column("by", overflow="fold", max_width=28)
-    table.add_column("listing day", no_wrap=True)
+    table = Table(title=f"{len(found)} paper{'' if len(found) == 1 else 's'}", show_lines=False)
+    table.add_column("key", style="cyan", overflow="fold", max_width=20)
+    table.add_column("title", overflow="fold", min_width=30, ratio=3)
+    table.add_column("by", overflow="fold", max_width=20, ratio=1)
+    table.add_column("listed", no_wrap=True)
     table.add_column("▲", justify="right")
     table.add_column("first seen", no_wrap=True)
     for paper in found:
@@ -154,7 +155,7 @@ def papers_list(
             paper.byline,
             str(paper.listing_day or ""),
             "" if paper.upvotes is None else str(paper.upvotes),
-            paper.first_seen.strftime("%Y-%m-%d %H:%M") if paper.first_seen else "",
+            paper.first_seen.strftime("%Y-%m-%d") if paper.first_seen else "",
         )
     console.print(table)
 

@@ -1,11 +1,11 @@
 """Parse RSS 2.0 / Atom paper listings (arXiv RSS, arXiv API, generic feeds) into `Paper`s.
 
 `parse(data)` is pure: bytes in, `ParsedSnapshot` out, no I/O. Any unusable input raises
-`SnapshotError` and nothing else. feedparser does the XML work; this module only refuses
-entity declarations first, then maps feedparser's entries onto `Paper`.
+`SnapshotError` and nothing else. feedparser does the XML work; this module refuses entity
+declarations before feedparser sees the document, then maps its entries onto `Paper`.
 
-The small text and arXiv-id helpers here (`clean_text`, `html_to_text`,
-`normalize_arxiv_id`, `find_arxiv_id`, `arxiv_links`, `http_url`) are shared with `hf_api`.
+The text and arXiv-id helpers (`clean_text`, `html_to_text`, `normalize_arxiv_id`,
+`find_arxiv_id`, `arxiv_links`, `http_url`) are shared with `hf_api`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from email.utils import parsedate_to_datetime
 
 import feedparser
 import nh3
-# Not public API, but it is exactly the decoding feedparser.parse applies, so checking its
-# output for entity declarations checks what the XML parser will really see (UTF-16, EBCDIC...).
+# Not public API, but it is exactly the decoding feedparser.parse applies first, so checking its
+# output for entity declarations checks what the XML parser will see (UTF-16, EBCDIC, UTF-7...).
 from feedparser.encodings import convert_to_utf8
 
 from digest.errors import SnapshotError
@@ -40,29 +40,24 @@ _LABEL = re.compile(r"^(?P<label>authors?|upvotes?|summary|abstract)\s*:\s*(?P<v
 _LABELS = {"author": "authors", "authors": "authors", "upvote": "upvotes", "upvotes": "upvotes",
            "summary": "abstract", "abstract": "abstract"}
 _AUTHOR_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*;\s*")
-# Control characters, lone surrogates and non-characters break JSON/XML output downstream.
+# Control characters, lone surrogates and non-characters would break JSON/XML/email output.
 _JUNK = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 # Tags that end a line of text; every other tag is dropped and its text kept.
-_BLOCK_TAGS = {
-    "p", "br", "div", "li", "ul", "ol", "dl", "dt", "dd", "tr", "td", "th", "table", "hr",
-    "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "figure",
-}
-_INLINE_TAGS = {
-    "a", "abbr", "b", "big", "center", "cite", "code", "del", "em", "font", "i", "img", "ins",
-    "kbd", "mark", "q", "s", "small", "span", "strike", "strong", "sub", "sup", "tt", "u", "var",
-    "wbr", "time", "script", "style", "iframe", "video", "audio", "source", "picture", "svg",
-    "math", "html", "head", "body", "title", "meta", "link", "noscript", "tbody", "thead",
-    "tfoot", "caption", "figcaption", "header", "footer", "nav", "main", "aside", "label",
-}
-# A "<" that does not open a real HTML tag is text: abstracts say "n<k" and "<SEG> token".
+_BLOCK_TAGS = {"p", "br", "div", "li", "ul", "ol", "dl", "dt", "dd", "tr", "td", "th", "table",
+               "hr", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "section", "figure"}
+_INLINE_TAGS = {"a", "abbr", "b", "big", "cite", "code", "del", "em", "font", "i", "img", "ins",
+                "kbd", "mark", "q", "s", "small", "span", "strike", "strong", "sub", "sup", "tt",
+                "u", "var", "wbr", "script", "style", "iframe", "video", "audio", "picture", "svg",
+                "math", "html", "head", "body", "title", "meta", "link", "noscript", "tbody", "thead"}
+# A "<" that opens no real HTML tag is text: abstracts say "n<k" and "an in-vocabulary <SEG>".
 _NOT_A_TAG = re.compile(r"<(?!!--|/?(?:%s)\b)" % "|".join(sorted(_BLOCK_TAGS | _INLINE_TAGS)), re.I)
 
 
 def clean_text(value: object) -> str:
     """Plain text on one line: junk characters dropped, whitespace runs collapsed, stripped.
 
-    Non-strings give "". Does not touch "<" or "&": the input is taken to be plain text.
+    Non-strings give "". "<" and "&" are left alone: the input is taken to be plain text.
     """
     if not isinstance(value, str):
         return ""
@@ -70,10 +65,10 @@ def clean_text(value: object) -> str:
 
 
 def html_to_text(value: object) -> str:
-    """An HTML fragment as plain text, one line per block element (lines not yet cleaned).
+    """An HTML fragment as text, one line per block element (lines not yet cleaned).
 
-    Tags are removed (images, scripts and styles with their content), entities unescaped,
-    and a "<" that opens no known HTML tag is kept as text.
+    Tags go (images, scripts and styles with their content), entities are unescaped, and a
+    "<" that opens no known HTML tag is kept as text.
     """
     if not isinstance(value, str):
         return ""
@@ -82,12 +77,12 @@ def html_to_text(value: object) -> str:
         cleaned = nh3.clean(_NOT_A_TAG.sub("&lt;", value), tags=_BLOCK_TAGS, attributes={})
     except Exception:  # nh3 is a native extension; never let it break the parser's contract
         cleaned = html.escape(value)
-    # nh3 escapes every "<" in text, so whatever "<...>" remains is one of the block tags.
+    # nh3 escapes every "<" in text, so each "<...>" left is one of the block tags.
     return html.unescape(re.sub(r"<[^>]*>", "\n", cleaned))
 
 
 def normalize_arxiv_id(value: object) -> str | None:
-    """A bare arXiv id ("2609.26811v2", "arXiv:cond-mat/0102536") without its version, else None."""
+    """A bare arXiv id ("2609.26811v2", "arXiv:cond-mat/0102536v1") without its version, else None."""
     match = _BARE_ID.fullmatch(value) if isinstance(value, str) else None
     return match.group("id") if match else None
 
@@ -107,7 +102,7 @@ def arxiv_links(arxiv_id: str, *, hf: bool = False) -> dict[str, str]:
 
 
 def http_url(value: object) -> str | None:
-    """The value if it is a single http(s) URL (other schemes, e.g. javascript:, are dropped)."""
+    """The value if it is one http(s) URL; other schemes (javascript:, data:) give None."""
     url = clean_text(value)
     return url if re.fullmatch(r"https?://[^\s<>\"]+", url, re.I) else None
 
@@ -118,8 +113,9 @@ def parse(data: bytes) -> ParsedSnapshot:
     Format is "arxiv-rss", "arxiv-api", "rss" or "atom". Raises SnapshotError, and nothing
     else, for empty input, documents declaring XML entities, non-XML bytes and XML that is
     not a feed. A feed with no entries is valid (0 papers). Entries without a title are
-    skipped with a warning; a malformed feed that still yields a feed root is read with a
-    warning. `listing_day` is set for arXiv RSS only (the pubDate's date in its own zone).
+    skipped with a warning, as are repeats of an arXiv id; a malformed feed whose root was
+    recognised is read as far as possible, with a warning. `listing_day` is set for arXiv
+    RSS only: the channel pubDate's date in its own time zone.
     """
     if not data.strip():
         raise SnapshotError("empty input")
@@ -134,7 +130,6 @@ def parse(data: bytes) -> ParsedSnapshot:
         problem = _one_line(result.get("bozo_exception"))
         warnings.append(f"feed is not well-formed XML, read what could be recovered: {problem}")
     feed = result.get("feed") or {}
-    channel_day = _local_date(feed.get("published"), feed.get("published_parsed")) if fmt == "arxiv-rss" else None
     from_hf = "huggingface.co" in _feed_links(feed)
     papers: list[Paper] = []
     seen: set[str] = set()
@@ -142,15 +137,17 @@ def parse(data: bytes) -> ParsedSnapshot:
         paper = _paper(entry, fmt, from_hf)
         if paper is None:
             warnings.append(f"entry {number}: no title, skipped")
-        elif paper.arxiv_id and paper.arxiv_id in seen:
+        elif paper.arxiv_id in seen:
             warnings.append(f"entry {number}: arXiv:{paper.arxiv_id} listed twice, kept the first")
         else:
-            seen.add(paper.arxiv_id or "")  # "" is never looked up: id-less entries are all kept
+            seen.update(filter(None, [paper.arxiv_id]))
             papers.append(paper)
-    listing_day = channel_day or next((p.listing_day for p in papers if p.listing_day), None)
+    listing_day = None
     if fmt == "arxiv-rss":
+        channel_day = _local_date(feed.get("published"), feed.get("published_parsed"))
+        listing_day = channel_day or next((p.published for p in papers if p.published), None)
         for paper in papers:
-            paper.listing_day = paper.listing_day or listing_day
+            paper.listing_day = paper.published or listing_day
     return ParsedSnapshot(format=fmt, papers=papers, listing_day=listing_day, warnings=warnings)
 
 
@@ -158,7 +155,7 @@ def _to_utf8(data: bytes) -> tuple[bytes, list[str]]:
     scratch: dict = {}
     try:
         text = convert_to_utf8({}, bytes(data), scratch)
-    except Exception as err:  # e.g. a UTF-16 document with a lone surrogate
+    except Exception as err:  # e.g. a UTF-16 document holding a lone surrogate
         raise SnapshotError(f"cannot decode the document's text: {_one_line(err)}") from None
     problem = scratch.get("bozo_exception")
     return text, [f"character encoding: {_one_line(problem)}"] if problem else []
@@ -166,29 +163,27 @@ def _to_utf8(data: bytes) -> tuple[bytes, list[str]]:
 
 def _feedparse(text: bytes) -> dict:
     try:
-        # A stream, never bytes: feedparser treats a bytes argument as a possible file name.
+        # A stream, never bytes: feedparser would try a bytes argument as a file name first.
         return feedparser.parse(io.BytesIO(text), sanitize_html=False, resolve_relative_uris=False)
-    except Exception as err:  # third-party parser on hostile input: keep the contract
+    except Exception as err:  # a third-party parser on hostile input: keep the contract
         raise SnapshotError(f"feed could not be parsed: {_one_line(err)}") from None
 
 
 def _format(result: dict) -> str | None:
     version = result.get("version") or ""
-    feed = result.get("feed") or {}
+    links = _feed_links(result.get("feed") or {})
     entries = result.get("entries") or []
     if version.startswith("rss"):
         arxiv = (
             ARXIV_NS in (result.get("namespaces") or {}).values()
             or any("arxiv_announce_type" in e for e in entries)
-            or re.search(r"(rss|export)\.arxiv\.org/rss", _feed_links(feed)) is not None
+            or re.search(r"(rss|export)\.arxiv\.org/rss", links) is not None
         )
         return "arxiv-rss" if arxiv else "rss"
     if version.startswith("atom"):
         ids = [str(e.get("id", "")) for e in entries]
-        arxiv = re.search(r"arxiv\.org/api", _feed_links(feed)) is not None or (
-            bool(ids) and all(re.match(r"https?://arxiv\.org/abs/", i) for i in ids)
-        )
-        return "arxiv-api" if arxiv else "atom"
+        by_id = bool(ids) and all(re.match(r"https?://arxiv\.org/abs/", i) for i in ids)
+        return "arxiv-api" if by_id or re.search(r"arxiv\.org/api", links) else "atom"
     return None
 
 
@@ -198,21 +193,21 @@ def _feed_links(feed: dict) -> str:
 
 
 def _paper(entry: dict, fmt: str, from_hf: bool) -> Paper | None:
-    title = clean_text(_text(entry.get("title_detail"), entry.get("title")))
+    # arXiv writes plain text (so "x<i" is maths); other feeds' titles may carry <i>, <sub>.
+    arxiv = fmt.startswith("arxiv")
+    title = clean_text(entry.get("title") if arxiv else html_to_text(entry.get("title")))
     if not title:
         return None
-    body = _entry_body(entry, plain=fmt.startswith("arxiv"))
+    body = _entry_body(entry, plain=arxiv)
     prefix = _ARXIV_PREFIX.match(body) if fmt == "arxiv-rss" else None
-    labels = {} if fmt.startswith("arxiv") else _labelled(body)
-    announce = clean_text(entry.get("arxiv_announce_type") or (prefix and prefix.group("type"))).lower()
+    labels = {} if arxiv else _labelled(body)
     hrefs = [entry.get("id"), entry.get("link")] + [link.get("href") for link in entry.get("links") or []]
     hrefs = [h for h in hrefs if isinstance(h, str)]
     arxiv_id = next(filter(None, map(find_arxiv_id, hrefs)), None)
     authors = _authors(entry, split=fmt == "arxiv-rss") or _split_authors(labels.get("authors", ""))
-    day = _local_date(entry.get("published"), entry.get("published_parsed")) or _local_date(
-        entry.get("updated"), entry.get("updated_parsed")
-    )
     upvotes = labels.get("upvotes", "")
+    announce = clean_text(entry.get("arxiv_announce_type") or (prefix and prefix.group("type"))).lower()
+    tags = (clean_text(tag.get("term")) for tag in entry.get("tags") or [])
     return Paper(
         title=title,
         abstract=clean_text(body[prefix.end():] if prefix else labels.get("abstract", body)),
@@ -220,29 +215,21 @@ def _paper(entry: dict, fmt: str, from_hf: bool) -> Paper | None:
         doi=_doi(entry, hrefs),
         authors=authors,
         author_count=len(authors) or None,
-        published=day,
-        listing_day=day if fmt == "arxiv-rss" else None,
+        published=_local_date(entry.get("published"), entry.get("published_parsed"))
+        or _local_date(entry.get("updated"), entry.get("updated_parsed")),
         upvotes=int(upvotes) if upvotes.isdigit() else None,
-        links=_links(entry, arxiv_id, hrefs, from_hf),
-        categories=tuple(dict.fromkeys(filter(None, (clean_text(t.get("term")) for t in entry.get("tags") or [])))),
+        links=_links(entry, arxiv_id, from_hf),
+        categories=tuple(dict.fromkeys(filter(None, tags))),
         announce_type=announce if fmt == "arxiv-rss" and announce in ANNOUNCE_TYPES else None,
     )
 
 
-def _text(detail: object, value: object, plain: bool = False) -> str:
-    """An entry field as text; HTML-typed fields lose their markup unless `plain` is set."""
-    if not isinstance(value, str):
-        return ""
-    kind = detail.get("type") if isinstance(detail, dict) else None
-    return html_to_text(value) if not plain and "html" in str(kind) else value
-
-
 def _entry_body(entry: dict, plain: bool) -> str:
-    # arXiv escapes its abstracts as plain text, so "x<i" there is maths, not markup.
-    content = entry.get("content") or [{}]
-    for detail in (entry.get("summary_detail"), content[0]):
-        if isinstance(detail, dict) and isinstance(detail.get("value"), str) and detail["value"].strip():
-            return _text(detail, detail["value"], plain)
+    """The summary (else the first content block); HTML-typed text loses its markup unless plain."""
+    for detail in (entry.get("summary_detail"), (entry.get("content") or [None])[0]):
+        value = detail.get("value") if isinstance(detail, dict) else None
+        if isinstance(value, str) and value.strip():
+            return value if plain or "html" not in str(detail.get("type")) else html_to_text(value)
     return ""
 
 
@@ -250,7 +237,7 @@ def _labelled(body: str) -> dict[str, str]:
     """"Authors: ...", "Upvotes: N", "Summary: ..." lines of an HTML description (HF-style feeds).
 
     Returns "authors", "upvotes" and "abstract" (possibly empty). Unlabelled lines after
-    "Summary:" continue it; without any such label the unlabelled lines are the abstract.
+    "Summary:" continue it; without that label the unlabelled lines are the abstract.
     """
     fields = {"authors": "", "upvotes": ""}
     rest: list[str] = []
@@ -271,47 +258,48 @@ def _labelled(body: str) -> dict[str, str]:
 def _authors(entry: dict, split: bool) -> tuple[str, ...]:
     names = [a.get("name") for a in entry.get("authors") or [] if isinstance(a, dict)]
     names = [clean_text(n) for n in names if isinstance(n, str)]
-    if split or len(names) == 1 and ";" in names[0]:
+    # arXiv RSS packs every author into one dc:creator; elsewhere only ";" is a safe separator
+    # ("Smith, J." is one name).
+    if split:
         return _split_authors(", ".join(names))
-    return tuple(n for n in names if n)
+    if len(names) == 1 and ";" in names[0]:
+        names = names[0].split(";")
+    return tuple(filter(None, map(clean_text, names)))
 
 
 def _split_authors(value: str) -> tuple[str, ...]:
-    """"A, B, and C" / "A and B" / "A; B" -> names (arXiv RSS and HF-style descriptions)."""
+    """"A, B, and C" / "A and B" / "A; B" -> names (arXiv RSS, HF-style "Authors:" lines)."""
     return tuple(name for name in map(clean_text, _AUTHOR_SPLIT.split(clean_text(value))) if name)
 
 
 def _doi(entry: dict, hrefs: list[str]) -> str | None:
-    for raw in [entry.get("arxiv_doi"), entry.get("prism_doi")] + [find_doi(h) for h in hrefs]:
-        doi = clean_text(raw).split(" ")[0]
+    in_links = [match.group(1) for match in map(_DOI_URL.search, hrefs) if match]
+    for raw in [entry.get("arxiv_doi"), entry.get("prism_doi"), *in_links]:
+        doi = clean_text(raw).split(" ")[0]  # arXiv may list several DOIs; keep the first
         if doi.startswith("10."):
             return doi
     return None
 
 
-def find_doi(url: str) -> str | None:
-    """The DOI in a doi.org / dx.doi.org URL, else None."""
-    match = _DOI_URL.search(url)
-    return match.group(1) if match else None
-
-
-def _links(entry: dict, arxiv_id: str | None, hrefs: list[str], from_hf: bool) -> dict[str, str]:
+def _links(entry: dict, arxiv_id: str | None, from_hf: bool) -> dict[str, str]:
     links = arxiv_links(arxiv_id, hf=from_hf) if arxiv_id else {}
+    feed_links = [link for link in entry.get("links") or [] if isinstance(link, dict)]
     comment = clean_text(entry.get("arxiv_comment"))  # arXiv API: "Code: https://github.com/..."
-    for url in filter(None, map(http_url, hrefs + re.findall(r"https?://[^\s,;]+", comment))):
+    urls = [link.get("href") for link in feed_links] + re.findall(r"https?://[^\s,;]+", comment)
+    for url in filter(None, map(http_url, urls)):
         if re.match(r"https?://(www\.)?github\.com/[^/]+/[^/]+", url):
             links.setdefault("code", url.rstrip(".)"))
     project = re.search(r"project\s*page\s*:?\s*(https?://[^\s,;]+)", comment, re.I)
     if project and http_url(project.group(1)):
         links["project"] = project.group(1).rstrip(".)")
     if not arxiv_id:
-        for link in entry.get("links") or []:
+        for link in feed_links:
             url = http_url(link.get("href"))
             if url and ("pdf" in str(link.get("type")) or link.get("title") == "pdf"):
                 links.setdefault("pdf", url)
         main = http_url(entry.get("link"))
         if main:
-            links.setdefault("link", main)  # a non-arXiv landing page; "abs" means arXiv
+            links.setdefault("link", main)  # a non-arXiv landing page; "abs" means arXiv's
     return links
 
 
@@ -333,6 +321,7 @@ def _local_date(raw: object, parsed: object = None) -> date | None:
 
 
 def _looks_like(data: bytes) -> str:
+    """What non-feed bytes seem to be, for the error message."""
     head = data[:1024]
     if sum(b < 9 or 13 < b < 32 for b in head) * 20 > len(head):
         return "looks like binary data"
@@ -343,7 +332,7 @@ def _looks_like(data: bytes) -> str:
     if root is None:
         return "no XML markup found"
     name = root.group(1).lower().rpartition(":")[2]
-    if name in {"html", "head", "body", "div", "p", "meta"} or re.search(r"<!doctype\s+html", sample, re.I):
+    if name in {"html", "head", "body", "div", "p"} or re.search(r"<!doctype\s+html", sample, re.I):
         return "looks like an HTML page"
     return "looks like an SVG image" if name == "svg" else f"the root element is <{name}>"
 

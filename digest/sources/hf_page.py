@@ -133,7 +133,7 @@ def parse(data: bytes, *, today: date | None = None, strict: bool = False) -> Pa
         raise SnapshotError("empty input")
     if strict and not looks_like_hf_page(text):
         raise SnapshotError("not a Hugging Face Daily Papers page (no 'Daily Papers' header); use --format hf-page to force")
-    lines = [" ".join(line.split()) for line in text.splitlines()]
+    lines = [_collapse(line) for line in text.splitlines()]
     today = today or date.today()
     header = _read_header(lines, today)
     state = _State(today=header.listing_day or today)
@@ -142,6 +142,14 @@ def parse(data: bytes, *, today: date | None = None, strict: bool = False) -> Pa
     papers = [draft.paper(header.listing_day) for draft in state.drafts]
     _check_shape(state.drafts, header)
     return ParsedSnapshot(format=FORMAT, papers=papers, listing_day=header.listing_day, warnings=state.warnings)
+
+
+def _collapse(line: str) -> str:
+    """Stray spaces folded; the common clean line costs one strip and two scans."""
+    line = line.strip()
+    if "  " in line or "\t" in line or "\xa0" in line:
+        return " ".join(line.split())
+    return line
 
 
 def _chrome_key(line: str) -> str:
@@ -253,8 +261,8 @@ def _read_metadata(numbered: list[tuple[int, str]], index: int, draft: _Draft, t
             pass
         elif count := _AUTHOR_COUNT.match(line):
             draft.author_count = int(count.group("count"))
-        elif (dated := _DATE.match(line)) and draft.published is None and _to_date(dated, today) is not None:
-            draft.published = _to_date(dated, today)
+        elif draft.published is None and (dated := _DATE.match(line)) and (day := _to_date(dated, today)):
+            draft.published = day
             if dated.group("upvotes"):
                 draft.upvotes = int(dated.group("upvotes"))
         elif _UPVOTES.match(line) and draft.published is not None and draft.upvotes is None:

@@ -12,8 +12,9 @@ from typing import Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
 
-from digest.diff import KnownPapers, SnapshotDiff, normalize_title
+from digest.diff import KnownPapers, SnapshotDiff, clean, normalize_title
 from digest.models import IngestReport, Paper, ParsedSnapshot
+from digest.store.bulk import insert_rows
 from digest.store.tables import papers, sightings, snapshots
 
 CHUNK = 500
@@ -70,7 +71,7 @@ def _new_row(paper: Paper, snapshot_id: int, now: datetime) -> dict:
 def load_known(conn: Connection, incoming: Iterable[Paper]) -> KnownPapers:
     """Stored papers that share an arXiv id, DOI or normalised title with `incoming`."""
     arxiv_ids, dois, titles = set(), set(), set()
-    for paper in incoming:
+    for paper in map(clean, incoming):
         if paper.arxiv_id:
             arxiv_ids.add(paper.arxiv_id)
         if paper.doi:
@@ -125,11 +126,10 @@ def save_snapshot(
 def _insert_new(conn: Connection, new: list[Paper], snapshot_id: int, now: datetime) -> dict[str, int]:
     if not new:
         return {}
-    rows = [_new_row(paper, snapshot_id, now) for paper in new]
+    insert_rows(conn, papers, [_new_row(paper, snapshot_id, now) for paper in new])
     ids: dict[str, int] = {}
-    for batch in chunks(rows, 5000):
-        result = conn.execute(insert(papers).returning(papers.c.id, papers.c.key, sort_by_parameter_order=True), batch)
-        ids.update({key: id_ for id_, key in result})
+    for batch in chunks([paper.key for paper in new]):
+        ids.update(tuple(row) for row in conn.execute(select(papers.c.key, papers.c.id).where(papers.c.key.in_(batch))))
     return ids
 
 
@@ -161,8 +161,7 @@ def _insert_sightings(conn: Connection, snapshot_id: int, diff: SnapshotDiff, id
         {"snapshot_id": snapshot_id, "paper_id": ids[key], "position": position, "upvotes": upvotes}
         for position, (key, upvotes) in enumerate(diff.sightings)
     ]
-    for batch in chunks(rows, 5000):
-        conn.execute(insert(sightings), batch)
+    insert_rows(conn, sightings, rows)
 
 
 def list_papers(

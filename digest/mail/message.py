@@ -1,0 +1,450 @@
+"""Serialise one email to MIME bytes, fast and strict.
+
+`build_message` writes the bytes directly instead of going through
+`email.message.EmailMessage` (~0.2 ms instead of ~2 ms for a 26 KB digest). The output is
+7-bit clean, has CRLF line endings, no line over 78 octets except where a single URL or
+id is longer (never over 998), and parses with `email.policy.default` without defects.
+
+Header safety is structural: every piece of caller text that lands in a header passes
+through `clean_header_text`, which turns CR, LF and every other control character into
+spaces (NUL is dropped), so no input can start a new header line. Addresses, ids and
+URLs are validated and rejected rather than repaired.
+"""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import re
+from datetime import datetime
+from email.utils import format_datetime
+from typing import Iterable, Mapping
+
+from digest.errors import DeliveryError
+
+__all__ = [
+    "InvalidAddress",
+    "build_message",
+    "clean_body",
+    "clean_header_text",
+    "make_message_id",
+    "sign_dkim",
+]
+
+_MAX_LINE = 78  # RFC 5322 "SHOULD"; 998 is the hard limit
+
+# Controls become spaces so words stay apart; NUL is simply dropped.
+_HEADER_TABLE = {i: " " for i in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_HEADER_TABLE[0] = None
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+_ATOM = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+")
+_ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?: [A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*")
+_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*"
+_DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_ADDRESS = re.compile(f"({_DOT_ATOM})@({_DOMAIN})")
+_DOMAIN_RE = re.compile(_DOMAIN)
+_MSGID = re.compile(f"<({_DOT_ATOM})@({_DOMAIN})>")
+_LIST_ID = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)+")
+_HEADER_NAME = re.compile(r"[!-9;-~]+")
+# RFC 3986 characters only: anything else (space, quotes, <>, controls) is rejected.
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+# Headers build_message writes itself; extra_headers may not repeat them.
+_MANAGED = frozenset(
+    h.lower()
+    for h in (
+        "From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Content-Type",
+        "Content-Transfer-Encoding", "List-Id", "List-Unsubscribe", "List-Unsubscribe-Post",
+        "Cc", "Bcc", "Sender", "DKIM-Signature",
+    )
+)
+
+_DKIM_HEADERS = (
+    b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"content-type",
+    b"list-id", b"list-unsubscribe", b"list-unsubscribe-post", b"reply-to",
+)
+
+
+class InvalidAddress(DeliveryError):
+    """An address, id or URL that cannot go into a header as given. Never retried."""
+
+    def __init__(self, message: str):
+        super().__init__(message, permanent=True)
+
+
+# -- text cleaning ------------------------------------------------------------------
+
+
+def clean_header_text(value: str | None) -> str:
+    """The text a header will carry for `value`.
+
+    Control characters (CR, LF, tab, C1...) become spaces, NUL is removed, whitespace
+    runs collapse to one space, ends are trimmed, lone surrogates become U+FFFD. The
+    result can never end a header line, whatever the input.
+    """
+    if not value:
+        return ""
+    value = " ".join(value.translate(_HEADER_TABLE).split())
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = _SURROGATES.sub("\ufffd", value)
+    return value
+
+
+def clean_body(value: str) -> str:
+    """The body text a part will carry: line breaks normalised to "\\n", NUL removed,
+    lone surrogates replaced by U+FFFD. Everything else is kept (bodies are encoded)."""
+    return _body_bytes(value).decode("utf-8")
+
+
+def _body_bytes(value: str) -> bytes:
+    """`clean_body(value)` encoded as UTF-8, encoding only once on the common path."""
+    if "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", value).encode("utf-8")
+
+
+# -- header encoding ----------------------------------------------------------------
+
+
+def _b_word(data: bytes) -> str:
+    return f"=?utf-8?b?{binascii.b2a_base64(data, newline=False).decode('ascii')}?="
+
+
+def _encode_run(text: str, max_bytes: int) -> list[str]:
+    """RFC 2047 base64 encoded-words for `text`, each at most `max_bytes` of UTF-8.
+
+    Decoders drop the whitespace between adjacent encoded-words (RFC 2047 6.2), so a
+    split prefers to fall just after a space, which stays inside the earlier word;
+    only a single overlong token is split mid-token. Splits never cut a character.
+    """
+    data = text.encode("utf-8")
+    if len(data) <= max_bytes:
+        return [_b_word(data)]
+    words: list[str] = []
+    chunk = bytearray()
+    last_space = -1  # offset in chunk just after its last space
+    for ch in text:
+        encoded = ch.encode("utf-8")
+        while len(chunk) + len(encoded) > max_bytes:
+            cut = last_space if last_space > 0 else len(chunk)
+            words.append(_b_word(bytes(chunk[:cut])))
+            del chunk[:cut]
+            last_space = -1
+        chunk += encoded
+        if ch == " ":
+            last_space = len(chunk)
+    if chunk:
+        words.append(_b_word(bytes(chunk)))
+    return words
+
+
+def _header_words(text: str, plain: "re.Pattern[str] | None", room: int) -> list[str]:
+    """`text` as header words to be joined by single spaces (and so foldable there).
+
+    Tokens that `plain` accepts (and that fit a line) stay readable; runs of other
+    tokens become encoded-words that carry their inner spaces. Whitespace between a
+    plain word and an encoded-word is kept by every decoder, so the text round-trips.
+    """
+    max_bytes = max((min(room, 75) - 12) // 4 * 3, 12)
+    words: list[str] = []
+    run: list[str] = []
+    for token in text.split(" "):
+        if len(token) <= room and "=?" not in token and token.isascii() and (
+            plain.fullmatch(token) if plain is not None else token.isprintable()
+        ):
+            if run:
+                words.extend(_encode_run(" ".join(run), max_bytes))
+                run = []
+            words.append(token)
+        else:
+            run.append(token)
+    if run:
+        words.extend(_encode_run(" ".join(run), max_bytes))
+    return words
+
+
+def _plain_ascii(text: str) -> bool:
+    # "=?" could be read back as an encoded-word, so such text is encoded itself.
+    return text.isascii() and text.isprintable() and "=?" not in text
+
+
+def _unstructured(name: str, value: str) -> str:
+    """`Name: value` folded at spaces to 78 octets; non-ASCII words as encoded-words."""
+    value = clean_header_text(value)
+    if not value:
+        return f"{name}:"
+    prefix = f"{name}: "
+    return prefix + _fold_words(_header_words(value, None, _MAX_LINE - len(prefix)), len(prefix))
+
+
+def _fold_words(words: list[str], used: int) -> str:
+    """Join words with single spaces, folding before a space when a line would pass 78."""
+    lines: list[str] = []
+    line = words[0]
+    used += len(line)
+    for word in words[1:]:
+        if used + 1 + len(word) > _MAX_LINE:
+            lines.append(line)
+            line, used = word, 1 + len(word)
+        else:
+            line += " " + word
+            used += 1 + len(word)
+    lines.append(line)
+    return "\r\n ".join(lines)
+
+
+def _check_address(addr: str, what: str) -> str:
+    """`addr` if it is a plain ASCII addr-spec (IDN domains converted), else InvalidAddress."""
+    if not isinstance(addr, str) or any(ch in addr for ch in "\r\n\x00"):
+        raise InvalidAddress(f"{what} address contains a line break or NUL")
+    addr = addr.strip()
+    local, _, domain = addr.rpartition("@")
+    if domain and not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise InvalidAddress(f"{what} address has an invalid domain: {addr!r}") from None
+        addr = f"{local}@{domain}"
+    if len(addr) > 254 or not _ADDRESS.fullmatch(addr):
+        raise InvalidAddress(f"{what} address is not a plain ASCII address: {addr!r}")
+    return addr
+
+
+def _address_header(name: str, display: str | None, addr: str) -> str:
+    """`Name: phrase <addr>`: the phrase as atoms, one quoted-string or encoded-words."""
+    addr = _check_address(addr, name)
+    display = clean_header_text(display)
+    prefix = f"{name}: "
+    if not display:
+        return prefix + addr
+    tail = f"<{addr}>"
+    if _plain_ascii(display) and not _ATOM_PHRASE.fullmatch(display):
+        # ASCII with specials ("Smith, J.") reads best as one quoted-string.
+        quoted = '"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if len(prefix) + len(quoted) <= _MAX_LINE:
+            return prefix + _fold_words([quoted, tail], len(prefix))
+    words = _header_words(display, _ATOM, _MAX_LINE - len(prefix))
+    return prefix + _fold_words([*words, tail], len(prefix))
+
+
+def _check_uri(uri: str, scheme: str, what: str) -> str:
+    uri = uri.strip() if isinstance(uri, str) else ""
+    if not _URI.fullmatch(uri) or not uri.lower().startswith(scheme) or len(uri) > 900:
+        raise InvalidAddress(f"{what} is not a valid {scheme} URI: {uri!r}")
+    return uri
+
+
+def _message_id(message_id: str) -> str:
+    if not isinstance(message_id, str):
+        raise InvalidAddress("Message-ID must be a string")
+    message_id = message_id.strip()
+    if not message_id.startswith("<"):
+        message_id = f"<{message_id}>"
+    if len(message_id) > 250 or not _MSGID.fullmatch(message_id):
+        raise InvalidAddress(f"Message-ID is malformed: {message_id!r}")
+    return message_id
+
+
+def make_message_id(delivery_id: int, domain: str, *, salt: str = "") -> str:
+    """A Message-ID for outbox row `delivery_id`, e.g. `<digest-123.4f2a9c0e1b7d3a55@example.org>`.
+
+    Deterministic, so a retried delivery carries the same id and receivers can
+    de-duplicate it. The hash part keeps ids of different installations (or a reset
+    database) apart when they differ in `salt`; pass something unique per installation,
+    such as the site secret's fingerprint.
+    """
+    if not isinstance(delivery_id, int) or isinstance(delivery_id, bool) or delivery_id < 0:
+        raise ValueError(f"delivery_id must be a non-negative int, got {delivery_id!r}")
+    domain = domain.strip().lower()
+    if not _DOMAIN_RE.fullmatch(domain):
+        raise ValueError(f"not a domain name: {domain!r}")
+    tag = hashlib.blake2b(f"{salt}\x00{delivery_id}\x00{domain}".encode(), digest_size=8).hexdigest()
+    return f"<digest-{delivery_id}.{tag}@{domain}>"
+
+
+# -- bodies -------------------------------------------------------------------------
+
+
+def _encode_body(text: str) -> tuple[str, bytes]:
+    """(transfer encoding, CRLF-terminated encoded lines) for a UTF-8 text body.
+
+    Quoted-printable keeps mostly-ASCII text small and readable; base64 wins for
+    non-Latin scripts. Both are 7-bit with lines of at most 76 octets.
+    """
+    data = _body_bytes(text)
+    qp = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    # "From " at a line start gets mangled to ">From " by some mbox-based hops, which
+    # would break the DKIM body hash. Encode the F, and break the line softly right
+    # after "From" so the two extra octets can never push it past 76.
+    if qp.startswith(b"From "):
+        qp = b"=46rom=\n " + qp[5:]
+    if b"\nFrom " in qp:
+        qp = qp.replace(b"\nFrom ", b"\n=46rom=\n ")
+    b64_size = (len(data) + 56) // 57 * 78
+    if len(qp) + qp.count(b"\n") <= b64_size:
+        return "quoted-printable", qp.replace(b"\n", b"\r\n")
+    encoded = binascii.b2a_base64(data, newline=False)
+    lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
+    return "base64", b"\r\n".join(lines)
+
+
+def _part(content_type: str, text: str) -> bytes:
+    cte, body = _encode_body(text)
+    head = f"Content-Type: {content_type}; charset=\"utf-8\"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"
+    return head.encode("ascii") + body
+
+
+# -- the message ----------------------------------------------------------------------
+
+
+def build_message(
+    *,
+    from_addr: str,
+    from_name: str | None,
+    to_addr: str,
+    to_name: str | None,
+    subject: str,
+    text: str,
+    html: str,
+    message_id: str,
+    date: datetime,
+    list_id: str | None = None,
+    list_unsubscribe_url: str | None = None,
+    list_unsubscribe_mailto: str | None = None,
+    extra_headers: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+) -> bytes:
+    """The complete message as bytes: multipart/alternative, text/plain then text/html.
+
+    Contract:
+    * `date` must be timezone-aware (ValueError otherwise).
+    * Addresses must be plain ASCII addr-specs (IDN domains are converted); a bad
+      address, Message-ID, List-Id or unsubscribe URI raises `InvalidAddress`.
+    * Names and subject may be any text: they are cleaned with `clean_header_text`
+      and RFC 2047-encoded when not plain ASCII. Bodies are cleaned with `clean_body`.
+    * List headers are optional (the confirmation email has none). When an https
+      unsubscribe URL is given, `List-Unsubscribe-Post: List-Unsubscribe=One-Click`
+      (RFC 8058) is added, so that URL must accept a POST that unsubscribes.
+    * `extra_headers` may not repeat a header this function writes (ValueError).
+    """
+    if not isinstance(date, datetime) or date.tzinfo is None or date.utcoffset() is None:
+        raise ValueError("date must be a timezone-aware datetime")
+    message_id = _message_id(message_id)
+    headers = [
+        _address_header("From", from_name, from_addr),
+        _address_header("To", to_name, to_addr),
+        _unstructured("Subject", subject),
+        f"Date: {format_datetime(date)}",
+        f"Message-ID: {message_id}",
+        "MIME-Version: 1.0",
+    ]
+    if list_id:
+        list_id = list_id.strip()
+        if not _LIST_ID.fullmatch(list_id) or len(list_id) > 255:
+            raise InvalidAddress(f"List-Id must look like 'name.example.org': {list_id!r}")
+        headers.append(f"List-Id: <{list_id}>")
+    unsubscribe = []
+    if list_unsubscribe_url:
+        unsubscribe.append(f"<{_check_uri(list_unsubscribe_url, 'https://', 'List-Unsubscribe URL')}>")
+    if list_unsubscribe_mailto:
+        unsubscribe.append(f"<{_check_uri(list_unsubscribe_mailto, 'mailto:', 'List-Unsubscribe mailto')}>")
+    if unsubscribe:
+        headers.append("List-Unsubscribe: " + ",\r\n ".join(unsubscribe))
+        if list_unsubscribe_url:
+            headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+    headers.extend(_extra_headers(extra_headers))
+
+    # Bodies are 7-bit encoded and "=" never starts a base64 or QP line, so a boundary
+    # beginning with "=_" cannot occur inside them.
+    boundary = "=_pd_" + hashlib.blake2b(message_id.encode(), digest_size=12).hexdigest()
+    headers.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"')
+
+    delimiter = f"\r\n--{boundary}\r\n".encode("ascii")
+    return b"".join(
+        (
+            "\r\n".join(headers).encode("ascii"),
+            b"\r\n",
+            delimiter,
+            _part("text/plain", text),
+            delimiter,
+            _part("text/html", html),
+            f"\r\n--{boundary}--\r\n".encode("ascii"),
+        )
+    )
+
+
+def _extra_headers(extra: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> list[str]:
+    if not extra:
+        return []
+    pairs = extra.items() if isinstance(extra, Mapping) else extra
+    lines = []
+    for name, value in pairs:
+        if not isinstance(name, str) or not _HEADER_NAME.fullmatch(name) or len(name) > 70:
+            raise ValueError(f"invalid header name: {name!r}")
+        if name.lower() in _MANAGED:
+            raise ValueError(f"header {name} is written by build_message; do not pass it in extra_headers")
+        lines.append(_unstructured(name, str(value)))
+    return lines
+
+
+# -- DKIM ---------------------------------------------------------------------------
+
+
+def sign_dkim(message: bytes, *, selector: str, domain: str, private_key_pem: str | bytes) -> bytes:
+    """`message` with a DKIM-Signature header prepended (rsa-sha256, relaxed/relaxed).
+
+    Signs From, To, Subject, Date, Message-ID, MIME-Version, Content-Type and, as RFC
+    8058 requires for one-click unsubscribe, both List-Unsubscribe headers. Accepts a
+    PKCS#1 ("BEGIN RSA PRIVATE KEY") or PKCS#8 ("BEGIN PRIVATE KEY") PEM key.
+    Raises ValueError for a key dkimpy cannot use.
+    """
+    import dkim  # imported lazily: only installations with a key pay for it
+
+    key = _pkcs1_pem(private_key_pem.encode() if isinstance(private_key_pem, str) else private_key_pem)
+    present = {line.split(b":", 1)[0].strip().lower() for line in message.split(b"\r\n\r\n", 1)[0].split(b"\r\n") if line[:1] not in (b" ", b"\t")}
+    include = [h for h in _DKIM_HEADERS if h in present]
+    try:
+        signature = dkim.sign(
+            message,
+            selector.encode("ascii"),
+            domain.encode("ascii"),
+            key,
+            canonicalize=(b"relaxed", b"relaxed"),
+            include_headers=include,
+            linesep=b"\r\n",
+        )
+    except dkim.DKIMException as exc:
+        raise ValueError(f"DKIM signing failed: {exc}") from exc
+    return signature + message
+
+
+_RSA_ENCRYPTION_OID = bytes.fromhex("2a864886f70d010101")  # 1.2.840.113549.1.1.1
+
+
+def _pkcs1_pem(pem: bytes) -> bytes:
+    """A PKCS#8 RSA key rewrapped as PKCS#1, which is all dkimpy reads; others unchanged."""
+    if b"BEGIN PRIVATE KEY" not in pem:
+        return pem
+    from dkim.asn1 import INTEGER, NULL, OBJECT_IDENTIFIER, OCTET_STRING, SEQUENCE, asn1_parse
+
+    body = re.search(rb"-----BEGIN PRIVATE KEY-----(.*?)-----END PRIVATE KEY-----", pem, re.S)
+    if body is None:
+        raise ValueError("malformed PKCS#8 PEM key")
+    der = binascii.a2b_base64(b"".join(body.group(1).split()))
+    template = [(SEQUENCE, [(INTEGER,), (SEQUENCE, [(OBJECT_IDENTIFIER,), (NULL,)]), (OCTET_STRING,)])]
+    try:
+        _version, (algorithm, _params), rsa_der = asn1_parse(template, der)[0]
+    except Exception as exc:  # dkimpy's parser raises assorted errors on foreign keys
+        raise ValueError("PKCS#8 key is not an RSA key dkimpy can use") from exc
+    if bytes(algorithm) != _RSA_ENCRYPTION_OID:
+        raise ValueError("PKCS#8 key is not an RSA key")
+    b64 = binascii.b2a_base64(bytes(rsa_der), newline=False)
+    lines = b"\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
+    return b"-----BEGIN RSA PRIVATE KEY-----\n" + lines + b"\n-----END RSA PRIVATE KEY-----\n"
