@@ -165,10 +165,13 @@ def dedupe(papers: Iterable[Paper]) -> list[Paper]:
 
 
 def diff_snapshot(papers: Iterable[Paper], known: KnownPapers) -> SnapshotDiff:
-    """Classify each paper of a snapshot as new, updated or unchanged (pure; safe to re-run)."""
+    """Classify each paper of a snapshot as new, updated or unchanged (pure; safe to re-run).
+
+    `papers` must already be unique (see `dedupe`); `known` gains the new papers.
+    """
     result = SnapshotDiff()
     claimed: set[str] = set()
-    for paper in dedupe(papers):
+    for paper in papers:
         stored = known.find(paper)
         if stored is not None and stored.key in claimed:
             stored = None  # two listed papers matched one stored title: the second is new

@@ -6,13 +6,16 @@ scheduler, the web app and the tests drive the same code.
 
 from __future__ import annotations
 
+import gc
 import hashlib
+from contextlib import contextmanager
 from datetime import date, datetime, timezone
+from typing import Iterator
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
-from digest.diff import diff_snapshot
+from digest.diff import dedupe, diff_snapshot
 from digest.errors import SnapshotError
 from digest.models import IngestReport, ParsedSnapshot
 from digest.sources import parse_snapshot
@@ -22,6 +25,23 @@ from digest.store.db import write_transaction
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector around batch work.
+
+    A big ingest or send run allocates millions of acyclic objects; the collector would
+    rescan the growing heap again and again (a third of a 100k-paper ingest). Reference
+    counting still frees everything; the collector runs again afterwards.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _duplicate(input: str, row) -> IngestReport:
@@ -59,9 +79,10 @@ def ingest_bytes(
         seen = paper_store.find_snapshot(conn, sha256)
     if seen is not None:
         return _duplicate(input, seen)
-    parsed = parse_snapshot(data, input=input, format=format, today=today)
     try:
-        return _store(engine, parsed, input=input, sha256=sha256, source_id=source_id, now=now)
+        with gc_paused():
+            parsed = parse_snapshot(data, input=input, format=format, today=today)
+            return _store(engine, parsed, input=input, sha256=sha256, source_id=source_id, now=now)
     except IntegrityError:
         # Another process stored the same content between our check and our insert.
         with engine.connect() as conn:
@@ -74,9 +95,10 @@ def ingest_bytes(
 def _store(
     engine: Engine, parsed: ParsedSnapshot, *, input: str, sha256: str, source_id: int | None, now: datetime
 ) -> IngestReport:
+    unique = dedupe(parsed.papers)
     with write_transaction(engine) as conn:
-        known = paper_store.load_known(conn, parsed.papers)
-        diff = diff_snapshot(parsed.papers, known)
+        known = paper_store.load_known(conn, unique)
+        diff = diff_snapshot(unique, known)
         snapshot_id = paper_store.save_snapshot(
             conn, parsed=parsed, diff=diff, input=input, sha256=sha256, now=now, source_id=source_id
         )

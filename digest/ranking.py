@@ -449,7 +449,7 @@ class PaperIndex:
         self._rank = [0] * len(papers)  # position -> place in the tie-break order
         for place, k in enumerate(self._order):
             self._rank[k] = place
-        self._queries: dict[str, tantivy.Query] = {}
+        self._queries = _Bounded()  # tantivy text -> parsed Query: each distinct query parsed once
         self._tokens: dict[tuple[int, str], dict[str, list[tuple[int, int, int]]]] = {}
         self._words: dict[int, set[str]] = {}  # stems in title or abstract
         self._texts: dict[tuple[int, str], str] = {}
@@ -463,7 +463,7 @@ class PaperIndex:
 
     def _query(self, text: str) -> tantivy.Query:
         if (q := self._queries.get(text)) is None:
-            q = self._queries[text] = self._index.parse_query(text, DEFAULT_FIELDS, field_boosts=FIELD_BOOSTS)
+            q = self._queries.put(text, self._index.parse_query(text, DEFAULT_FIELDS, field_boosts=FIELD_BOOSTS))
         return q
 
     def _ranked(self, a: _Analysed, limit: int, min_score: float, after_id: int) -> list[RankedPaper]:
@@ -599,13 +599,14 @@ def _tokenize(text: str) -> list[tuple[int, str, int, int]]:
     """(position, stem, start char, end char) of each token as the index sees it.
 
     Pairs the stems of `analyze` with a regex's word spans: 2-3x faster than reading
-    `pre_tokenize`'s Token objects. Rust's idea of alphanumeric differs from Python's for
-    a few marks, so when the counts disagree the Token objects are read after all."""
+    `pre_tokenize`'s Token objects. Rust counts some marks as letters where Python does not,
+    so outside ASCII the pairing is checked (the regex's words must stem the same)."""
     stems = _STEMMER.analyze(text)
     spans = [m.span() for m in _WORD.finditer(text)]
     # Tantivy drops tokens of 40+ UTF-8 bytes but still counts their positions.
     kept = [k for k, (a, b) in enumerate(spans) if b - a < 10 or len(text[a:b].encode()) < 40]
-    if len(kept) == len(stems):
+    if len(kept) == len(stems) and (text.isascii() or len(kept) == len(spans) and stems == _STEMMER.analyze(
+            " ".join(text[a:b] for a, b in spans))):
         return [(k, stem, *spans[k]) for k, stem in zip(kept, stems)]
     return [(t.position, t.text, t.char_offset_from, t.char_offset_to) for t in _STEMMER.pre_tokenize(text).tokens]
 

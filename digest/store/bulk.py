@@ -2,32 +2,61 @@
 
 SQLAlchemy's executemany processes every bound value through several Python layers; for
 the 100k-row writes of an ingest or a subscriber import that costs more than the database
-itself. Here each column's bind processor is looked up once and the rows go to the
-driver's executemany as plain tuples, with the SQL compiled by SQLAlchemy for the dialect.
+itself. Here each column's bind processor is looked up once, values that need none are
+taken with one C-level itemgetter, and the rows go to the driver's executemany as plain
+tuples (or dicts for named paramstyles), with the SQL compiled by SQLAlchemy.
 """
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from operator import itemgetter
+from typing import Callable, Mapping, Sequence
 
-from sqlalchemy import Connection, Table, insert
+from sqlalchemy import JSON, Connection, Table, insert
+from sqlalchemy.sql.expression import Executable
+from sqlalchemy.types import TypeEngine
+
+
+def _processor(column_type: TypeEngine, dialect) -> Callable[[object], object] | None:
+    process = column_type.dialect_impl(dialect).bind_processor(dialect)
+    if process is None or not isinstance(column_type, JSON):
+        return process
+    # Most JSON values we store are empty lists or maps: serialise those once.
+    empty_list, empty_map = process([]), process({})
+
+    def json_value(value: object) -> object:
+        if value == [] or value == ():
+            return empty_list
+        if value == {}:
+            return empty_map
+        return process(list(value) if isinstance(value, tuple) else value)
+
+    return json_value
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, object]]) -> None:
     """INSERT every row (all rows have the same keys) in one executemany."""
+    if rows:
+        types = {name: table.c[name].type for name in rows[0]}
+        execute_rows(conn, insert(table), rows, types)
+
+
+def execute_rows(
+    conn: Connection, statement: Executable, rows: Sequence[Mapping[str, object]], types: Mapping[str, TypeEngine]
+) -> None:
+    """Run `statement` once per row in one executemany; `types` gives each parameter's type."""
     if not rows:
         return
-    columns = list(rows[0])
     dialect = conn.dialect
-    compiled = insert(table).compile(dialect=dialect, column_keys=columns)
-    processors = {
-        name: table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns
-    }
-    if compiled.positional:
-        order = [name for name in compiled.positiontup]
-        plan = [(name, processors[name]) for name in order]
-        params: list = [tuple(p(row[n]) if p else row[n] for n, p in plan) for row in rows]
-    else:
-        plan = list(processors.items())
-        params = [{n: (p(row[n]) if p else row[n]) for n, p in plan} for row in rows]
+    compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
+    order = list(compiled.positiontup) if compiled.positional else list(rows[0])
+    processed = [(i, p) for i, name in enumerate(order) if (p := _processor(types[name], dialect)) is not None]
+    take = itemgetter(*order)
+    params: list = []
+    for row in rows:
+        values = take(row)
+        values = list(values) if len(order) > 1 else [values]
+        for index, process in processed:
+            values[index] = process(values[index])
+        params.append(tuple(values) if compiled.positional else dict(zip(order, values)))
     conn.exec_driver_sql(compiled.string, params)

@@ -6,15 +6,16 @@ commits. Reads are chunked IN queries (one query per ~500 keys, never one per pa
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime, time, timezone
 from itertools import islice
 from typing import Iterable, Iterator, Sequence
 
-from sqlalchemy import Connection, Row, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, Text, bindparam, func, insert, or_, select, type_coerce, update
 
 from digest.diff import KnownPapers, SnapshotDiff, clean, normalize_title
 from digest.models import IngestReport, Paper, ParsedSnapshot
-from digest.store.bulk import insert_rows
+from digest.store.bulk import execute_rows, insert_rows
 from digest.store.tables import papers, sightings, snapshots
 
 CHUNK = 500
@@ -68,6 +69,33 @@ def _new_row(paper: Paper, snapshot_id: int, now: datetime) -> dict:
     return row
 
 
+# What the diff needs of a stored paper; JSON read as text and decoded here (see _json).
+_KNOWN = [
+    papers.c.id, papers.c.key, papers.c.arxiv_id, papers.c.doi, papers.c.title, papers.c.abstract,
+    type_coerce(papers.c.authors, Text), papers.c.author_count, papers.c.organization, papers.c.published,
+    papers.c.listing_day, papers.c.upvotes, type_coerce(papers.c.links, Text), type_coerce(papers.c.categories, Text),
+]
+
+
+def _json(value: object, empty: object) -> object:
+    # Most stored lists and maps are empty: skip the decoder for them (a 100k-paper diff
+    # would otherwise spend a second in json.loads).
+    if not isinstance(value, str):
+        return value if value is not None else empty
+    return empty if value in ("[]", "{}", "null") else json.loads(value)
+
+
+def _known_paper(row: Row) -> Paper:
+    (id_, key, arxiv_id, doi, title, abstract, authors, author_count, organization, published,
+     listing_day, upvotes, links, categories) = row
+    return Paper(
+        id=id_, key=key, arxiv_id=arxiv_id, doi=doi, title=title, abstract=abstract,
+        authors=tuple(_json(authors, ())), author_count=author_count, organization=organization,
+        published=published, listing_day=listing_day, upvotes=upvotes, links=dict(_json(links, {})),
+        categories=tuple(_json(categories, ())),
+    )
+
+
 def load_known(conn: Connection, incoming: Iterable[Paper]) -> KnownPapers:
     """Stored papers that share an arXiv id, DOI or normalised title with `incoming`."""
     arxiv_ids, dois, titles = set(), set(), set()
@@ -80,8 +108,9 @@ def load_known(conn: Connection, incoming: Iterable[Paper]) -> KnownPapers:
     found: dict[int, Paper] = {}
     for column, values in ((papers.c.arxiv_id, arxiv_ids), (papers.c.doi, dois), (papers.c.title_norm, titles)):
         for batch in chunks(sorted(values)):
-            for row in conn.execute(select(papers).where(column.in_(batch))):
-                found.setdefault(row.id, to_paper(row))
+            for row in conn.execute(select(*_KNOWN).where(column.in_(batch))):
+                if row[0] not in found:
+                    found[row[0]] = _known_paper(row)
     return KnownPapers.of(found[i] for i in sorted(found))
 
 
@@ -118,8 +147,9 @@ def save_snapshot(
     ).scalar_one()
     ids = _insert_new(conn, diff.new, snapshot_id, now) | diff.stored_ids
     _apply_updates(conn, diff.updated, now)
-    _touch(conn, diff.unchanged, now)
     _insert_sightings(conn, snapshot_id, diff, ids)
+    if diff.stored_ids:
+        _touch_sighted(conn, snapshot_id, now)
     return snapshot_id
 
 
@@ -137,23 +167,25 @@ def _apply_updates(conn: Connection, updated: dict[int, dict[str, object]], now:
     """One executemany per set of changed columns (papers change in few distinct ways)."""
     groups: dict[tuple[str, ...], list[dict]] = {}
     for paper_id, found in updated.items():
+        if "title" in found:
+            found = {**found, "title_norm": normalize_title(str(found["title"]))[:512]}
         columns = tuple(sorted(found))
         row = {f"v_{name}": _column_value(name, found[name]) for name in columns}
-        row["p_id"] = paper_id
-        if "title" in found:
-            row["v_title_norm"] = normalize_title(str(found["title"]))[:512]
+        row.update(p_id=paper_id, v_updated_at=now)
         groups.setdefault(columns, []).append(row)
     for columns, rows in groups.items():
-        values = {name: bindparam(f"v_{name}") for name in columns}
-        if "title" in columns:
-            values["title_norm"] = bindparam("v_title_norm")
-        statement = update(papers).where(papers.c.id == bindparam("p_id")).values(**values, updated_at=now, last_seen=now)
-        conn.execute(statement, rows)
+        names = columns + ("updated_at",)
+        statement = update(papers).where(papers.c.id == bindparam("p_id")).values(
+            {name: bindparam(f"v_{name}") for name in names}
+        )
+        types = {f"v_{name}": papers.c[name].type for name in names} | {"p_id": papers.c.id.type}
+        execute_rows(conn, statement, rows, types)
 
 
-def _touch(conn: Connection, paper_ids: list[int], now: datetime) -> None:
-    for batch in chunks(sorted(set(paper_ids))):
-        conn.execute(update(papers).where(papers.c.id.in_(batch)).values(last_seen=now))
+def _touch_sighted(conn: Connection, snapshot_id: int, now: datetime) -> None:
+    """last_seen = now for every paper in the snapshot, in one statement."""
+    sighted = select(sightings.c.paper_id).where(sightings.c.snapshot_id == snapshot_id)
+    conn.execute(update(papers).where(papers.c.id.in_(sighted)).values(last_seen=now))
 
 
 def _insert_sightings(conn: Connection, snapshot_id: int, diff: SnapshotDiff, ids: dict[str, int]) -> None:

@@ -99,8 +99,9 @@ def make_subscribers(queries: list[str], n_papers: int, rng: random.Random):
             for k, q in enumerate(queries)]
 
 
-def naive_baseline(papers, subscribers, sample: int) -> float:
-    """Seconds per subscriber for rank_bm25 over all papers: score, filter, sort."""
+def naive_baseline(papers, subscribers, sample: int) -> tuple[float, float]:
+    """(wall, CPU) seconds per subscriber for rank_bm25 over all papers: score, filter, sort.
+    No stemming, phrases, matched terms or snippets: it does less than digest.ranking."""
     import numpy as np
     from rank_bm25 import BM25Okapi
 
@@ -109,19 +110,19 @@ def naive_baseline(papers, subscribers, sample: int) -> float:
     bm25 = BM25Okapi(token_lists)
     ids = np.array([p.id for p in papers])
     chosen = subscribers[:sample]
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for sub in chosen:
         words = [w.lower() for w in re.findall(r'-?[\w:-]+', sub.interests) if w != "OR"]
         positive = [w.split(":")[-1] for w in words if not w.startswith("-")]
         excluded = {w[1:] for w in words if w.startswith("-")}
         scores = bm25.get_scores(positive)
         keep = (ids > sub.cursor) & (scores > max(sub.min_score, 0.0))
-        for k in np.flatnonzero(keep):
-            if excluded & token_sets[k]:
-                keep[k] = False
+        if excluded:
+            keep &= np.array([not (excluded & words) for words in token_sets])
         order = np.flatnonzero(keep)[np.argsort(-scores[keep], kind="stable")][:sub.max_papers]
         [papers[k] for k in order]
-    return (time.perf_counter() - start) / max(len(chosen), 1)
+    n = max(len(chosen), 1)
+    return (time.perf_counter() - start) / n, (time.process_time() - cpu) / n
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -157,16 +158,18 @@ def main(argv: list[str] | None = None) -> dict:
         rank(fresh, q, limit=MAX_PAPERS)
     uncached_qps = len(unique) / (time.perf_counter() - start)
 
-    per_sub = naive_baseline(papers, subscribers, args.baseline_sample)
-    baseline_qps = 1 / per_sub
+    per_sub, per_sub_cpu = naive_baseline(papers, subscribers, args.baseline_sample)
+    baseline_qps, baseline_cpu_qps = 1 / per_sub, 1 / per_sub_cpu
     figures = {
         "papers": len(papers), "subscribers": len(subscribers), "distinct_queries": distinct,
         "index_seconds": round(index_s, 3), "rank_seconds": round(rank_s, 3),
         "queries_per_second": round(qps), "cpu_queries_per_second": round(cpu_qps),
         "uncached_queries_per_second": round(uncached_qps),
         "papers_delivered": delivered, "baseline_queries_per_second": round(baseline_qps, 1),
+        "baseline_cpu_queries_per_second": round(baseline_cpu_qps, 1),
         "baseline_extrapolated_seconds": round(per_sub * len(subscribers), 1),
         "speedup_vs_baseline": round(qps / baseline_qps, 1),
+        "cpu_speedup_vs_baseline": round(cpu_qps / baseline_cpu_qps, 1),
         "uncached_speedup_vs_baseline": round(uncached_qps / baseline_qps, 1),
     }
     print(f"papers {len(papers)}, subscribers {len(subscribers)} ({distinct} distinct queries)")
@@ -177,7 +180,8 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"rank_bm25 baseline     {baseline_qps:10.1f} queries/s  "
           f"(sample {args.baseline_sample}, ~{per_sub * len(subscribers):.0f} s for all)")
     print(f"speedup                {figures['speedup_vs_baseline']:9.1f}x  "
-          f"(uncached {figures['uncached_speedup_vs_baseline']}x; target >= 20x)")
+          f"(CPU time {figures['cpu_speedup_vs_baseline']}x; uncached {figures['uncached_speedup_vs_baseline']}x;"
+          " target >= 20x)")
     print(json.dumps(figures))
     return figures
 

@@ -106,8 +106,8 @@ def test_two_listed_papers_matching_one_stored_title_do_not_merge():
 @given(st.lists(st.tuples(st.sampled_from(["A", "a!", "B", "C c"]), st.sampled_from([None, "1", "2"])), max_size=12))
 def test_diff_is_idempotent(items):
     papers = [Paper(title, "abstract", arxiv_id=arxiv) for title, arxiv in items]
-    first = diff_snapshot(papers, KnownPapers())
+    first = diff_snapshot(dedupe(papers), KnownPapers())
     known = KnownPapers.of(replace(p, id=i) for i, p in enumerate(first.new, start=1))
-    again = diff_snapshot(papers, known)
+    again = diff_snapshot(dedupe(papers), known)
     assert again.new == [] and again.updated == {}
     assert len(again.unchanged) == len(first.sightings)

@@ -324,3 +324,25 @@ def test_odd_arguments_and_papers():
 def test_matched_lists_each_term_once_as_first_written(hand):
     [r] = [r for r in rank(hand, "normalize Layer normalize -medical title:layer") if r.paper.key == "normalization"]
     assert r.matched == ("normalize", "Layer")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.text(max_size=60), st.lists(st.sampled_from(
+    ["a", "é", "x" * 41, "ß", "İ", "\u0301", "\u0816", "न", "\u093e", "_", " ", "-", "Ⅻ", "Ⓐ", "ﬁ", "é" * 20, "😀"]),
+    max_size=20).map("".join)))
+def test_fast_tokenizer_agrees_with_tantivy(text):
+    from digest.ranking import _STEMMER, _tokenize
+
+    expected = [(t.position, t.text, t.char_offset_from, t.char_offset_to) for t in _STEMMER.pre_tokenize(text).tokens]
+    assert _tokenize(text) == expected
+
+
+@pytest.mark.parametrize("terms", [
+    ["agents", '"language models"', "author:zhang", "title:robust", "LLM-as-a-judge"],
+    ['"sparse attention"', "reasoning", "abstract:video", 'author:"Haoran Xu"', "latent"],
+])
+def test_matched_agrees_with_searching_each_term_alone(hf, terms):
+    alone = {t: set(keys(rank(hf, t, limit=30))) for t in terms}
+    for r in rank(hf, " ".join(terms), limit=30):
+        expected = tuple(t.split(":", 1)[-1].strip('"') for t in terms if r.paper.key in alone[t])
+        assert r.matched == expected, r.paper.title
