@@ -55,7 +55,7 @@ def upgrade() -> None:
     sa.Column('arxiv_id', sa.String(length=40), nullable=True),
     sa.Column('doi', sa.String(length=255), nullable=True),
     sa.Column('title', sa.Text(), nullable=False),
-    sa.Column('title_norm', sa.String(length=512), nullable=False),
+    sa.Column('title_hash', sa.BigInteger(), nullable=False),
     sa.Column('abstract', sa.Text(), nullable=False),
     sa.Column('authors', sa.JSON(), nullable=False),
     sa.Column('author_count', sa.Integer(), nullable=True),
@@ -77,8 +77,7 @@ def upgrade() -> None:
     with op.batch_alter_table('papers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_papers_doi'), ['doi'], unique=False)
         batch_op.create_index(batch_op.f('ix_papers_first_seen'), ['first_seen'], unique=False)
-        batch_op.create_index(batch_op.f('ix_papers_listing_day'), ['listing_day'], unique=False)
-        batch_op.create_index(batch_op.f('ix_papers_title_norm'), ['title_norm'], unique=False)
+        batch_op.create_index(batch_op.f('ix_papers_title_hash'), ['title_hash'], unique=False)
 
     op.create_table('sightings',
     sa.Column('snapshot_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -100,8 +99,7 @@ def downgrade() -> None:
 
     op.drop_table('sightings')
     with op.batch_alter_table('papers', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_papers_title_norm'))
-        batch_op.drop_index(batch_op.f('ix_papers_listing_day'))
+        batch_op.drop_index(batch_op.f('ix_papers_title_hash'))
         batch_op.drop_index(batch_op.f('ix_papers_first_seen'))
         batch_op.drop_index(batch_op.f('ix_papers_doi'))
 

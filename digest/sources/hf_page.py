@@ -133,7 +133,11 @@ def parse(data: bytes, *, today: date | None = None, strict: bool = False) -> Pa
         raise SnapshotError("empty input")
     if strict and not looks_like_hf_page(text):
         raise SnapshotError("not a Hugging Face Daily Papers page (no 'Daily Papers' header); use --format hf-page to force")
-    lines = [_collapse(line) for line in text.splitlines()]
+    # Inline rather than a call per line: a 100k-paper page has a million lines.
+    lines = [
+        " ".join(line.split()) if ("  " in line or "\t" in line or "\xa0" in line) else line
+        for line in map(str.strip, text.splitlines())
+    ]
     today = today or date.today()
     header = _read_header(lines, today)
     state = _State(today=header.listing_day or today)
@@ -142,14 +146,6 @@ def parse(data: bytes, *, today: date | None = None, strict: bool = False) -> Pa
     papers = [draft.paper(header.listing_day) for draft in state.drafts]
     _check_shape(state.drafts, header)
     return ParsedSnapshot(format=FORMAT, papers=papers, listing_day=header.listing_day, warnings=state.warnings)
-
-
-def _collapse(line: str) -> str:
-    """Stray spaces folded; the common clean line costs one strip and two scans."""
-    line = line.strip()
-    if "  " in line or "\t" in line or "\xa0" in line:
-        return " ".join(line.split())
-    return line
 
 
 def _chrome_key(line: str) -> str:
@@ -254,28 +250,45 @@ def _is_metadata(numbered: list[tuple[int, str]], index: int) -> bool:
 
 
 def _read_metadata(numbered: list[tuple[int, str]], index: int, draft: _Draft, today: date) -> int:
-    while index < len(numbered):
-        line = numbered[index][1]
-        following = numbered[index + 1][1] if index + 1 < len(numbered) else ""
-        if line in _SEPARATORS:
-            pass
-        elif count := _AUTHOR_COUNT.match(line):
-            draft.author_count = int(count.group("count"))
-        elif draft.published is None and (dated := _DATE.match(line)) and (day := _to_date(dated, today)):
-            draft.published = day
-            if dated.group("upvotes"):
-                draft.upvotes = int(dated.group("upvotes"))
-        elif _UPVOTES.match(line) and draft.published is not None and draft.upvotes is None:
-            draft.upvotes = int(line)
-        elif (names := _BULLET_AUTHORS.match(line)) and len(line) <= 300:
-            draft.authors = tuple(n.strip() for n in names.group("names").split(",") if n.strip())
-        elif following in _SEPARATORS and len(line) <= 120 and draft.meta_lines == 0:
-            draft.organization = _organization(line)
-        else:
-            return index
+    """Consume the metadata lines after an abstract; returns the index of the next paper."""
+    while index < len(numbered) and _take_metadata(numbered, index, draft, today):
         draft.meta_lines += 1
         index += 1
     return index
+
+
+def _take_metadata(numbered: list[tuple[int, str]], index: int, draft: _Draft, today: date) -> bool:
+    line = numbered[index][1]
+    if line in _SEPARATORS:
+        return True
+    # Dispatch on the first character: most lines reaching here are the next title, and
+    # they should not pay for every pattern.
+    first = line[0]
+    if first in "•·*-" or first.isdigit():
+        return _take_count_or_upvotes(line, draft)
+    if first.isalpha() and line[:3].casefold() in _MONTHS and draft.published is None:
+        if (dated := _DATE.match(line)) and (day := _to_date(dated, today)):
+            draft.published = day
+            if dated.group("upvotes"):
+                draft.upvotes = int(dated.group("upvotes"))
+            return True
+    following = numbered[index + 1][1] if index + 1 < len(numbered) else ""
+    if following in _SEPARATORS and len(line) <= 120 and draft.meta_lines == 0:
+        draft.organization = _organization(line)
+        return True
+    return False
+
+
+def _take_count_or_upvotes(line: str, draft: _Draft) -> bool:
+    if count := _AUTHOR_COUNT.match(line):
+        draft.author_count = int(count.group("count"))
+    elif _UPVOTES.match(line) and draft.published is not None and draft.upvotes is None:
+        draft.upvotes = int(line)
+    elif (names := _BULLET_AUTHORS.match(line)) and len(line) <= 300:
+        draft.authors = tuple(n.strip() for n in names.group("names").split(",") if n.strip())
+    else:
+        return False
+    return True
 
 
 def _organization(line: str) -> str:

@@ -13,7 +13,7 @@ from typing import Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Row, Text, bindparam, func, insert, or_, select, type_coerce, update
 
-from digest.diff import KnownPapers, SnapshotDiff, clean, normalize_title
+from digest.diff import KnownPapers, SnapshotDiff, clean, title_hash
 from digest.models import IngestReport, Paper, ParsedSnapshot
 from digest.store.bulk import execute_rows, insert_rows
 from digest.store.tables import papers, sightings, snapshots
@@ -61,7 +61,7 @@ def _new_row(paper: Paper, snapshot_id: int, now: datetime) -> dict:
     row = {name: _column_value(name, getattr(paper, name)) for name in _PAPER_FIELDS}
     row.update(
         key=paper.key,
-        title_norm=normalize_title(paper.title)[:512],
+        title_hash=title_hash(paper.title),
         first_seen=now,
         last_seen=now,
         first_snapshot_id=snapshot_id,
@@ -104,11 +104,11 @@ def load_known(conn: Connection, incoming: Iterable[Paper]) -> KnownPapers:
             arxiv_ids.add(paper.arxiv_id)
         if paper.doi:
             dois.add(paper.doi.lower())
-        titles.add(normalize_title(paper.title)[:512])
+        titles.add(title_hash(paper.title))
     found: dict[int, Paper] = {}
-    for column, values in ((papers.c.arxiv_id, arxiv_ids), (papers.c.doi, dois), (papers.c.title_norm, titles)):
-        for batch in chunks(sorted(values)):
-            for row in conn.execute(select(*_KNOWN).where(column.in_(batch))):
+    for column, values in ((papers.c.arxiv_id, arxiv_ids), (papers.c.doi, dois), (papers.c.title_hash, titles)):
+        for batch in chunks(sorted(values), 5000):
+            for row in conn.execute(select(*_KNOWN).where(column.in_(batch))).all():
                 if row[0] not in found:
                     found[row[0]] = _known_paper(row)
     return KnownPapers.of(found[i] for i in sorted(found))
@@ -168,7 +168,7 @@ def _apply_updates(conn: Connection, updated: dict[int, dict[str, object]], now:
     groups: dict[tuple[str, ...], list[dict]] = {}
     for paper_id, found in updated.items():
         if "title" in found:
-            found = {**found, "title_norm": normalize_title(str(found["title"]))[:512]}
+            found = {**found, "title_hash": title_hash(str(found["title"]))}
         columns = tuple(sorted(found))
         row = {f"v_{name}": _column_value(name, found[name]) for name in columns}
         row.update(p_id=paper_id, v_updated_at=now)

@@ -54,6 +54,13 @@ def timed(function, *args, **kwargs):
     return result, time.perf_counter() - start
 
 
+def cpu_timed(function, *args, **kwargs):
+    """(result, wall seconds, CPU seconds): CPU time is steadier on a shared VM."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function(*args, **kwargs)
+    return result, time.perf_counter() - wall, time.process_time() - cpu
+
+
 def run(papers: int, database_url: str | None) -> dict:
     rng = random.Random(7)
     folder = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
@@ -68,7 +75,7 @@ def run(papers: int, database_url: str | None) -> dict:
         with engine.connect() as conn:
             known, load_s = timed(paper_store.load_known, conn, unique)
         diff, diff_s = timed(diff_snapshot, unique, known)
-    report, total_s = timed(ingest_bytes, engine, second, input="second")
+    report, total_s, total_cpu_s = cpu_timed(ingest_bytes, engine, second, input="second")
     engine.dispose()
     assert report.new == papers - papers // 2 and report.new + report.updated + report.unchanged == papers
     return {
@@ -78,6 +85,7 @@ def run(papers: int, database_url: str | None) -> dict:
         "parse_per_s": round(papers / parse_s),
         "parse_diff_per_s": round(papers / (parse_s + dedupe_s + load_s + diff_s)),
         "parse_diff_store_per_s": round(papers / total_s),
+        "parse_diff_store_per_cpu_s": round(papers / total_cpu_s),
         "new": report.new,
         "updated": report.updated,
         "unchanged": report.unchanged,
@@ -96,6 +104,7 @@ def main() -> None:
     print(f"parse:                     {figures['parse_per_s']:>9,} papers/s")
     print(f"parse + diff:              {figures['parse_diff_per_s']:>9,} papers/s")
     print(f"parse + diff + store:      {figures['parse_diff_store_per_s']:>9,} papers/s   (target >= 20,000)")
+    print(f"  the same per CPU second:  {figures['parse_diff_store_per_cpu_s']:>9,} papers/s   (steadier on a shared machine)")
     print(f"result: {figures['new']:,} new, {figures['updated']:,} updated, {figures['unchanged']:,} unchanged")
     print(json.dumps(figures))
 
