@@ -7,14 +7,18 @@ dropped afterwards, so runs never see each other's rows.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
 
+from digest.cli.app import app
 from digest.store.db import open_engine
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,3 +83,29 @@ def engine(database_url):
     engine = open_engine(database_url)
     yield engine
     engine.dispose()
+
+
+@dataclass
+class Ran:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    def json(self):
+        return json.loads(self.stdout)
+
+    def json_lines(self) -> list[dict]:
+        return [json.loads(line) for line in self.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def cli(database_url, monkeypatch):
+    """Call as cli("ingest", "file.txt", "--json"); runs against a fresh database per test."""
+    monkeypatch.setenv("DIGEST_DATABASE_URL", database_url)
+    runner = CliRunner()
+
+    def run(*args: str, input: str | bytes | None = None) -> Ran:
+        result = runner.invoke(app, list(args), input=input, catch_exceptions=False)
+        return Ran(result.exit_code, result.stdout, result.stderr)
+
+    return run
