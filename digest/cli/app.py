@@ -9,6 +9,8 @@ from digest import __version__
 from digest.cli.db import db_app
 from digest.cli.demo import demo
 from digest.cli.ingest import ingest, papers_app
+from digest.cli.stats import stats
+from digest.cli.subscribers import subscribers_app
 
 # Usage mistakes are user errors: exit 1 like every other user error (click's default is 2,
 # which this CLI keeps for system errors).
@@ -24,7 +26,9 @@ app = typer.Typer(
 )
 app.command()(ingest)
 app.command()(demo)
+app.command()(stats)
 app.add_typer(papers_app, name="papers")
+app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(db_app, name="db")
 
 

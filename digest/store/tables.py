@@ -13,6 +13,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -129,4 +131,62 @@ sightings = Table(
     Column("position", Integer, nullable=False),
     Column("upvotes", Integer),
     Index("ix_sightings_paper_id", "paper_id"),
+)
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("email_key", String(320), nullable=False, unique=True),
+    Column("name", String(200)),
+    Column("status", String(12), nullable=False, index=True),
+    Column("interests", Text, nullable=False),
+    Column("timezone", String(64), nullable=False),
+    Column("send_hour", SmallInteger, nullable=False),
+    Column("frequency", String(6), nullable=False),
+    Column("weekday", SmallInteger),
+    Column("max_papers", Integer, nullable=False),
+    Column("min_score", Float, nullable=False),
+    Column("send_empty", Boolean, nullable=False),
+    Column("feed_token", String(64), nullable=False, unique=True),
+    Column("cursor", BigInteger, nullable=False),
+    Column("hard_bounces", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("status_changed_at", UTCDateTime, nullable=False),
+    Column("confirmed_at", UTCDateTime),
+    Column("paused_at", UTCDateTime),
+    Column("unsubscribed_at", UTCDateTime),
+    Column("bounced_at", UTCDateTime),
+    CheckConstraint("send_hour BETWEEN 0 AND 23", name="send_hour"),
+    CheckConstraint("weekday IS NULL OR weekday BETWEEN 0 AND 6", name="weekday"),
+    CheckConstraint("status IN ('pending', 'active', 'paused', 'unsubscribed', 'bounced')", name="status"),
+    CheckConstraint("frequency IN ('daily', 'weekly')", name="frequency"),
+)
+
+# The outbox: one row per (subscriber, kind, period) before it is ever an email.
+deliveries = Table(
+    "deliveries",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="CASCADE"), nullable=False),
+    Column("kind", String(12), nullable=False),  # "digest" or "confirm"
+    Column("period", String(40), nullable=False),  # "2026-11-21", "2026-W47", or a confirm stamp
+    Column("status", String(10), nullable=False),  # queued, sending, sent, failed, skipped
+    Column("items", JSON, nullable=False),  # [[paper id, score, [matched terms]], ...] best first
+    Column("paper_count", Integer, nullable=False),
+    Column("cursor_to", BigInteger, nullable=False),  # highest paper id this digest covers
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_owner", String(80)),
+    Column("lease_expires_at", UTCDateTime),
+    Column("last_code", Integer),
+    Column("last_error", Text),
+    Column("maybe_delivered", Integer, nullable=False),  # sends whose outcome was unknown
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("subscriber_id", "kind", "period"),
+    Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    CheckConstraint("status IN ('queued', 'sending', 'sent', 'failed', 'skipped')", name="status"),
 )

@@ -1,0 +1,56 @@
+"""`digest stats`: what is stored and what was sent, at a glance."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import typer
+from rich.table import Table
+
+from digest.cli.common import console, handle_errors, print_json, runtime
+from digest.jobs import utcnow
+from digest.store import stats as stats_store
+from digest.subscribers import STATUSES
+
+BAR = 40
+
+
+def chart(rows: list[tuple[object, int]], width: int = BAR) -> list[str]:
+    """A text bar chart, one line per (label, count)."""
+    peak = max((count for _, count in rows), default=0) or 1
+    return [f"{label}  {'█' * max(1, round(count * width / peak)) if count else ''} {count}" for label, count in rows]
+
+
+@handle_errors
+def stats(
+    ctx: typer.Context,
+    days: int = typer.Option(14, "--days", min=1, help="How many recent days of deliveries and listing days to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """Counts of papers, snapshots, subscribers by status and deliveries by status, with papers per listing day.
+
+    Example:  digest stats --days 30
+    """
+    with runtime(ctx).engine.connect() as conn:
+        totals = stats_store.totals(conn)
+        people = stats_store.subscribers_by_status(conn)
+        sent = stats_store.deliveries_by_status(conn, utcnow() - timedelta(days=days))
+        per_day = stats_store.papers_per_listing_day(conn, days=days)
+    people = {status: people.get(status, 0) for status in STATUSES}
+    if as_json:
+        print_json({**totals, "subscribers": people, "deliveries": sent, "deliveries_days": days,
+                    "papers_per_listing_day": [{"day": day, "papers": count} for day, count in per_day]})
+        return
+    console.print(f"[bold]{totals['papers']}[/] papers from [bold]{totals['snapshots']}[/] snapshots")
+    table = Table(title="subscribers", show_header=False)
+    for status, count in people.items():
+        table.add_row(status, str(count))
+    console.print(table)
+    deliveries = Table(title=f"digests, last {days} days", show_header=False)
+    for status, count in sorted(sent.items()) or [("none", 0)]:
+        deliveries.add_row(status, str(count))
+    console.print(deliveries)
+    if per_day:
+        console.print(f"[bold]papers per listing day[/] (last {len(per_day)})")
+        for line in chart(per_day):
+            console.print("  " + line, highlight=False)

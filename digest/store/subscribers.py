@@ -1,0 +1,160 @@
+"""Subscribers: batch reads and writes over a Connection (the caller owns the transaction)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Sequence
+
+from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from digest.errors import DigestError, NotFoundError
+from digest.models import Subscriber
+from digest.store.bulk import insert_rows
+from digest.store.papers import chunks
+from digest.store.tables import deliveries, papers, subscribers
+from digest.subscribers import SubscriberSpec, email_key, new_feed_token
+
+# A new subscriber's first digest covers the papers of the last week, not the whole archive.
+FIRST_DIGEST_LOOKBACK = timedelta(days=7)
+_STATUS_STAMP = {"active": "confirmed_at", "paused": "paused_at", "unsubscribed": "unsubscribed_at", "bounced": "bounced_at"}
+
+
+class DuplicateSubscriber(DigestError):
+    """The address is already subscribed (compared case-insensitively)."""
+
+
+def to_subscriber(row: Row) -> Subscriber:
+    return Subscriber(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        status=row.status,
+        interests=row.interests,
+        timezone=row.timezone,
+        send_hour=row.send_hour,
+        frequency=row.frequency,
+        weekday=row.weekday,
+        max_papers=row.max_papers,
+        min_score=row.min_score,
+        send_empty=row.send_empty,
+        feed_token=row.feed_token,
+        cursor=row.cursor,
+    )
+
+
+def initial_cursor(conn: Connection, now: datetime) -> int:
+    """The paper id a new subscriber's first digest starts after."""
+    older = select(func.max(papers.c.id)).where(papers.c.first_seen < now - FIRST_DIGEST_LOOKBACK)
+    return conn.execute(older).scalar() or 0
+
+
+def new_row(spec: SubscriberSpec, *, now: datetime, cursor: int, feed_token: str | None = None) -> dict[str, Any]:
+    row = spec.model_dump()
+    row.update(
+        email_key=email_key(spec.email),
+        feed_token=feed_token or new_feed_token(),
+        cursor=cursor,
+        hard_bounces=0,
+        created_at=now,
+        updated_at=now,
+        status_changed_at=now,
+        confirmed_at=now if spec.status == "active" else None,
+        paused_at=now if spec.status == "paused" else None,
+        unsubscribed_at=now if spec.status == "unsubscribed" else None,
+        bounced_at=now if spec.status == "bounced" else None,
+    )
+    return row
+
+
+def add(conn: Connection, spec: SubscriberSpec, *, now: datetime) -> Row:
+    """Insert one subscriber; raises DuplicateSubscriber if the address exists in any case."""
+    if find(conn, spec.email) is not None:
+        raise DuplicateSubscriber(f"{spec.email} is already subscribed (addresses are compared ignoring case)")
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(subscribers), new_row(spec, now=now, cursor=initial_cursor(conn, now)))
+    except IntegrityError:
+        raise DuplicateSubscriber(f"{spec.email} is already subscribed") from None
+    return find(conn, spec.email)
+
+
+def find(conn: Connection, email: str) -> Row | None:
+    return conn.execute(select(subscribers).where(subscribers.c.email_key == email_key(email))).first()
+
+
+def get(conn: Connection, email: str) -> Row:
+    """The subscriber with this address, or NotFoundError saying so."""
+    row = find(conn, email)
+    if row is None:
+        raise NotFoundError(f"no subscriber {email.strip()!r} (see `digest subscribers list`)")
+    return row
+
+
+def by_token(conn: Connection, feed_token: str) -> Row | None:
+    return conn.execute(select(subscribers).where(subscribers.c.feed_token == feed_token)).first()
+
+
+def by_id(conn: Connection, subscriber_id: int) -> Row | None:
+    return conn.execute(select(subscribers).where(subscribers.c.id == subscriber_id)).first()
+
+
+def listing(conn: Connection, *, status: str | None = None, search: str | None = None, limit: int | None = None) -> list[Row]:
+    query = select(subscribers).order_by(subscribers.c.id)
+    if status:
+        query = query.where(subscribers.c.status == status)
+    if search:
+        pattern = f"%{search.strip()}%"
+        query = query.where(or_(subscribers.c.email.ilike(pattern), subscribers.c.name.ilike(pattern),
+                                subscribers.c.interests.ilike(pattern)))
+    if limit:
+        query = query.limit(limit)
+    return list(conn.execute(query))
+
+
+def change(conn: Connection, subscriber_id: int, fields: dict[str, Any], *, now: datetime) -> None:
+    """Update settable fields; a status change stamps its own timestamp."""
+    values = dict(fields, updated_at=now)
+    if "email" in fields:
+        values["email_key"] = email_key(fields["email"])
+    if "status" in fields:
+        values["status_changed_at"] = now
+        if stamp := _STATUS_STAMP.get(fields["status"]):
+            values[stamp] = now
+    try:
+        with conn.begin_nested():
+            conn.execute(update(subscribers).where(subscribers.c.id == subscriber_id).values(values))
+    except IntegrityError:
+        raise DuplicateSubscriber(f"{fields.get('email')} is already subscribed") from None
+
+
+def remove(conn: Connection, subscriber_id: int) -> None:
+    """Delete the subscriber and everything about them (their deliveries cascade)."""
+    conn.execute(delete(deliveries).where(deliveries.c.subscriber_id == subscriber_id))
+    conn.execute(delete(subscribers).where(subscribers.c.id == subscriber_id))
+
+
+def existing_keys(conn: Connection, keys: Iterable[str]) -> dict[str, Row]:
+    """email_key -> row for the keys already stored (one query per chunk)."""
+    found: dict[str, Row] = {}
+    for batch in chunks(sorted(set(keys))):
+        for row in conn.execute(select(subscribers).where(subscribers.c.email_key.in_(batch))):
+            found[row.email_key] = row
+    return found
+
+
+def insert_many(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    insert_rows(conn, subscribers, rows)
+
+
+def counts_by_status(conn: Connection) -> dict[str, int]:
+    query = select(subscribers.c.status, func.count()).group_by(subscribers.c.status)
+    return {status: count for status, count in conn.execute(query)}
+
+
+def active(conn: Connection, *, only: str | None = None) -> list[Subscriber]:
+    """Every active subscriber (or just `only`), in id order."""
+    query = select(subscribers).where(subscribers.c.status == "active").order_by(subscribers.c.id)
+    if only:
+        query = query.where(subscribers.c.email_key == email_key(only))
+    return [to_subscriber(row) for row in conn.execute(query)]

@@ -1,0 +1,147 @@
+"""Subscriber fields: validation and normalisation, pure.
+
+The CLI, the import, the web forms and the store all go through `SubscriberSpec`, so a
+value that is refused in one place is refused everywhere, with the same one-line message.
+"""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from digest.errors import DigestError, QueryError
+from digest.ranking import validate_query
+
+STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+HARD_BOUNCE_LIMIT = 3
+
+
+class InvalidSubscriber(DigestError):
+    """A subscriber field has a bad value; the message names the field and the fix."""
+
+
+def normalize_email(raw: str) -> str:
+    """The address as stored: syntax checked, domain lower-cased (no DNS lookup here)."""
+    try:
+        return validate_email(raw.strip(), check_deliverability=False, allow_smtputf8=False).normalized
+    except EmailNotValidError as err:
+        raise InvalidSubscriber(f"invalid email address {raw.strip()!r}: {err}") from None
+
+
+def email_key(email: str) -> str:
+    """What makes two addresses the same subscriber: the address compared case-insensitively."""
+    return email.strip().casefold()
+
+
+def parse_weekday(value: str | int | None) -> int | None:
+    """0 = Monday. Accepts 0-6, 'mon', 'Monday'."""
+    if value is None or value == "":
+        return None
+    text = str(value).strip().casefold()
+    if text.isdigit() and 0 <= int(text) <= 6:
+        return int(text)
+    for number, name in enumerate(WEEKDAYS):
+        if len(text) >= 3 and name.startswith(text):
+            return number
+    raise ValueError("must be a day name (mon..sun) or 0-6 (0 = Monday)")
+
+
+# Listing the zone database walks the disk: once per process, not once per subscriber.
+_zones = lru_cache(maxsize=1)(available_timezones)
+# Imports repeat the same few queries thousands of times; a bad query is never cached.
+_checked_query = lru_cache(maxsize=8192)(validate_query)
+
+
+def new_feed_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class SubscriberSpec(BaseModel):
+    """Every settable field of a subscriber, validated. Strings from CSV are coerced."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: str
+    name: str | None = Field(default=None, max_length=200)
+    status: Literal["pending", "active", "paused", "unsubscribed", "bounced"] = "pending"
+    interests: str = Field(default="", max_length=1000)
+    timezone: str = "UTC"
+    send_hour: int = Field(default=7, ge=0, le=23)
+    frequency: Literal["daily", "weekly"] = "daily"
+    weekday: int | None = None
+    max_papers: int = Field(default=10, ge=1, le=100)
+    min_score: float = Field(default=0.0, ge=0)
+    send_empty: bool = False
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        try:
+            return normalize_email(value)
+        except InvalidSubscriber as err:
+            raise ValueError(str(err).removeprefix("invalid email address ")) from None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        # A display name goes into a From/To header: no line breaks or NULs, ever.
+        if value is None:
+            return None
+        cleaned = " ".join(value.replace("\x00", " ").split())
+        return cleaned or None
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        if value not in _zones() and value != "UTC":
+            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin or America/New_York")
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("weekday", mode="before")
+    @classmethod
+    def _weekday(cls, value: Any) -> int | None:
+        return parse_weekday(value)
+
+    @field_validator("interests")
+    @classmethod
+    def _interests(cls, value: str) -> str:
+        _checked_query(value)  # raises QueryError with the position of the problem
+        return value  # stored as the subscriber wrote it: it is shown back to them
+
+    @model_validator(mode="after")
+    def _weekly_needs_a_day(self) -> "SubscriberSpec":
+        if self.frequency == "weekly" and self.weekday is None:
+            self.weekday = 0
+        if self.frequency == "daily":
+            self.weekday = None
+        return self
+
+
+def spec_from(fields: dict[str, Any]) -> SubscriberSpec:
+    """A validated spec, or InvalidSubscriber / QueryError with one line naming the field."""
+    try:
+        return SubscriberSpec(**{k: v for k, v in fields.items() if v is not None or k == "name"})
+    except ValidationError as err:
+        raise _one_line(err, fields) from None
+
+
+def _one_line(err: ValidationError, fields: dict[str, Any]) -> DigestError:
+    first = err.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "subscriber"
+    context = first.get("ctx", {}).get("error")
+    if isinstance(context, QueryError):
+        return context
+    message = str(context) if context else first["msg"]
+    if field in fields and field not in ("email", "timezone", "interests"):
+        message = f"{message} (got {fields[field]!r})"
+    return InvalidSubscriber(f"invalid {field.replace('_', ' ')}: {message}")
