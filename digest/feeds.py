@@ -146,6 +146,7 @@ def _snippet_html(snippet: str) -> str:
 
 
 def _escape(text: str) -> str:
+    """Plain text as HTML text: cleaned, whitespace collapsed (HTML would anyway), escaped."""
     return html.escape(" ".join(clean_text(text).split()), quote=False)
 
 
@@ -154,7 +155,7 @@ def entry_html(item: RankedPaper | Paper) -> str:
 
     Only the snippet contributes markup (<b>); the abstract and matched terms are escaped.
     """
-    paper = item.paper if isinstance(item, RankedPaper) else item
+    paper = _paper(item)
     parts: list[str] = []
     if isinstance(item, RankedPaper):
         snippet = _snippet_html(item.snippet)
