@@ -304,15 +304,6 @@ class SmtpConfig:
         )
 
 
-class _ConnectFailed(Exception):
-    """Opening a connection failed; `result_reason` is the one-line reason."""
-
-    def __init__(self, reason: str, code: int | None = None):
-        super().__init__(reason)
-        self.reason = reason
-        self.code = code
-
-
 class SmtpSender(_AsyncClosing):
     """Send through an SMTP relay over a pool of reused connections.
 
@@ -334,7 +325,6 @@ class SmtpSender(_AsyncClosing):
         self.config = config
         self._slots = asyncio.Semaphore(config.pool_size)
         self._idle: list[aiosmtplib.SMTP] = []
-        self._busy: set[aiosmtplib.SMTP] = set()
         self._limits: list[TokenBucket | SlidingWindowLimit] = []
         if config.rate_per_hour:
             self._limits.append(SlidingWindowLimit(config.rate_per_hour, window=3600.0))
@@ -352,8 +342,8 @@ class SmtpSender(_AsyncClosing):
     async def send(self, message: Outgoing) -> SendResult:
         """Send one message; see the module docstring for how outcomes are classified.
 
-        Raises RuntimeError after `close()`; CancelledError propagates (the connection
-        in use is then closed, since its state is unknown).
+        Raises RuntimeError after `close()`. CancelledError propagates; the connection
+        in use is then closed, since its state is unknown.
         """
         if self._closed:
             raise RuntimeError("SmtpSender is closed")
@@ -366,7 +356,7 @@ class SmtpSender(_AsyncClosing):
             return await self._send_on_pool(message)
 
     async def close(self) -> None:
-        """QUIT every idle connection (in-flight ones close when their send ends)."""
+        """QUIT every idle connection; in-flight ones are closed when their send ends."""
         self._closed = True
         idle, self._idle = self._idle, []
         await asyncio.gather(*(self._quit(conn) for conn in idle))
@@ -374,24 +364,22 @@ class SmtpSender(_AsyncClosing):
     # -- pool ----------------------------------------------------------------------------
 
     async def _send_on_pool(self, message: Outgoing) -> SendResult:
-        conn, reused = self._take_idle(), True
+        conn = self._take_idle()
+        reused = conn is not None
         if conn is None:
-            reused = False
-            try:
-                conn = await self._open()
-            except _ConnectFailed as err:
-                return SendResult(message.delivery_id, False, False, err.code, err.reason, False, STAGE_CONNECT)
-        result = await self._send_on(conn, message)
-        if reused and _stale_connection(result):
-            # The relay closed the idle connection before our MAIL reached it (idle
-            # timeout). Nothing of the message was sent, so one retry on a fresh
+            conn = await self._open()
+            if isinstance(conn, SendResult):
+                return _for_message(conn, message)
+        outcome = await self._send_on(conn, message)
+        if reused and outcome.stale:
+            # The relay had closed the idle connection (idle timeout) before our MAIL
+            # reached it. Nothing of the message was sent: one retry on a fresh
             # connection is safe.
-            try:
-                conn = await self._open()
-            except _ConnectFailed as err:
-                return SendResult(message.delivery_id, False, False, err.code, err.reason, False, STAGE_CONNECT)
-            result = await self._send_on(conn, message)
-        return result
+            conn = await self._open()
+            if isinstance(conn, SendResult):
+                return _for_message(conn, message)
+            outcome = await self._send_on(conn, message)
+        return outcome.result
 
     def _take_idle(self) -> aiosmtplib.SMTP | None:
         while self._idle:
@@ -401,19 +389,17 @@ class SmtpSender(_AsyncClosing):
             conn.close()
         return None
 
-    async def _send_on(self, conn: aiosmtplib.SMTP, message: Outgoing) -> SendResult:
+    async def _send_on(self, conn: aiosmtplib.SMTP, message: Outgoing) -> "_Outcome":
         """Run one transaction on `conn`, then give `conn` back to the pool or drop it."""
-        self._busy.add(conn)
         keep = False
         try:
-            result, in_step = await self._transact(conn, message)
-            if result.ok:
-                keep = in_step
-            elif in_step:
+            outcome = await self._transact(conn, message)
+            if outcome.result.ok:
+                keep = outcome.in_step
+            elif outcome.in_step:
                 keep = await self._reset(conn)
-            return result
+            return outcome
         finally:
-            self._busy.discard(conn)
             if keep and not self._closed and conn.is_connected:
                 self._idle.append(conn)
             else:
@@ -426,7 +412,7 @@ class SmtpSender(_AsyncClosing):
             return False
         try:
             reply = await conn.rset(timeout=self.config.timeout)
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
+        except (aiosmtplib.SMTPException, OSError):
             return False
         return 200 <= reply.code <= 299
 
@@ -434,18 +420,20 @@ class SmtpSender(_AsyncClosing):
         try:
             if conn.is_connected:
                 await conn.quit(timeout=min(self.config.timeout, 5.0))
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError):
-            pass  # we are leaving anyway
+        except (aiosmtplib.SMTPException, OSError):
+            pass  # leaving anyway
         finally:
             conn.close()
 
     # -- connecting ----------------------------------------------------------------------
 
-    async def _open(self) -> aiosmtplib.SMTP:
-        """A connected, greeted (and STARTTLS'd / authenticated) connection.
+    async def _open(self) -> "aiosmtplib.SMTP | SendResult":
+        """A connected, greeted (STARTTLS'd, authenticated, EHLO'd) connection, or a
+        transient failure saying why not (delivery_id 0; see `_for_message`).
 
-        Raises _ConnectFailed with a one-line reason. Waits out the backoff left by
-        earlier failures first, so concurrent senders do not hammer a down relay.
+        Waits out the backoff left by earlier failures first, so concurrent senders do
+        not hammer a relay that is down. Every connection-stage failure is transient,
+        whatever its code: a 535 from AUTH says nothing about the message.
         """
         delay = self._next_connect_at - time.monotonic()
         if delay > 0:
@@ -453,16 +441,20 @@ class SmtpSender(_AsyncClosing):
         conn = aiosmtplib.SMTP(**await self._smtp_kwargs())
         try:
             await conn.connect()
-        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, ValueError) as exc:
+            if conn.is_ehlo_or_helo_needed:
+                await _greet(conn)
+        except (aiosmtplib.SMTPException, OSError) as exc:
             conn.close()
             self._connect_failed()
             code = getattr(exc, "code", None)
-            raise _ConnectFailed(f"cannot connect to {self._where()}: {_describe(exc)}", code if isinstance(code, int) and code > 0 else None) from None
+            code = code if isinstance(code, int) and code > 0 else None
+            reason = f"cannot connect to {self._where()}: {_describe(exc)}"
+            return SendResult(0, False, False, code, reason, False, STAGE_CONNECT)
         except BaseException:
             conn.close()
             raise
         if self._connect_failures:
-            log.info("connected to %s again after %d failed attempts", self._where(), self._connect_failures)
+            log.info("connected to SMTP relay %s again after %d failed attempts", self._where(), self._connect_failures)
         self._connect_failures = 0
         self._next_connect_at = 0.0
         self.connections_opened += 1
@@ -496,7 +488,7 @@ class SmtpSender(_AsyncClosing):
         return kwargs
 
     def _client_tls_context(self) -> ssl.SSLContext:
-        # Built once: loading the CA store per connection costs ~10 ms.
+        # Built once: loading the CA store per connection costs milliseconds.
         if self._tls_context is None:
             ctx = self.config.tls_context
             if ctx is None:
@@ -512,18 +504,18 @@ class SmtpSender(_AsyncClosing):
 
     # -- one transaction -----------------------------------------------------------------
 
-    async def _transact(self, conn: aiosmtplib.SMTP, message: Outgoing) -> tuple[SendResult, bool]:
-        """(result, in_step): in_step says the session is in a known state (RSET-able).
+    async def _transact(self, conn: aiosmtplib.SMTP, message: Outgoing) -> "_Outcome":
+        """Run MAIL, RCPT, DATA and the payload on `conn`; never raises SMTP/network errors.
 
-        MAIL, RCPT and DATA are sent one by one and the payload is written by hand
-        (instead of `sendmail`) so the stage is known when the connection fails: only
-        a failure after the payload was written can mean "maybe delivered".
+        The commands are sent one by one and the payload is written by hand (instead
+        of `sendmail`) so the stage is known when the connection fails: only a failure
+        after the payload was written can mean "maybe delivered".
         """
         timeout = self.config.timeout
         stage = STAGE_MAIL
         try:
-            payload = _dot_stuffed(message.data)
-            options = [f"SIZE={len(payload) - 3}"] if conn.supports_extension("size") else []
+            data = _crlf(message.data)
+            options = [f"SIZE={len(data)}"] if conn.supports_extension("size") else []
             await conn.mail(message.mail_from, options=options, timeout=timeout)
             stage = STAGE_RCPT
             for rcpt in message.recipients:
@@ -531,35 +523,60 @@ class SmtpSender(_AsyncClosing):
             stage = STAGE_DATA
             reply = await conn.execute_command(b"DATA", timeout=timeout)
             if reply.code != 354:
-                return _reply_failure(message, stage, reply.code, reply.message), conn.is_connected
+                return _Outcome(_reply_failure(message, stage, reply.code, reply.message), conn.is_connected)
             protocol = conn.protocol
             if protocol is None:
                 raise aiosmtplib.SMTPServerDisconnected("Connection lost")
             stage = STAGE_PAYLOAD
-            protocol.write(payload)  # raises SMTPServerDisconnected before writing anything
+            protocol.write(_dot_stuffed(data))  # raises SMTPServerDisconnected before writing anything
             stage = STAGE_REPLY
             reply = await protocol.read_response(timeout=timeout)
-        except aiosmtplib.SMTPTimeoutError:
-            return _network_failure(message, stage, f"timed out after {timeout:g} s waiting for the {_waiting_for(stage)}"), False
-        except (aiosmtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
-            return _network_failure(message, stage, f"connection lost waiting for the {_waiting_for(stage)}: {_describe(exc)}"), False
+        except TimeoutError:  # aiosmtplib's SMTPTimeoutError and plain timeouts
+            reason = f"timed out after {timeout:g} s waiting for the {_waiting_for(stage)}"
+            return _Outcome(_network_failure(message, stage, reason), False)
+        except OSError as exc:  # SMTPServerDisconnected and other ConnectionErrors
+            reason = f"connection lost waiting for the {_waiting_for(stage)}: {_describe(exc)}"
+            return _Outcome(_network_failure(message, stage, reason), False, stale=stage == STAGE_MAIL)
         except aiosmtplib.SMTPResponseException as exc:
-            # SMTPSenderRefused / SMTPRecipientRefused, or a malformed reply (code -1:
-            # the session is out of step, so the connection must go).
-            return _reply_failure(message, stage, exc.code, exc.message), exc.code > 0 and conn.is_connected
+            # SMTPSenderRefused / SMTPRecipientRefused; or a malformed reply (code -1),
+            # after which the session is out of step and the connection must go.
+            in_step = exc.code > 0 and conn.is_connected
+            return _Outcome(_reply_failure(message, stage, exc.code, exc.message), in_step)
         except ValueError as exc:
-            # aiosmtplib refuses an address before writing it: session still in step.
-            return SendResult(message.delivery_id, False, True, None, f"cannot send to this address: {exc}", False, stage), conn.is_connected
+            # aiosmtplib refused an address before writing it: the session is in step.
+            result = SendResult(message.delivery_id, False, True, None, f"cannot send to this address: {exc}", False, stage)
+            return _Outcome(result, conn.is_connected)
         except aiosmtplib.SMTPException as exc:
-            return _network_failure(message, stage, _describe(exc)), False
+            return _Outcome(_network_failure(message, stage, _describe(exc)), False)
         if 200 <= reply.code <= 299:
-            return _success(message, reply.code, reply.message), True
-        return _reply_failure(message, STAGE_REPLY, reply.code, reply.message), True
+            return _Outcome(_success(message, reply.code, reply.message), True)
+        return _Outcome(_reply_failure(message, STAGE_REPLY, reply.code, reply.message), True)
 
 
-def _stale_connection(result: SendResult) -> bool:
-    """The relay had closed the connection before it saw our MAIL (and it was no timeout)."""
-    return result.stage == STAGE_MAIL and result.code is None and result.reply.startswith("connection lost")
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    """A transaction's result. in_step: the session is in a known state (reusable after
+    RSET). stale: the connection turned out dead before anything was sent."""
+
+    result: SendResult
+    in_step: bool
+    stale: bool = False
+
+
+async def _greet(conn: aiosmtplib.SMTP) -> None:
+    """EHLO (HELO for old servers) right after connecting, so a refusal counts as a
+    connect failure rather than as the reply to the first message's MAIL."""
+    try:
+        await conn.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        if not conn.is_connected:
+            raise
+        await conn.helo()
+
+
+def _for_message(failure: SendResult, message: Outgoing) -> SendResult:
+    """A connection failure, addressed to `message`."""
+    return SendResult(message.delivery_id, failure.ok, failure.permanent, failure.code, failure.reply, False, failure.stage)
 
 
 def _waiting_for(stage: str) -> str:
@@ -573,16 +590,22 @@ def _waiting_for(stage: str) -> str:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc) or exc.__class__.__name__
-    return " ".join(text.split())
+    text = " ".join(str(exc).split())
+    return text or exc.__class__.__name__
 
 
-def _dot_stuffed(data: bytes) -> bytes:
-    """`data` as it goes over the wire after DATA: CRLF lines, leading dots doubled, ".\\r\\n"."""
-    if b"\n" in data.replace(b"\r\n", b"") or b"\r" in data.replace(b"\r\n", b""):
+def _crlf(data: bytes) -> bytes:
+    """`data` with every line ending in CRLF, ending with one, as it will be transmitted."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\n") != crlf or data.count(b"\r") != crlf:
         data = _LINE_ENDINGS.sub(b"\r\n", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
+    return data
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """CRLF `data` as it goes over the wire after DATA: leading dots doubled, "." line added."""
     if data.startswith(b".") or b"\n." in data:
         data = _LEADING_DOT.sub(b"..", data)
     return data + b".\r\n"

@@ -1,0 +1,103 @@
+"""`digest rank` and `digest preview`: try a query, or see what a subscriber would get now."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from digest import jobs
+from digest.cli.common import console, err_console, handle_errors, print_json, runtime
+from digest.models import RankedPaper
+from digest.ranking import build_index, rank, validate_query
+from digest.store.papers import list_papers
+
+_TAG = re.compile(r"</?b>")
+
+
+def _ranked_json(item: RankedPaper) -> dict:
+    paper = item.paper
+    return {
+        "key": paper.key,
+        "arxiv_id": paper.arxiv_id,
+        "title": paper.title,
+        "abstract": paper.abstract,
+        "url": paper.url,
+        "byline": paper.byline,
+        "upvotes": paper.upvotes,
+        "score": item.score,
+        "matched": list(item.matched),
+        "snippet": item.snippet,
+        "first_seen": paper.first_seen,
+    }
+
+
+def _snippet_markup(snippet: str) -> str:
+    """Tantivy-style <b> marks as rich bold, everything else literal."""
+    escaped = snippet.replace("[", r"\[")
+    return _TAG.sub(lambda m: "[/bold]" if m.group().startswith("</") else "[bold yellow]", escaped)
+
+
+def show_ranked(items: list[RankedPaper], title: str) -> None:
+    table = Table(title=title, show_lines=True)
+    table.add_column("#", justify="right")
+    table.add_column("score", justify="right")
+    table.add_column("paper", overflow="fold", ratio=2)
+    table.add_column("why", overflow="fold", ratio=3)
+    for number, item in enumerate(items, start=1):
+        matched = ", ".join(item.matched) or "top by upvotes"
+        table.add_row(str(number), f"{item.score:.2f}", f"[bold]{item.paper.title}[/]\n[dim]{item.paper.key}[/]",
+                      f"{_snippet_markup(item.snippet)}\n[dim]matched: {matched}[/]")
+    console.print(table)
+
+
+@handle_errors
+def rank_command(
+    ctx: typer.Context,
+    query: str = typer.Option(..., "--query", "-q", help='An interests query, e.g. \'"token pooling" OR normalization -medical\'.'),
+    since: Optional[datetime] = typer.Option(None, "--since", formats=["%Y-%m-%d"], help="Only papers first seen on or after this day."),
+    limit: int = typer.Option(10, "--limit", "-n", min=1, help="How many papers to show."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON array, best first."),
+) -> None:
+    """Try an interests query on all stored papers, best first, with why each matched.
+
+    Example:  digest rank --query '"token pooling" OR normalization -medical' --limit 5
+    """
+    validate_query(query)
+    with runtime(ctx).engine.connect() as conn:
+        papers = list_papers(conn, since=since.date() if since else None)
+    ranked = rank(build_index(papers), query, limit=limit)
+    if as_json:
+        print_json([_ranked_json(item) for item in ranked])
+    elif not ranked:
+        err_console.print(f"no stored paper matches {query!r}", highlight=False)
+    else:
+        show_ranked(ranked, f"{query} — {len(ranked)} of {len(papers)} papers")
+
+
+@handle_errors
+def preview(
+    ctx: typer.Context,
+    email: str = typer.Argument(..., help="The subscriber."),
+    as_json: bool = typer.Option(False, "--json", help="Print the ranked papers as JSON."),
+    html: Optional[Path] = typer.Option(None, "--html", help="Also write the exact HTML email that would be sent to this file."),
+) -> None:
+    """Show the ranked papers a subscriber's next digest would hold if it were sent now.
+
+    Example:  digest preview ada@example.org --html /tmp/ada.html
+    """
+    rt = runtime(ctx)
+    subscriber, ranked = jobs.preview_digest(rt.engine, email)
+    if html is not None:
+        html.write_text(jobs.render_preview_html(rt.settings, subscriber, ranked), encoding="utf-8")
+        err_console.print(f"wrote {html}", highlight=False)
+    if as_json:
+        print_json([_ranked_json(item) for item in ranked])
+    elif not ranked:
+        err_console.print(f"nothing new for {subscriber.email} since their last digest", highlight=False)
+    else:
+        show_ranked(ranked, f"next digest for {subscriber.email} ({len(ranked)} papers)")
