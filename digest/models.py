@@ -124,6 +124,7 @@ class Subscriber:
     send_empty: bool = False
     feed_token: str = ""
     cursor: int = 0
+    active_since: datetime | None = None  # when they were confirmed: no digest for slots before
 
 
 @dataclass(slots=True)

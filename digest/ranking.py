@@ -40,7 +40,7 @@ import tantivy
 from digest.errors import QueryError
 from digest.models import Paper, RankedPaper, Subscriber
 
-__all__ = ["PaperIndex", "build_index", "rank", "rank_subscribers", "validate_query"]
+__all__ = ["Highlighter", "PaperIndex", "build_index", "rank", "rank_subscribers", "validate_query"]
 
 log = logging.getLogger(__name__)
 
@@ -655,6 +655,33 @@ def _lead(text: str) -> str:
         return html.escape(text)
     cut = text.rfind(" ", 0, SNIPPET_CHARS)
     return html.escape(text[: cut if cut > 0 else SNIPPET_CHARS]) + "…"
+
+
+class Highlighter:
+    """Snippets for papers already ranked: the passage holding the matched terms, in <b>.
+
+    The outbox stores each digest's (paper, score, matched terms), not its snippets; the
+    sender rebuilds them here with the same tokenizer as the index. Caches per paper and
+    per set of terms, so a run pays once per distinct (paper, terms). Not thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._tokens: dict[tuple[object, str], list[tuple[int, str, int, int]]] = {}
+        self._snippets = _Bounded(4 * _CACHE_SIZE)
+
+    def snippet(self, paper: Paper, matched: Sequence[str]) -> str:
+        ident = paper.key or paper.id or id(paper)
+        key = (ident, tuple(matched))
+        if (cached := self._snippets.get(key)) is not None:
+            return cached
+        stems = frozenset(stem for term in matched for stem in _STEMMER.analyze(term))
+        for field in ("abstract", "title"):
+            text = " ".join((getattr(paper, field) or "").split())
+            if (tokens := self._tokens.get((ident, field))) is None:
+                tokens = self._tokens[(ident, field)] = _tokenize(text)
+            if stems and (hits := [(a, b) for _, stem, a, b in tokens if stem in stems]):
+                return self._snippets.put(key, _highlight(text, hits))
+        return self._snippets.put(key, _lead(paper.abstract or paper.title or ""))
 
 
 def build_index(papers: Sequence[Paper]) -> PaperIndex:

@@ -21,6 +21,8 @@ from typer.testing import CliRunner
 from digest.cli.app import app
 from digest.store.db import open_engine
 
+pytest_plugins = ["tests.smtp_server"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "digest" / "samples"
 DATA = ROOT / "tests" / "data"

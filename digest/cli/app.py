@@ -9,6 +9,8 @@ from digest import __version__
 from digest.cli.db import db_app
 from digest.cli.demo import demo
 from digest.cli.ingest import ingest, papers_app
+from digest.cli.rank import preview, rank_command
+from digest.cli.run import run, send_test
 from digest.cli.stats import stats
 from digest.cli.subscribers import subscribers_app
 
@@ -27,6 +29,10 @@ app = typer.Typer(
 app.command()(ingest)
 app.command()(demo)
 app.command()(stats)
+app.command("rank")(rank_command)
+app.command()(preview)
+app.command()(run)
+app.command("send-test")(send_test)
 app.add_typer(papers_app, name="papers")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(db_app, name="db")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import datetime
 from pathlib import Path
@@ -9,6 +10,7 @@ from typing import Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from digest import jobs
 from digest.cli.common import console, err_console, handle_errors, print_json, runtime
@@ -16,7 +18,7 @@ from digest.models import RankedPaper
 from digest.ranking import build_index, rank, validate_query
 from digest.store.papers import list_papers
 
-_TAG = re.compile(r"</?b>")
+_TAG = re.compile(r"<b>(.*?)</b>", re.S)
 
 
 def _ranked_json(item: RankedPaper) -> dict:
@@ -36,10 +38,13 @@ def _ranked_json(item: RankedPaper) -> dict:
     }
 
 
-def _snippet_markup(snippet: str) -> str:
-    """Tantivy-style <b> marks as rich bold, everything else literal."""
-    escaped = snippet.replace("[", r"\[")
-    return _TAG.sub(lambda m: "[/bold]" if m.group().startswith("</") else "[bold yellow]", escaped)
+def snippet_text(snippet: str) -> Text:
+    """An HTML snippet (escaped text with <b> marks) as terminal text with the marks in bold."""
+    text, bold = Text(), False
+    for part in _TAG.split(snippet):
+        text.append(html.unescape(part), style="bold yellow" if bold else "")
+        bold = not bold
+    return text
 
 
 def show_ranked(items: list[RankedPaper], title: str) -> None:
@@ -50,8 +55,9 @@ def show_ranked(items: list[RankedPaper], title: str) -> None:
     table.add_column("why", overflow="fold", ratio=3)
     for number, item in enumerate(items, start=1):
         matched = ", ".join(item.matched) or "top by upvotes"
-        table.add_row(str(number), f"{item.score:.2f}", f"[bold]{item.paper.title}[/]\n[dim]{item.paper.key}[/]",
-                      f"{_snippet_markup(item.snippet)}\n[dim]matched: {matched}[/]")
+        paper = Text(item.paper.title, style="bold") + Text(f"\n{item.paper.key}", style="dim")
+        why = snippet_text(item.snippet) + Text(f"\nmatched: {matched}", style="dim")
+        table.add_row(str(number), f"{item.score:.2f}", paper, why)
     console.print(table)
 
 

@@ -16,11 +16,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from urllib.parse import quote_plus
 
 from digest.errors import SnapshotError
 from digest.models import Paper, ParsedSnapshot
 
 FORMAT = "hf-page"
+HF_SEARCH = "https://huggingface.co/papers?q="
 
 _MONTHS = {
     name: number
@@ -79,6 +81,8 @@ class _Draft:
 
     def paper(self, listing_day: date | None) -> Paper:
         return Paper(
+            # The saved page text has no links; HF's search by title finds the paper page.
+            links={"hf": f"{HF_SEARCH}{quote_plus(self.title)}"},
             title=self.title,
             abstract=self.abstract,
             authors=self.authors,

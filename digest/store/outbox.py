@@ -1,29 +1,234 @@
-"""The outbox: delivery rows planned, claimed under a lease, and marked sent or failed."""
+"""The outbox: delivery rows planned, claimed under a lease, and settled as sent or failed.
+
+A digest is a row before it is an email. Rows are unique on (subscriber, kind, period), so
+planning twice (a re-run, a second scheduler) inserts nothing twice. Senders claim rows
+with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; one writer at a time on SQLite),
+send, then settle them in a short transaction; a crashed sender's lease expires and the
+row is claimed again. Every function takes the caller's Connection; none commits.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Row, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from digest.store.tables import deliveries
+from digest.store.bulk import execute_rows
+from digest.store.papers import chunks
+from digest.store.tables import deliveries, subscribers
+from digest.subscribers import HARD_BOUNCE_LIMIT
+
+PENDING = ("queued", "sending")
+
+
+@dataclass(slots=True)
+class Outcome:
+    """How one claimed row ended: "sent", "retry", "failed" or "skipped" (not sent on purpose)."""
+
+    delivery_id: int
+    subscriber_id: int
+    kind: str
+    cursor_to: int
+    status: str
+    code: int | None = None
+    error: str | None = None
+    next_attempt_at: datetime | None = None
+    maybe_delivered: bool = False
+    hard_bounce: bool = False
 
 
 def queue_confirmation(conn: Connection, subscriber_id: int, *, now: datetime) -> None:
     """Queue a double opt-in email; each request is its own row (period = request time)."""
-    conn.execute(
-        insert(deliveries),
-        {
-            "subscriber_id": subscriber_id,
-            "kind": "confirm",
-            "period": now.isoformat(timespec="microseconds"),
-            "status": "queued",
-            "items": [],
-            "paper_count": 0,
-            "cursor_to": 0,
-            "attempts": 0,
-            "next_attempt_at": now,
-            "maybe_delivered": 0,
-            "created_at": now,
-        },
+    conn.execute(insert(deliveries), new_row(subscriber_id, "confirm", now.isoformat(timespec="microseconds"),
+                                             items=[], cursor_to=0, now=now))
+
+
+def new_row(subscriber_id: int, kind: str, period: str, *, items: list, cursor_to: int, now: datetime,
+            status: str = "queued") -> dict[str, Any]:
+    return {
+        "subscriber_id": subscriber_id,
+        "kind": kind,
+        "period": period,
+        "status": status,
+        "items": items,
+        "paper_count": len(items),
+        "cursor_to": cursor_to,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "maybe_delivered": 0,
+        "created_at": now,
+    }
+
+
+def planned(conn: Connection, pairs: Iterable[tuple[int, str]], kind: str = "digest") -> set[tuple[int, str]]:
+    """Which (subscriber id, period) pairs already have a row."""
+    wanted = set(pairs)
+    found: set[tuple[int, str]] = set()
+    for batch in chunks(sorted({sid for sid, _ in wanted})):
+        query = select(deliveries.c.subscriber_id, deliveries.c.period).where(
+            deliveries.c.kind == kind, deliveries.c.subscriber_id.in_(batch)
+        )
+        found.update((sid, period) for sid, period in conn.execute(query) if (sid, period) in wanted)
+    return found
+
+
+def pending_cursors(conn: Connection, subscriber_ids: Sequence[int]) -> dict[int, int]:
+    """Per subscriber, the highest paper id already promised to a digest not yet sent.
+
+    The next digest starts after it, so a digest waiting on a slow relay and the next one
+    never show the same papers.
+    """
+    found: dict[int, int] = {}
+    for batch in chunks(sorted(subscriber_ids)):
+        query = (
+            select(deliveries.c.subscriber_id, func.max(deliveries.c.cursor_to))
+            .where(deliveries.c.kind == "digest", deliveries.c.status.in_(PENDING), deliveries.c.subscriber_id.in_(batch))
+            .group_by(deliveries.c.subscriber_id)
+        )
+        found.update((sid, cursor) for sid, cursor in conn.execute(query))
+    return found
+
+
+def insert_planned(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert delivery rows, silently skipping any (subscriber, kind, period) that exists."""
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(deliveries).on_conflict_do_nothing(
+        index_elements=["subscriber_id", "kind", "period"]
     )
+    execute_rows(conn, statement, rows, {name: deliveries.c[name].type for name in rows[0]})
+
+
+def advance_cursors(conn: Connection, cursors: dict[int, int]) -> None:
+    """Move each subscriber's cursor forward (never back) to the given paper id."""
+    if not cursors:
+        return
+    statement = (
+        update(subscribers)
+        .where(subscribers.c.id == bindparam("s_id"), subscribers.c.cursor < bindparam("s_cursor"))
+        .values(cursor=bindparam("s_cursor"))
+    )
+    rows = [{"s_id": sid, "s_cursor": cursor} for sid, cursor in cursors.items()]
+    execute_rows(conn, statement, rows, {"s_id": subscribers.c.id.type, "s_cursor": subscribers.c.cursor.type})
+
+
+def _claimable(now: datetime):
+    return or_(
+        and_(deliveries.c.status == "queued", deliveries.c.next_attempt_at <= now),
+        and_(deliveries.c.status == "sending", deliveries.c.lease_expires_at < now),
+    )
+
+
+def claim(
+    conn: Connection, *, owner: str, now: datetime, lease: timedelta, limit: int, subscriber_id: int | None = None
+) -> list[Row]:
+    """Lease up to `limit` due rows to `owner` and return them (oldest due first).
+
+    On PostgreSQL concurrent claimers skip each other's locked rows; on SQLite the caller's
+    write transaction makes the claim exclusive.
+    """
+    due = select(deliveries.c.id).where(_claimable(now)).order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit)
+    if subscriber_id is not None:
+        due = due.where(deliveries.c.subscriber_id == subscriber_id)
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    statement = (
+        update(deliveries)
+        .where(deliveries.c.id.in_(due.scalar_subquery()))
+        .values(status="sending", lease_owner=owner, lease_expires_at=now + lease)
+        .returning(*deliveries.c)
+    )
+    return sorted(conn.execute(statement), key=lambda row: (row.next_attempt_at, row.id))
+
+
+def settle(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+    """Record how claimed rows ended, all in the caller's transaction.
+
+    Sent digests advance their subscriber's cursor; permanent failures count a hard bounce
+    and the third one marks the subscriber bounced.
+    """
+    for status in ("sent", "retry", "failed", "skipped"):
+        group = [o for o in outcomes if o.status == status]
+        if group:
+            _SETTLERS[status](conn, group, now)
+    advance_cursors(conn, {o.subscriber_id: o.cursor_to for o in outcomes if o.status == "sent" and o.kind == "digest"})
+    bounced = [o.subscriber_id for o in outcomes if o.hard_bounce]
+    if bounced:
+        _count_bounces(conn, bounced, now)
+
+
+def _settle_sent(conn: Connection, group: list[Outcome], now: datetime) -> None:
+    statement = (
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("d_id"))
+        .values(status="sent", sent_at=now, lease_owner=None, lease_expires_at=None,
+                attempts=deliveries.c.attempts + 1, maybe_delivered=deliveries.c.maybe_delivered + bindparam("d_maybe"))
+    )
+    rows = [{"d_id": o.delivery_id, "d_maybe": int(o.maybe_delivered)} for o in group]
+    execute_rows(conn, statement, rows, {"d_id": deliveries.c.id.type, "d_maybe": deliveries.c.maybe_delivered.type})
+
+
+def _settle_retry(conn: Connection, group: list[Outcome], now: datetime) -> None:
+    statement = (
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("d_id"))
+        .values(status="queued", lease_owner=None, lease_expires_at=None, attempts=deliveries.c.attempts + 1,
+                next_attempt_at=bindparam("d_next"), last_code=bindparam("d_code"), last_error=bindparam("d_error"),
+                maybe_delivered=deliveries.c.maybe_delivered + bindparam("d_maybe"))
+    )
+    rows = [{"d_id": o.delivery_id, "d_next": o.next_attempt_at, "d_code": o.code, "d_error": o.error,
+             "d_maybe": int(o.maybe_delivered)} for o in group]
+    types = {"d_id": deliveries.c.id.type, "d_next": deliveries.c.next_attempt_at.type,
+             "d_code": deliveries.c.last_code.type, "d_error": deliveries.c.last_error.type,
+             "d_maybe": deliveries.c.maybe_delivered.type}
+    execute_rows(conn, statement, rows, types)
+
+
+def _settle_failed(conn: Connection, group: list[Outcome], now: datetime) -> None:
+    statement = (
+        update(deliveries)
+        .where(deliveries.c.id == bindparam("d_id"))
+        .values(status=group[0].status, lease_owner=None, lease_expires_at=None, attempts=deliveries.c.attempts + 1,
+                last_code=bindparam("d_code"), last_error=bindparam("d_error"))
+    )
+    rows = [{"d_id": o.delivery_id, "d_code": o.code, "d_error": o.error} for o in group]
+    types = {"d_id": deliveries.c.id.type, "d_code": deliveries.c.last_code.type, "d_error": deliveries.c.last_error.type}
+    execute_rows(conn, statement, rows, types)
+
+
+_SETTLERS = {"sent": _settle_sent, "retry": _settle_retry, "failed": _settle_failed, "skipped": _settle_failed}
+
+
+def _count_bounces(conn: Connection, subscriber_ids: list[int], now: datetime) -> None:
+    for sid in subscriber_ids:
+        conn.execute(
+            update(subscribers)
+            .where(subscribers.c.id == sid)
+            .values(
+                hard_bounces=subscribers.c.hard_bounces + 1,
+                status=case((subscribers.c.hard_bounces + 1 >= HARD_BOUNCE_LIMIT, "bounced"), else_=subscribers.c.status),
+                bounced_at=case((subscribers.c.hard_bounces + 1 >= HARD_BOUNCE_LIMIT, now), else_=subscribers.c.bounced_at),
+                updated_at=now,
+            )
+        )
+
+
+def release(conn: Connection, owner: str) -> int:
+    """Hand back every row `owner` still holds (graceful shutdown); returns how many."""
+    result = conn.execute(
+        update(deliveries)
+        .where(deliveries.c.lease_owner == owner, deliveries.c.status == "sending")
+        .values(status="queued", lease_owner=None, lease_expires_at=None)
+    )
+    return result.rowcount
+
+
+def status_counts(conn: Connection, *, kind: str | None = None) -> dict[str, int]:
+    query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
+    if kind:
+        query = query.where(deliveries.c.kind == kind)
+    return {status: count for status, count in conn.execute(query)}

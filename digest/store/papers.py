@@ -221,3 +221,20 @@ def papers_after(conn: Connection, after_id: int, *, limit: int | None = None) -
 
 def count_papers(conn: Connection) -> int:
     return conn.execute(select(func.count()).select_from(papers)).scalar_one()
+
+
+def papers_by_id(conn: Connection, ids: Iterable[int]) -> dict[int, Paper]:
+    """id -> Paper for the given ids (one query per chunk)."""
+    found: dict[int, Paper] = {}
+    for batch in chunks(sorted(set(ids))):
+        found.update((row.id, to_paper(row)) for row in conn.execute(select(papers).where(papers.c.id.in_(batch))))
+    return found
+
+
+def max_paper_id(conn: Connection) -> int:
+    return conn.execute(select(func.max(papers.c.id))).scalar() or 0
+
+
+def first_id_since(conn: Connection, moment: datetime) -> int:
+    """The id of the last paper first seen before `moment` (0 if none)."""
+    return conn.execute(select(func.max(papers.c.id)).where(papers.c.first_seen < moment)).scalar() or 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from sqlalchemy import Connection, Row, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
@@ -40,6 +40,7 @@ def to_subscriber(row: Row) -> Subscriber:
         send_empty=row.send_empty,
         feed_token=row.feed_token,
         cursor=row.cursor,
+        active_since=row.confirmed_at or row.created_at,
     )
 
 
@@ -158,3 +159,29 @@ def active(conn: Connection, *, only: str | None = None) -> list[Subscriber]:
     if only:
         query = query.where(subscribers.c.email_key == email_key(only))
     return [to_subscriber(row) for row in conn.execute(query)]
+
+
+def by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, Subscriber]:
+    found: dict[int, Subscriber] = {}
+    for batch in chunks(sorted(set(ids))):
+        found.update((row.id, to_subscriber(row)) for row in conn.execute(select(subscribers).where(subscribers.c.id.in_(batch))))
+    return found
+
+
+def active_batches(conn: Connection, *, only: str | None = None, size: int = 5000) -> Iterator[list[Subscriber]]:
+    """Active subscribers in id order, `size` at a time (memory stays flat however many)."""
+    last = 0
+    while True:
+        query = select(subscribers).where(subscribers.c.status == "active", subscribers.c.id > last)
+        if only:
+            query = query.where(subscribers.c.email_key == email_key(only))
+        batch = [to_subscriber(row) for row in conn.execute(query.order_by(subscribers.c.id).limit(size))]
+        if not batch:
+            return
+        yield batch
+        last = batch[-1].id
+
+
+def min_active_cursor(conn: Connection) -> int:
+    query = select(func.min(subscribers.c.cursor)).where(subscribers.c.status == "active")
+    return conn.execute(query).scalar() or 0

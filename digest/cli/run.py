@@ -1,0 +1,105 @@
+"""`digest run` and `digest send-test`: plan what is due and send it."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Optional
+
+import typer
+
+from digest.cli.common import console, err_console, handle_errors, print_json, runtime
+from digest.config import Settings
+from digest.jobs.common import utcnow
+from digest.jobs.delivery import Dispatcher, MailSetup, Renderer, plan_digests, queue_test_digest
+from digest.mail.sender import FileSender, SmtpConfig, SmtpSender
+from digest.store import papers as paper_store
+from digest.store import subscribers as subscriber_store
+
+
+def smtp_dispatcher(engine, settings: Settings, sender=None, *, allow_demo_secret: bool = False) -> Dispatcher:
+    """A Dispatcher over the configured relay (or `sender`), sized to the connection pool."""
+    setup = MailSetup.from_settings(settings, allow_demo_secret=allow_demo_secret)
+    sender = sender or SmtpSender(SmtpConfig.from_settings(settings))
+    return Dispatcher(engine, sender, setup, concurrency=settings.smtp_pool_size,
+                      lease=timedelta(seconds=settings.lease_seconds), max_age=timedelta(hours=settings.retry_max_age_hours))
+
+
+async def _drain(dispatcher: Dispatcher, only: str | None):
+    async with dispatcher.sender:
+        return await dispatcher.drain(only=only)
+
+
+@handle_errors
+def run(
+    ctx: typer.Context,
+    now: bool = typer.Option(False, "--now", help="Treat every active subscriber as due for their current period."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Write what would be sent as .eml files; change nothing."),
+    out: Path = typer.Option(Path("digest-dry-run"), "--out", help="Folder for --dry-run messages."),
+    only: Optional[str] = typer.Option(None, "--only", help="Only this subscriber."),
+    as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
+) -> None:
+    """Plan the digests that are due and send them (and any confirmation emails waiting).
+
+    Safe to run again: a period is planned once, a message sent once. Failures are retried
+    later with backoff; 5xx replies are final.
+
+    Example:  digest run --now --only ada@example.org --json
+    """
+    rt = runtime(ctx)
+    if dry_run:
+        figures = _dry_run(rt.engine, rt.settings, force=now, only=only, out=out)
+    else:
+        plan = plan_digests(rt.engine, force=now, only=only)
+        report = asyncio.run(_drain(smtp_dispatcher(rt.engine, rt.settings), only))
+        figures = {"planned": plan.planned, "skipped_empty": plan.skipped_empty, **report.as_dict()}
+        for error in report.errors[:20]:
+            err_console.print(f"failed: {error}", highlight=False, soft_wrap=True)
+    if as_json:
+        print_json(figures)
+    else:
+        console.print(", ".join(f"{value} {name.replace('_', ' ')}" for name, value in figures.items()), highlight=False)
+
+
+def _dry_run(engine, settings: Settings, *, force: bool, only: str | None, out: Path) -> dict:
+    plan = plan_digests(engine, force=force, only=only, write=False)
+    renderer = Renderer(MailSetup.from_settings(settings, allow_demo_secret=True))
+    sender = FileSender(out)
+    now = utcnow()
+    with engine.connect() as conn:
+        people = subscriber_store.by_ids(conn, (row["subscriber_id"] for row in plan.rows))
+        papers = paper_store.papers_by_id(conn, (item[0] for row in plan.rows for item in row["items"]))
+    written = 0
+    for number, row in enumerate(plan.rows, start=1):
+        if row["status"] != "queued":
+            continue
+        message = renderer.message(SimpleNamespace(id=number, **row), people[row["subscriber_id"]], papers, now)
+        asyncio.run(sender.send(message))
+        written += 1
+    err_console.print(f"dry run: wrote {written} messages to {out}/ (nothing was sent or recorded)", highlight=False)
+    return {"planned": plan.planned, "skipped_empty": plan.skipped_empty, "written": written}
+
+
+@handle_errors
+def send_test(
+    ctx: typer.Context,
+    email: str = typer.Argument(..., help="An existing subscriber."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Send one subscriber a digest now, whatever their schedule (it does not use up their next one).
+
+    Example:  digest send-test ada@example.org
+    """
+    rt = runtime(ctx)
+    papers = queue_test_digest(rt.engine, email)
+    report = asyncio.run(_drain(smtp_dispatcher(rt.engine, rt.settings), email))
+    figures = {"papers": papers, **report.as_dict()}
+    if as_json:
+        print_json(figures)
+    elif report.sent:
+        console.print(f"sent a test digest with {papers} papers to {email}", highlight=False)
+    else:
+        err_console.print(f"not sent: {'; '.join(report.errors) or 'will be retried'}", highlight=False)
+        raise typer.Exit(2)

@@ -1,0 +1,335 @@
+"""SmtpSender against a real aiosmtpd server on 127.0.0.1, plus FileSender and MemorySender.
+
+Each test runs its own event loop (asyncio.run); servers run in a thread (aiosmtpd's
+Controller) on an ephemeral port. Timeouts are small so the file stays fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import shutil
+import ssl
+import subprocess
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from aiosmtpd.smtp import AuthResult
+
+from digest.mail.message import build_message, make_message_id
+from digest.mail.sender import FileSender, MemorySender, Outgoing, SendResult, SmtpConfig, SmtpSender
+from tests.smtp_server import (  # noqa: F401  (fixtures)
+    RunningServer,
+    SinkHandler,
+    drop,
+    reply,
+    scripted_smtp,
+    slow,
+    smtp_sink,
+    start_server,
+)
+
+DATE = datetime(2025, 11, 21, 7, 0, tzinfo=timezone.utc)
+# The scripted server answers at RCPT or after the payload (our stage "reply").
+STAGE_OF = {"rcpt": "rcpt", "data": "reply"}
+
+
+def outgoing(delivery_id: int, to: str | None = None) -> Outgoing:
+    to = to or f"user{delivery_id}@example.com"
+    data = build_message(
+        from_addr="digest@example.org",
+        from_name="Paper Digest",
+        to_addr=to,
+        to_name=None,
+        subject=f"Digest {delivery_id}",
+        # A line that is a lone "." must survive dot-stuffing.
+        text=f"Hello,\n.\n.leading dot\npapers for {delivery_id}\n",
+        html="<p>Hello</p>",
+        message_id=make_message_id(delivery_id, "example.org"),
+        date=DATE,
+    )
+    return Outgoing(delivery_id, "bounces@example.org", (to,), data)
+
+
+def config(server: RunningServer, **changes) -> SmtpConfig:
+    fields = dict(
+        host=server.host,
+        port=server.port,
+        pool_size=1,
+        rate_per_second=None,
+        timeout=2.0,
+        local_hostname="client.test",
+        connect_backoff=0.05,
+        connect_backoff_max=0.2,
+    )
+    fields.update(changes)
+    return SmtpConfig(**fields)
+
+
+async def send_all(cfg: SmtpConfig, messages: list[Outgoing], *, concurrent: bool = False) -> tuple[list[SendResult], int]:
+    """Send in order (or all at once), close; return results and connections opened."""
+    async with SmtpSender(cfg) as sender:
+        if concurrent:
+            results = list(await asyncio.gather(*(sender.send(m) for m in messages)))
+        else:
+            results = [await sender.send(m) for m in messages]
+        return results, sender.connections_opened
+
+
+def delivered_ids(server: RunningServer) -> list[str]:
+    return server.handler.message_ids
+
+
+# -- the pool ---------------------------------------------------------------------------
+
+
+def test_pool_delivers_every_message_once_over_at_most_pool_size_connections(smtp_sink):
+    messages = [outgoing(i) for i in range(1, 41)]
+    results, opened = asyncio.run(send_all(config(smtp_sink, pool_size=3), messages, concurrent=True))
+
+    assert all(r.ok and r.code == 250 for r in results), [r for r in results if not r.ok]
+    assert [r.delivery_id for r in results] == list(range(1, 41))
+    ids = delivered_ids(smtp_sink)
+    assert sorted(ids) == sorted(make_message_id(i, "example.org") for i in range(1, 41))
+    assert opened <= 3
+    assert smtp_sink.handler.connections <= 3
+    assert len({m.connection for m in smtp_sink.handler.messages}) <= 3
+    # Byte for byte what we sent (dot-stuffing undone by the server).
+    by_id = {m.message_id: m for m in smtp_sink.handler.messages}
+    assert by_id[make_message_id(7, "example.org")].data == messages[6].data
+    assert by_id[make_message_id(7, "example.org")].rcpt_tos == ["user7@example.com"]
+
+
+def test_connections_are_reused_one_after_another(smtp_sink):
+    results, opened = asyncio.run(send_all(config(smtp_sink, pool_size=3), [outgoing(i) for i in range(10)]))
+    assert all(r.ok for r in results)
+    assert opened == 1 and smtp_sink.handler.connections == 1
+
+
+# -- classification ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("at", ["rcpt", "data"])
+def test_451_is_transient_and_a_later_resend_succeeds(scripted_smtp, at):
+    server = scripted_smtp({"later@example.com": reply(451, "4.3.0 try again later", at=at, times=1)})
+    msg = outgoing(1, "later@example.com")
+    results, opened = asyncio.run(send_all(config(server), [msg, outgoing(2), msg]))
+
+    first, other, resend = results
+    assert (first.ok, first.permanent, first.code, first.maybe_delivered) == (False, False, 451, False)
+    assert "try again later" in first.reply and first.stage == STAGE_OF[at] and first.transient
+    assert other.ok and resend.ok
+    assert delivered_ids(server) == [make_message_id(2, "example.org"), make_message_id(1, "example.org")]
+    assert opened == 1  # the 451 did not cost the connection
+
+
+@pytest.mark.parametrize("at", ["rcpt", "data"])
+def test_550_is_permanent_and_the_next_message_on_the_same_connection_goes_out(scripted_smtp, at):
+    server = scripted_smtp({"nobody@example.com": reply(550, "5.1.1 no such user here", at=at)})
+    messages = [outgoing(1), outgoing(2, "nobody@example.com"), outgoing(3), outgoing(4)]
+    results, opened = asyncio.run(send_all(config(server, pool_size=1), messages))
+
+    refused = results[1]
+    assert (refused.ok, refused.permanent, refused.code) == (False, True, 550)
+    assert refused.reply == "5.1.1 no such user here" and not refused.maybe_delivered
+    assert refused.stage == STAGE_OF[at]
+    assert [r.ok for r in results] == [True, False, True, True]
+    assert delivered_ids(server) == [make_message_id(i, "example.org") for i in (1, 3, 4)]
+    assert opened == 1 and server.handler.connections == 1
+
+
+def test_refused_recipient_among_several_aborts_the_whole_message(scripted_smtp):
+    server = scripted_smtp({"nobody@example.com": reply(550, "5.1.1 no such user", at="rcpt")})
+    msg = outgoing(1)
+    both = Outgoing(1, msg.mail_from, ("user1@example.com", "nobody@example.com"), msg.data)
+    results, _ = asyncio.run(send_all(config(server), [both, outgoing(2)]))
+
+    assert results[0].permanent and results[0].code == 550
+    assert results[1].ok
+    assert delivered_ids(server) == [make_message_id(2, "example.org")]  # no partial delivery
+
+
+def test_connection_dropped_after_data_is_transient_and_maybe_delivered(scripted_smtp):
+    server = scripted_smtp({"drop@example.com": drop()})
+    results, opened = asyncio.run(send_all(config(server), [outgoing(1), outgoing(2, "drop@example.com"), outgoing(3)]))
+
+    dropped = results[1]
+    assert (dropped.ok, dropped.permanent, dropped.code, dropped.maybe_delivered) == (False, False, None, True)
+    assert dropped.stage == "reply" and "connection lost" in dropped.reply
+    assert results[0].ok and results[2].ok
+    assert [m.message_id for m in server.handler.dropped] == [make_message_id(2, "example.org")]
+    assert opened == 2  # the next message went out on a new connection
+
+
+def test_slow_server_beyond_the_timeout_is_transient_and_the_sender_recovers(scripted_smtp):
+    server = scripted_smtp({"slow@example.com": slow(3.0)})
+    started = time.monotonic()
+    results, opened = asyncio.run(send_all(config(server, timeout=0.4), [outgoing(1, "slow@example.com"), outgoing(2)]))
+
+    late = results[0]
+    assert (late.ok, late.permanent, late.code) == (False, False, None)
+    assert "timed out" in late.reply
+    # The payload was sent: the server may still accept it.
+    assert late.maybe_delivered and late.stage == "reply"
+    assert results[1].ok and opened == 2
+    assert time.monotonic() - started < 2.5
+
+
+def test_server_closing_an_idle_connection_costs_nothing(scripted_smtp):
+    server = scripted_smtp(timeout=0.3)  # aiosmtpd hangs up on idle clients after 0.3 s
+
+    async def run() -> list[SendResult]:
+        async with SmtpSender(config(server)) as sender:
+            first = await sender.send(outgoing(1))
+            await asyncio.sleep(0.6)
+            return [first, await sender.send(outgoing(2))]
+
+    assert all(r.ok for r in asyncio.run(run()))
+    assert len(delivered_ids(server)) == 2
+
+
+def test_unreachable_relay_is_a_quick_transient_failure():
+    with start_server(SinkHandler()) as server:
+        host, port = server.host, server.port  # a port nobody listens on after stop()
+
+    async def run() -> tuple[list[SendResult], float]:
+        async with SmtpSender(SmtpConfig(host=host, port=port, timeout=1.0, rate_per_second=None, local_hostname="c.test", connect_backoff=0.05)) as sender:
+            started = time.monotonic()
+            results = [await sender.send(outgoing(i)) for i in range(3)]
+            return results, time.monotonic() - started
+
+    results, elapsed = asyncio.run(run())
+    assert all(r.transient and r.stage == "connect" and not r.maybe_delivered for r in results)
+    assert "cannot connect" in results[0].reply
+    assert elapsed < 1.5  # backoff is short; it never blocks until the relay is back
+
+
+def test_unsendable_address_is_permanent_without_touching_the_relay(smtp_sink):
+    bad = Outgoing(1, "bounces@example.org", ("evil@example.com>\r\nRCPT TO:<x@y.z",), b"Subject: x\r\n\r\nx\r\n")
+    results, opened = asyncio.run(send_all(config(smtp_sink), [bad]))
+    assert results[0].permanent and results[0].stage == "envelope" and opened == 0
+
+
+def test_send_after_close_is_an_error(smtp_sink):
+    async def run() -> None:
+        sender = SmtpSender(config(smtp_sink))
+        assert (await sender.send(outgoing(1))).ok
+        await sender.close()
+        await sender.close()  # twice is fine
+        with pytest.raises(RuntimeError):
+            await sender.send(outgoing(2))
+
+    asyncio.run(run())
+
+
+# -- rate limit -------------------------------------------------------------------------
+
+
+def test_rate_limit_spaces_messages_across_all_connections(smtp_sink):
+    messages = [outgoing(i) for i in range(100)]
+    started = time.monotonic()
+    results, _ = asyncio.run(send_all(config(smtp_sink, pool_size=4, rate_per_second=50), messages, concurrent=True))
+    elapsed = time.monotonic() - started
+    assert all(r.ok for r in results)
+    assert elapsed >= 1.9  # 100 messages at 50/s: 99 intervals of 20 ms
+
+
+# -- TLS and AUTH -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server_tls(tmp_path_factory) -> ssl.SSLContext:
+    """A server SSLContext with a fresh self-signed certificate for localhost."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl CLI is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+         "-days", "1", "-subj", "/CN=localhost"],
+        check=True, capture_output=True,
+    )
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(cert), str(key))
+    return ctx
+
+
+def _authenticator(server, session, envelope, mechanism, auth_data):
+    ok = auth_data.login == b"digest" and auth_data.password == b"s3cret"
+    # handled=False: aiosmtpd itself answers "535" on failure.
+    return AuthResult(success=ok, handled=False)
+
+
+def test_starttls_and_auth(server_tls):
+    handler = SinkHandler()
+    kwargs = dict(tls_context=server_tls, require_starttls=True, authenticator=_authenticator, auth_required=True)
+    with start_server(handler, **kwargs) as server:
+        cfg = config(server, security="starttls", validate_certs=False, username="digest", password="s3cret", pool_size=2)
+        results, _ = asyncio.run(send_all(cfg, [outgoing(i) for i in range(3)], concurrent=True))
+        bad_cfg = config(server, security="starttls", validate_certs=False, username="digest", password="wrong")
+        refused, _ = asyncio.run(send_all(bad_cfg, [outgoing(9)]))
+
+    assert all(r.ok for r in results)
+    assert len(handler.message_ids) == 3
+    # Wrong credentials are a relay problem, not the message's: transient, at connect.
+    assert refused[0].transient and refused[0].stage == "connect" and refused[0].code == 535
+
+
+def test_certificate_is_checked_unless_told_otherwise(server_tls):
+    with start_server(SinkHandler(), tls_context=server_tls, require_starttls=True) as server:
+        results, _ = asyncio.run(send_all(config(server, security="starttls"), [outgoing(1)]))
+    assert results[0].transient and results[0].stage == "connect"
+
+
+def test_implicit_tls(server_tls):
+    handler = SinkHandler()
+    with start_server(handler, ssl_context=server_tls) as server:
+        results, _ = asyncio.run(send_all(config(server, security="tls", validate_certs=False), [outgoing(1), outgoing(2)]))
+    assert all(r.ok for r in results) and len(handler.message_ids) == 2
+
+
+# -- files and memory -------------------------------------------------------------------
+
+
+def test_file_sender_writes_parseable_eml_files(tmp_path: Path):
+    folder = tmp_path / "out"
+
+    async def run() -> list[SendResult]:
+        async with FileSender(folder) as sender:
+            return [await sender.send(outgoing(i)) for i in (5, 6, 5)]
+
+    results = asyncio.run(run())
+    assert all(r.ok for r in results)
+    assert sorted(p.name for p in folder.iterdir()) == ["5.eml", "6.eml"]  # no temporary files left
+    parsed = email.message_from_bytes((folder / "5.eml").read_bytes(), policy=email.policy.default)
+    assert parsed["Message-ID"] == make_message_id(5, "example.org")
+    assert parsed["To"] == "user5@example.com"
+    assert parsed.get_body(("plain",)).get_content().splitlines()[:3] == ["Hello,", ".", ".leading dot"]
+    assert results[0].reply == str(folder / "5.eml")
+
+
+def test_file_sender_reports_disk_errors_as_failures(tmp_path: Path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    result = asyncio.run(FileSender(blocker / "sub").send(outgoing(1)))
+    assert not result.ok and not result.permanent and "cannot write" in result.reply
+
+
+def test_memory_sender_fails_only_when_told():
+    sender = MemorySender()
+    sender.fail(2, times=1)
+    sender.fail(3, permanent=True)
+
+    async def run() -> list[SendResult]:
+        return [await sender.send(outgoing(i)) for i in (1, 2, 3, 2)]
+
+    results = asyncio.run(run())
+    assert [r.ok for r in results] == [True, False, False, True]
+    assert results[1].transient and results[1].code == 451
+    assert results[2].permanent and results[2].code == 550
+    assert [m.delivery_id for m in sender.sent] == [1, 2]
+    assert len(sender.attempts) == 4
