@@ -280,7 +280,7 @@ def _encode_body(text: str) -> tuple[str, bytes]:
     non-Latin scripts. Both are 7-bit with lines of at most 76 octets.
     """
     data = _body_bytes(text)
-    qp = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    qp = _rewrap_long_lines(binascii.b2a_qp(data, quotetabs=False, istext=True, header=False))
     # "From " at a line start gets mangled to ">From " by some mbox-based hops, which
     # would break the DKIM body hash. Encode the F, and break the line softly right
     # after "From" so the two extra octets can never push it past 76.
@@ -294,6 +294,32 @@ def _encode_body(text: str) -> tuple[str, bytes]:
     encoded = binascii.b2a_base64(data, newline=False)
     lines = [encoded[i : i + 76] for i in range(0, len(encoded), 76)]
     return "base64", b"\r\n".join(lines)
+
+
+_QP_TOKEN = re.compile(rb"=[0-9A-F]{2}|=\n|.", re.S)
+
+
+def _rewrap_long_lines(qp: bytes) -> bytes:
+    """Soft-break any quoted-printable line over 76 octets.
+
+    binascii.b2a_qp can emit 77 when a trailing space becomes "=20" at the limit; the
+    rare long line is re-split here without cutting an =XX escape in two.
+    """
+    lines = qp.split(b"\n")
+    if all(len(line) <= 76 for line in lines):
+        return qp
+    out = []
+    for line in lines:
+        while len(line) > 76:
+            cut = 0
+            for match in _QP_TOKEN.finditer(line):
+                if match.end() > 75:
+                    break
+                cut = match.end()
+            out.append(line[:cut] + b"=")
+            line = line[cut:]
+        out.append(line)
+    return b"\n".join(out)
 
 
 def _part(content_type: str, text: str) -> bytes:

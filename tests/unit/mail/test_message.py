@@ -372,3 +372,16 @@ def test_dkim_rejects_a_bad_key():
     pytest.importorskip("dkim")
     with pytest.raises(ValueError):
         sign_dkim(build(), selector="mail", domain="example.org", private_key_pem="not a key")
+
+
+def test_trailing_space_at_the_line_limit_stays_within_76_octets():
+    """binascii.b2a_qp emits 77 octets here ("=20" at the limit); found by hypothesis."""
+    html = "0" * 47 + "===\u0800\u0800 \n"
+    raw = build_message(
+        from_addr="digest@example.org", from_name=None, to_addr="ada@example.com", to_name=None,
+        subject="", text="", html=html, message_id="<x.1@example.org>",
+        date=datetime(2025, 11, 21, 7, tzinfo=timezone.utc),
+    )
+    assert_wire_format(raw)
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    assert message.get_body(("html",)).get_content() == html
