@@ -15,6 +15,7 @@ or with `pytest_plugins = ["tests.smtp_server"]` in a conftest.
 In another process (for benchmarks and crash tests):
 
     python -m tests.smtp_server --port 2525 [--count-only] [--dump FILE] [--engine fast]
+                                [--tls-cert CERT --tls-key KEY] [--auth]
 
 prints `ready <host> <port>` once it accepts connections, and writes
 `{"count", "connections", "message_ids"}` as JSON to FILE every --dump-interval
@@ -34,6 +35,7 @@ import asyncio
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import threading
@@ -230,10 +232,12 @@ class ScriptedHandler(SinkHandler):
 
 
 class FastCounts:
-    """Shared counters of the fast sink."""
+    """Shared state of the fast sink: counters, and the server TLS context for STARTTLS."""
 
-    def __init__(self, *, count_only: bool = False):
+    def __init__(self, *, count_only: bool = False, tls_context: ssl.SSLContext | None = None, auth: bool = False):
         self.count_only = count_only
+        self.tls_context = tls_context
+        self.auth = auth
         self.count = 0
         self.connections = 0
         self.message_ids: list[str] = []
@@ -242,15 +246,16 @@ class FastCounts:
 class FastSinkProtocol(asyncio.Protocol):
     """Just enough SMTP to accept mail from a well-behaved client, fast.
 
-    No parsing beyond the command verb, no dot-unstuffing, no limits: for benchmarks
-    and crash tests only. Advertises SIZE and 8BITMIME (no PIPELINING: it answers
-    pipelined commands in order anyway).
+    No parsing beyond the command verb, no dot-unstuffing, no limits, any AUTH PLAIN
+    accepted: for benchmarks and crash tests only. Advertises SIZE, 8BITMIME and, when
+    it has a TLS context, STARTTLS (then AUTH PLAIN after TLS if `auth`).
     """
 
     def __init__(self, counts: FastCounts):
         self.counts = counts
         self.buffer = bytearray()
         self.in_data = False
+        self.tls = False
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport) -> None:
@@ -282,7 +287,12 @@ class FastSinkProtocol(asyncio.Protocol):
     def _command(self, verb: bytes) -> None:
         assert self.transport is not None
         if verb == b"EHLO":
-            self.transport.write(b"250-" + SERVER_NAME.encode() + b"\r\n250-SIZE 33554432\r\n250 8BITMIME\r\n")
+            lines = [SERVER_NAME.encode(), b"SIZE 33554432", b"8BITMIME"]
+            if self.counts.tls_context is not None and not self.tls:
+                lines.append(b"STARTTLS")
+            if self.counts.auth and (self.tls or self.counts.tls_context is None):
+                lines.append(b"AUTH PLAIN")
+            self.transport.write(b"".join(b"250-" + line + b"\r\n" for line in lines[:-1]) + b"250 " + lines[-1] + b"\r\n")
         elif verb == b"DATA":
             self.in_data = True
             self.transport.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
@@ -290,10 +300,26 @@ class FastSinkProtocol(asyncio.Protocol):
             self.transport.write(b"221 2.0.0 Bye\r\n")
             self.transport.close()
             self.transport = None
+        elif verb == b"STAR" and self.counts.tls_context is not None and not self.tls:
+            self.transport.write(b"220 2.0.0 Ready to start TLS\r\n")
+            transport, self.transport = self.transport, None  # nothing is read until the upgrade
+            asyncio.get_running_loop().create_task(self._start_tls(transport))
+        elif verb == b"AUTH" and self.counts.auth:
+            self.transport.write(b"235 2.7.0 Authentication successful\r\n")
         elif verb in (b"HELO", b"MAIL", b"RCPT", b"RSET", b"NOOP"):
             self.transport.write(b"250 OK\r\n")
         else:
             self.transport.write(b"502 5.5.2 Command not implemented\r\n")
+
+    async def _start_tls(self, transport: asyncio.Transport) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            self.transport = await loop.start_tls(transport, self, self.counts.tls_context, server_side=True)
+        except (OSError, ssl.SSLError, ConnectionError):
+            transport.close()
+            return
+        self.tls = True
+        self.buffer.clear()  # RFC 3207: forget anything sent before the handshake
 
     def _message(self, data: bytes) -> None:
         self.counts.count += 1
@@ -414,9 +440,14 @@ def spawn_sink(
     count_only: bool = False,
     dump: Path | str | None = None,
     engine: Literal["aiosmtpd", "fast"] = "aiosmtpd",
+    tls_cert: Path | str | None = None,
+    tls_key: Path | str | None = None,
+    auth: bool = False,
     ready_timeout: float = 15.0,
 ) -> SinkProcess:
     """Start `python -m tests.smtp_server` and wait for its ready line.
+
+    With tls_cert/tls_key the sink offers STARTTLS; with `auth` it accepts any AUTH.
 
     Raises RuntimeError if it exits or stays silent for `ready_timeout` seconds.
     """
@@ -426,6 +457,10 @@ def spawn_sink(
         cmd.append("--count-only")
     if dump is not None:
         cmd += ["--dump", str(dump)]
+    if tls_cert is not None:
+        cmd += ["--tls-cert", str(tls_cert), "--tls-key", str(tls_key or tls_cert)]
+    if auth:
+        cmd.append("--auth")
     proc = subprocess.Popen(cmd, cwd=root, stdout=subprocess.PIPE, text=True)
     line = _read_line(proc, ready_timeout)
     parts = line.split()
@@ -450,14 +485,27 @@ def _write_json(path: Path, figures: dict) -> None:
     os.replace(tmp, path)
 
 
+def _accept_any_login(server, session, envelope, mechanism, auth_data):
+    from aiosmtpd.smtp import AuthResult
+
+    return AuthResult(success=True)
+
+
 async def _serve(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
+    tls_context = None
+    if args.tls_cert:
+        tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        tls_context.load_cert_chain(args.tls_cert, args.tls_key or args.tls_cert)
     if args.engine == "fast":
-        counts: Any = FastCounts(count_only=args.count_only)
+        counts: Any = FastCounts(count_only=args.count_only, tls_context=tls_context, auth=args.auth)
         factory: Callable[[], asyncio.BaseProtocol] = lambda: FastSinkProtocol(counts)  # noqa: E731
     else:
         counts = SinkHandler(count_only=args.count_only, keep_data=False)
-        factory = lambda: SMTP(counts, hostname=SERVER_NAME, loop=loop)  # noqa: E731
+        smtp_kwargs: dict[str, Any] = {"hostname": SERVER_NAME, "tls_context": tls_context}
+        if args.auth:
+            smtp_kwargs.update(authenticator=_accept_any_login, auth_require_tls=tls_context is not None)
+        factory = lambda: SMTP(counts, loop=loop, **smtp_kwargs)  # noqa: E731
     server = await loop.create_server(factory, args.host, args.port, backlog=1024)
     port = server.sockets[0].getsockname()[1]
 
@@ -490,6 +538,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dump", help="write counts and Message-IDs as JSON to this file")
     ap.add_argument("--dump-interval", type=float, default=0.5, help="seconds between dumps")
     ap.add_argument("--engine", choices=("aiosmtpd", "fast"), default="aiosmtpd")
+    ap.add_argument("--tls-cert", help="PEM certificate: offer STARTTLS")
+    ap.add_argument("--tls-key", help="PEM key (default: in the certificate file)")
+    ap.add_argument("--auth", action="store_true", help="offer AUTH and accept any credentials")
     args = ap.parse_args(argv)
     asyncio.run(_serve(args))
 

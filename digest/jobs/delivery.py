@@ -171,7 +171,7 @@ class MailSetup:
             from_addr=address,
             from_name=name or None,
             domain=domain,
-            list_id=f"Paper Digest <digest.{domain}>",
+            list_id=f"digest.{domain}",
             # Message-IDs differ between installations sharing a domain, stable per row.
             id_salt=hashlib.sha256(secret.encode()).hexdigest()[:12],
             dkim=dkim,

@@ -378,12 +378,15 @@ def build_message(
         headers.append(f"List-Id: <{list_id}>")
     unsubscribe = []
     if list_unsubscribe_url:
-        unsubscribe.append(f"<{_check_uri(list_unsubscribe_url, 'https://', 'List-Unsubscribe URL')}>")
+        # http is accepted for local trials (DIGEST_BASE_URL=http://...), but RFC 8058
+        # one-click is only announced over https.
+        scheme = "https://" if list_unsubscribe_url.strip().lower().startswith("https://") else "http://"
+        unsubscribe.append(f"<{_check_uri(list_unsubscribe_url, scheme, 'List-Unsubscribe URL')}>")
     if list_unsubscribe_mailto:
         unsubscribe.append(f"<{_check_uri(list_unsubscribe_mailto, 'mailto:', 'List-Unsubscribe mailto')}>")
     if unsubscribe:
         headers.append("List-Unsubscribe: " + ",\r\n ".join(unsubscribe))
-        if list_unsubscribe_url:
+        if list_unsubscribe_url and scheme == "https://":
             headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
     headers.extend(_extra_headers(extra_headers))
 

@@ -49,14 +49,30 @@ def execute_rows(
         return
     dialect = conn.dialect
     compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
-    order = list(compiled.positiontup) if compiled.positional else list(rows[0])
-    processed = [(i, p) for i, name in enumerate(order) if (p := _processor(types[name], dialect)) is not None]
-    take = itemgetter(*order)
+    order = list(compiled.positiontup) if compiled.positional else list(compiled.params)
+    # Values fixed in the statement itself (e.g. status="sent") are bound parameters too.
+    fixed = {name: value for name, value in compiled.params.items() if name not in rows[0]}
+    for name, value in fixed.items():
+        process = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+        fixed[name] = process(value) if process else value
+    processed = [(i, p) for i, name in enumerate(order) if name not in fixed and (p := _processor(types[name], dialect))]
+    take = _getter([name for name in order if name not in fixed])
+    slots = [i for i, name in enumerate(order) if name not in fixed]
+    template = [fixed.get(name) for name in order]
     params: list = []
     for row in rows:
-        values = take(row)
-        values = list(values) if len(order) > 1 else [values]
+        values = template.copy()
+        for slot, value in zip(slots, take(row)):
+            values[slot] = value
         for index, process in processed:
             values[index] = process(values[index])
         params.append(tuple(values) if compiled.positional else dict(zip(order, values)))
     conn.exec_driver_sql(compiled.string, params)
+
+
+def _getter(names: list[str]) -> Callable[[Mapping[str, object]], tuple]:
+    """A C-level getter returning a tuple for any number of names."""
+    if len(names) == 1:
+        only = itemgetter(names[0])
+        return lambda row: (only(row),)
+    return itemgetter(*names)

@@ -17,11 +17,15 @@ one JSON object with every figure. Target: >= 1,500 messages/s render + serialis
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import os
 import random
 import string
+import sys
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 TARGET_PER_SECOND = 1500
 
@@ -196,12 +200,229 @@ def bench_render(subscribers: int = 5000, papers: int = 300, per_digest: int = 1
     }
 
 
+# -- SMTP sending ------------------------------------------------------------------------
+
+SEND_TARGET_PER_SECOND = 1000
+SEND_TARGET_RATIO = 3.0
+
+
+def make_outgoing(n: int, rng: random.Random, size: int = 25_000) -> list:
+    """`n` pre-serialised digest-sized messages (~`size` bytes each) as `Outgoing`."""
+    from digest.mail.message import build_message, make_message_id
+    from digest.mail.sender import Outgoing
+
+    date = datetime(2025, 11, 21, 7, 0, tzinfo=timezone.utc)
+    # Bodies are drawn once and sliced per message: building is not what is measured.
+    text_pool = _text_of_length(rng, size)
+    html_pool = "<p>" + _text_of_length(rng, size * 2).replace(" of ", " of <b>x</b> ") + "</p>"
+    out = []
+    for k in range(n):
+        start = rng.randint(0, 200)
+        to = f"user{k}@example.com"
+        data = build_message(
+            from_addr="digest@digest.example.org", from_name="Paper Digest", to_addr=to, to_name=None,
+            subject=f"10 new papers for you ({k})",
+            text=text_pool[start : start + size * 3 // 10], html=html_pool[start : start + size * 6 // 10],
+            message_id=make_message_id(500_000 + k, "digest.example.org"), date=date,
+            list_id="daily.digest.example.org",
+            list_unsubscribe_url=f"https://digest.example.org/unsubscribe/{k}",
+        )
+        out.append(Outgoing(500_000 + k, "bounces@digest.example.org", (to,), data))
+    return out
+
+
+async def _run_workers(messages: list, concurrency: int, send_one) -> tuple[float, float, int]:
+    """Send all `messages` with `concurrency` workers; (wall s, CPU s of this process, failures)."""
+    queue = iter(messages)
+    failures = 0
+
+    async def worker() -> None:
+        nonlocal failures
+        for message in queue:
+            if not await send_one(message):
+                failures += 1
+
+    wall, cpu = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - wall, time.process_time() - cpu, failures
+
+
+async def _send_pooled(config, messages: list, concurrency: int) -> tuple[float, float, int, int]:
+    from digest.mail.sender import SmtpSender
+
+    async with SmtpSender(config) as sender:
+        async def one(message) -> bool:
+            return (await sender.send(message)).ok
+
+        wall, cpu, failures = await _run_workers(messages, concurrency, one)
+        return wall, cpu, failures, sender.connections_opened
+
+
+async def _send_connection_per_message(config, messages: list, concurrency: int) -> tuple[float, float, int]:
+    """The same transaction code, but open, send and QUIT a new connection per message."""
+    from dataclasses import replace
+
+    from digest.mail.sender import SmtpSender
+
+    single = replace(config, pool_size=1)
+
+    async def one(message) -> bool:
+        async with SmtpSender(single) as sender:
+            return (await sender.send(message)).ok
+
+    return await _run_workers(messages, concurrency, one)
+
+
+async def _send_naive(config, messages: list, concurrency: int) -> tuple[float, float, int]:
+    """What a first version would write: `aiosmtplib.send()` (connect, sendmail, QUIT) per message."""
+    import aiosmtplib
+
+    tls = config.security == "starttls"
+    options = dict(hostname=config.host, port=config.port, local_hostname=config.local_hostname,
+                   start_tls=tls, validate_certs=False, timeout=config.timeout,
+                   username=config.username, password=config.password)
+
+    async def one(message) -> bool:
+        try:
+            await aiosmtplib.send(message.data, sender=message.mail_from, recipients=list(message.recipients), **options)
+        except aiosmtplib.SMTPException:
+            return False
+        return True
+
+    return await _run_workers(messages, concurrency, one)
+
+
+def _make_cert(folder: Path) -> tuple[Path, Path] | None:
+    """A self-signed RSA-2048 certificate (the common relay key type), or None without openssl."""
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    return cert, key
+
+
+def _bench_one_sink(engine: str, security: str, messages: list, pool: int, tmp: Path, cert: tuple[Path, Path] | None) -> dict:
+    """Run the three senders against one sink process; the sink's own count is checked
+    against what the senders reported as sent."""
+    from digest.mail.sender import SmtpConfig
+    from tests.smtp_server import spawn_sink
+
+    n = len(messages)
+    tls = security == "starttls"
+    sink = spawn_sink(engine=engine, count_only=True, dump=tmp / f"sink-{engine}-{security}.json",
+                      tls_cert=cert[0] if tls else None, tls_key=cert[1] if tls else None, auth=tls)
+    try:
+        config = SmtpConfig(host=sink.host, port=sink.port, pool_size=pool, rate_per_second=None, timeout=30.0,
+                            local_hostname="bench.client.test", security=security, validate_certs=False,
+                            username="bench" if tls else None, password="secret" if tls else None)
+        # Warm up (imports, first connections) outside the timed runs.
+        asyncio.run(_send_pooled(config, messages[:50], pool))
+        wall_p, cpu_p, fail_p, opened = asyncio.run(_send_pooled(config, messages, pool))
+        wall_c, cpu_c, fail_c = asyncio.run(_send_connection_per_message(config, messages, pool))
+        wall_n, cpu_n, fail_n = asyncio.run(_send_naive(config, messages, pool))
+    finally:
+        received = sink.stop()["count"]
+    expected = 50 + (n - fail_p) + (n - fail_c) + (n - fail_n)
+    pooled, per_conn, naive = n / wall_p, n / wall_c, n / wall_n
+    return {
+        "sink": engine,
+        "security": "starttls+auth" if tls else "none",
+        "messages": n,
+        "pooled_per_second": round(pooled, 1),
+        "pooled_client_cpu_us_per_message": round(cpu_p / n * 1e6, 1),
+        "pooled_connections_opened": opened,
+        "connection_per_message_per_second": round(per_conn, 1),
+        "connection_per_message_client_cpu_us_per_message": round(cpu_c / n * 1e6, 1),
+        "naive_aiosmtplib_send_per_second": round(naive, 1),
+        "ratio_vs_connection_per_message": round(pooled / per_conn, 2),
+        "ratio_vs_naive_aiosmtplib_send": round(pooled / naive, 2),
+        "failures": fail_p + fail_c + fail_n,
+        "sink_received": received,
+        "sink_count_matches": received == expected,
+    }
+
+
+def bench_send(
+    messages: int = 2000,
+    pool: int = 8,
+    sinks: tuple[str, ...] = ("aiosmtpd", "fast"),
+    seed: int = 7,
+    securities: tuple[str, ...] = ("none", "starttls"),
+) -> dict:
+    """Send `messages` ~25 KB messages to a sink in another process, three ways, per
+    sink engine and security mode; return {"runs": [...], summary keys}.
+
+    Ways: our pooled SmtpSender (`pool` connections, no rate limit); the same code with
+    one connection per message (open, send, QUIT); and `aiosmtplib.send()` per message.
+    Each runs `pool` concurrent senders. Sinks: "aiosmtpd" (a real SMTP server, itself
+    the bottleneck on one core) and "fast" (a minimal asyncio sink, so the client is
+    what is measured). Security: "none" (plain) and "starttls" (STARTTLS with a
+    self-signed RSA-2048 certificate, then AUTH PLAIN: what a submission relay on
+    port 587 asks for; skipped without the openssl CLI). All on loopback: no network
+    latency, which would favour connection reuse further.
+    """
+    import tempfile
+
+    root = str(Path(__file__).resolve().parents[2])
+    if root not in sys.path:
+        sys.path.insert(0, root)  # for tests.smtp_server when run as a script
+    rng = random.Random(seed)
+    outgoing = make_outgoing(messages, rng)
+    avg_bytes = sum(len(m.data) for m in outgoing) / len(outgoing)
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        cert = _make_cert(Path(tmp)) if "starttls" in securities else None
+        for security in securities:
+            if security == "starttls" and cert is None:
+                print("  (no openssl CLI: STARTTLS runs skipped)")
+                continue
+            for engine in sinks:
+                runs.append(_bench_one_sink(engine, security, outgoing, pool, Path(tmp), cert))
+    best = max(runs, key=lambda r: r["pooled_per_second"])
+    return {
+        "runs": runs,
+        "avg_message_bytes": round(avg_bytes),
+        "pool": pool,
+        "cpus": os.cpu_count(),
+        "target_per_second": SEND_TARGET_PER_SECOND,
+        "target_ratio": SEND_TARGET_RATIO,
+        "best_pooled_per_second": best["pooled_per_second"],
+        "meets_rate_target": best["pooled_per_second"] >= SEND_TARGET_PER_SECOND,
+        "runs_meeting_ratio_target": [f"{r['sink']}/{r['security']}" for r in runs if r["ratio_vs_connection_per_message"] >= SEND_TARGET_RATIO],
+        "all_counts_match": all(r["sink_count_matches"] and not r["failures"] for r in runs),
+    }
+
+
+def _print_send(send: dict) -> None:
+    print(f"send: {send['pool']} connections / concurrent senders, {send['avg_message_bytes']:,} bytes/message, "
+          f"sink in another process, loopback, {send['cpus']} CPUs")
+    for run in send["runs"]:
+        print(f"  [{run['sink']} sink, {run['security']}] pooled {run['pooled_per_second']:,.0f} msg/s "
+              f"({run['pooled_client_cpu_us_per_message']} us client CPU/message, {run['pooled_connections_opened']} connections) | "
+              f"connection per message {run['connection_per_message_per_second']:,.0f} msg/s "
+              f"-> {run['ratio_vs_connection_per_message']}x | "
+              f"aiosmtplib.send per message {run['naive_aiosmtplib_send_per_second']:,.0f} msg/s "
+              f"-> {run['ratio_vs_naive_aiosmtplib_send']}x")
+    print(f"  every message arrived once (sink counts match, no failures): {send['all_counts_match']}")
+    print(f"  targets: >= {SEND_TARGET_PER_SECOND:,} msg/s: {send['meets_rate_target']}; "
+          f">= {SEND_TARGET_RATIO:g}x one connection per message in: {', '.join(send['runs_meeting_ratio_target']) or 'none'}")
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--subscribers", type=int, default=5000)
     ap.add_argument("--papers", type=int, default=300, help="papers in the day's pool")
     ap.add_argument("--per-digest", type=int, default=10)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--send-messages", type=int, default=2000, help="messages per SMTP run (0 = skip sending)")
+    ap.add_argument("--pool", type=int, default=8, help="SMTP connections (and concurrent senders)")
+    ap.add_argument("--sink", choices=("aiosmtpd", "fast", "both"), default="both", help="SMTP sink engine(s)")
+    ap.add_argument("--security", choices=("none", "starttls", "both"), default="both", help="plain SMTP, STARTTLS+AUTH, or both")
     args = ap.parse_args(argv)
 
     render = bench_render(args.subscribers, args.papers, args.per_digest, args.seed)
@@ -211,6 +432,12 @@ def main(argv: list[str] | None = None) -> dict:
           f"Composer setup {render['compose_setup_ms']} ms, {render['fragments_rendered']} paper fragments rendered")
     print(f"  average message {render['avg_message_bytes']:,} bytes (html {render['avg_html_chars']:,} chars, text {render['avg_text_chars']:,} chars)")
     figures = {"render": render}
+    if args.send_messages > 0:
+        sinks = ("aiosmtpd", "fast") if args.sink == "both" else (args.sink,)
+        securities = ("none", "starttls") if args.security == "both" else (args.security,)
+        send = bench_send(args.send_messages, args.pool, sinks, args.seed, securities)
+        _print_send(send)
+        figures["send"] = send
     print(json.dumps(figures))
     return figures
 

@@ -217,7 +217,6 @@ def test_nul_is_removed_everywhere():
         {"list_id": "x\r\nBcc: y"},
         {"list_unsubscribe_url": "https://x.org/u\r\nBcc: x@y"},
         {"list_unsubscribe_url": "https://x.org/u>, <https://evil.org/"},
-        {"list_unsubscribe_url": "http://x.org/u"},
         {"list_unsubscribe_url": "javascript:alert(1)"},
         {"list_unsubscribe_mailto": "https://x.org/u"},
     ],
@@ -385,3 +384,11 @@ def test_trailing_space_at_the_line_limit_stays_within_76_octets():
     assert_wire_format(raw)
     message = email.message_from_bytes(raw, policy=email.policy.default)
     assert message.get_body(("html",)).get_content().replace("\r\n", "\n") == html
+
+
+def test_http_unsubscribe_url_is_listed_without_one_click():
+    """A local trial on http:// still gets List-Unsubscribe; one-click (RFC 8058) needs https."""
+    message = email.message_from_bytes(build(list_unsubscribe_url="http://localhost:8000/unsubscribe/t"),
+                                       policy=email.policy.default)
+    assert "<http://localhost:8000/unsubscribe/t>" in str(message["List-Unsubscribe"])
+    assert message["List-Unsubscribe-Post"] is None
