@@ -152,7 +152,11 @@ def test_db_upgrade_is_idempotent(cli):
     assert second["changed"] is False
 
 
-def test_demo_runs_and_is_repeatable(tmp_path):
+def test_demo_runs_the_pipeline_and_is_repeatable(tmp_path):
+    import email
+    import email.policy
+    import json
+
     from typer.testing import CliRunner
 
     from digest.cli.app import app
@@ -161,10 +165,13 @@ def test_demo_runs_and_is_repeatable(tmp_path):
     runner = CliRunner()
     first = runner.invoke(app, ["demo", "--folder", str(folder), "--json"])
     assert first.exit_code == 0, first.stderr
-    import json
-
     report = json.loads(first.stdout)
-    assert report["papers"] >= 159
+    assert report["papers"] >= 159 and report["sent"] == 3 and len(report["emails"]) == 3
+    for path in report["emails"]:
+        message = email.message_from_bytes(open(path, "rb").read(), policy=email.policy.default)
+        assert message.get_body(("html",)) is not None and message["List-Unsubscribe"]
+    assert (folder / "papers.atom").read_bytes().startswith(b"<?xml")
     again = json.loads(runner.invoke(app, ["demo", "--folder", str(folder), "--json"]).stdout)
     assert all(item["duplicate_snapshot"] for item in again["inputs"])
+    assert again["sent"] == 0 and again["emails"] == []
     assert os.path.exists(folder / "digest.db")
