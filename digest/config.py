@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     dkim_domain: str | None = None
     dkim_private_key_file: Path | None = None
     retry_max_age_hours: float = Field(default=48.0, gt=0)
-    lease_seconds: int = Field(default=300, ge=10)
+    lease_seconds: int = Field(default=300, ge=1)
     # Web
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

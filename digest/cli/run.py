@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 from datetime import timedelta
 from pathlib import Path
 from types import SimpleNamespace
@@ -103,3 +104,34 @@ def send_test(
     else:
         err_console.print(f"not sent: {'; '.join(report.errors) or 'will be retried'}", highlight=False)
         raise typer.Exit(2)
+
+
+@handle_errors
+def worker(
+    ctx: typer.Context,
+    concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", min=1,
+                                              help="Messages in flight at once (default: DIGEST_SMTP_POOL_SIZE)."),
+    poll: float = typer.Option(2.0, "--poll", min=0.1, help="Seconds to wait when the outbox is empty."),
+) -> None:
+    """Send from the outbox until stopped (SIGTERM/SIGINT finish in-flight sends and release leases).
+
+    Run any number of workers on any number of hosts against one PostgreSQL database:
+    each claims its own rows. Planning is the scheduler's job (`digest serve`).
+
+    Example:  DIGEST_DATABASE_URL=postgresql+psycopg://digest@db/digest digest worker --concurrency 8
+    """
+    rt = runtime(ctx)
+    settings = rt.settings
+    if concurrency:
+        settings = settings.model_copy(update={"smtp_pool_size": concurrency})
+    report = asyncio.run(_work(smtp_dispatcher(rt.engine, settings), poll))
+    err_console.print(f"worker stopped: {report.as_dict()}", highlight=False)
+
+
+async def _work(dispatcher: Dispatcher, poll: float):
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signame in ("SIGTERM", "SIGINT"):
+        loop.add_signal_handler(getattr(signal, signame), stop.set)
+    async with dispatcher.sender:
+        return await dispatcher.drain(stop=stop, idle_wait=poll)
