@@ -76,16 +76,23 @@ def plan_digests(
     """
     now = now or utcnow()
     report = PlanReport()
-    with gc_paused(), engine.connect() as conn:
+    index = None  # built on the first due batch: most minutes nobody is due
+    with gc_paused():
+        for batch in _batches_of_due(engine, now, force=force, only=only, size=batch_size, report=report):
+            if index is None:
+                index, newest = _candidate_index(engine, now)
+                report.candidates = len(index)
+            _plan_batch(engine, index, batch, newest=newest, now=now, report=report, write=write)
+    return report
+
+
+def _candidate_index(engine: Engine, now: datetime):
+    """One index over every paper some active subscriber has not had yet (30 days at most)."""
+    with engine.connect() as conn:
         floor = max(subscriber_store.min_active_cursor(conn), paper_store.first_id_since(conn, now - MAX_LOOKBACK))
         candidates = paper_store.papers_after(conn, floor)
         newest = paper_store.max_paper_id(conn)
-        conn.rollback()
-        index = build_index(candidates)
-        report.candidates = len(candidates)
-        for batch in _batches_of_due(engine, now, force=force, only=only, size=batch_size, report=report):
-            _plan_batch(engine, index, batch, newest=newest, now=now, report=report, write=write)
-    return report
+    return build_index(candidates), newest
 
 
 def _batches_of_due(engine: Engine, now: datetime, *, force: bool, only: str | None, size: int, report: PlanReport):
@@ -99,6 +106,8 @@ def _batches_of_due(engine: Engine, now: datetime, *, force: bool, only: str | N
             taken = outbox.planned(conn, ((s.id, period) for s, period in due))
             report.already_planned += len(taken)
             due = [(s, period) for s, period in due if (s.id, period) not in taken]
+            if not due:
+                continue
             promised = outbox.pending_cursors(conn, [s.id for s, _ in due])
             yield [(replace(s, cursor=max(s.cursor, promised.get(s.id, 0))), period) for s, period in due]
 

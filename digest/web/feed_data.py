@@ -1,0 +1,160 @@
+"""What each feed holds, decided before it is built, shared by the web and `digest feed`.
+
+Feeds (all at most FEED_LIMIT = 50 entries; GUIDs are paper keys, see `digest.feeds`):
+
+* papers: the papers stored most recently, newest first.
+* search: a query ranked over the papers first seen in the last `days` days (1..30,
+  default 7), best first. A bad query raises QueryError.
+* subscriber: the subscriber's interests (and min_score) ranked over the papers first
+  seen in the last 7 days, best first, holding about what their emails of those 7 days
+  could: `max_papers` per digest times 7 digests (daily) or 1 (weekly), capped at 50.
+  The digest cursor is not used: a feed is a rolling window and readers drop entries
+  they already have by GUID. Unsubscribed subscribers have no feed.
+
+A `FeedPlan` carries a `key` that changes whenever the feed's bytes would (new or
+updated papers, the window moving past a paper, the subscriber changing), computed with
+index lookups only, so the web layer can serve cached bytes without building anything.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Callable, Sequence, TypeVar
+
+from sqlalchemy import Connection
+
+from digest.errors import QueryError
+from digest.feeds import FeedInfo
+from digest.models import Paper, RankedPaper
+from digest.ranking import PaperIndex, build_index, rank, rank_subscribers, validate_query
+from digest.store import subscribers as subscriber_store
+from digest.web import queries
+from digest.web.queries import PaperState
+
+FEED_LIMIT = 50
+DEFAULT_DAYS = 7
+MAX_DAYS = 30
+SITE = "Paper Digest"
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """The papers first seen in the last `days` days, as of `since` = now - days."""
+
+    days: int
+    since: datetime
+    start: datetime | None  # first_seen of the oldest paper inside (None: empty)
+    state: PaperState
+
+    @property
+    def key(self) -> tuple:
+        """Equal keys mean equal contents, whatever `since` was (see queries.window_start)."""
+        return (self.days, self.start, self.state)
+
+
+def open_window(conn: Connection, days: int, now: datetime) -> Window:
+    since = now - timedelta(days=days)
+    return Window(days, since, queries.window_start(conn, since), queries.paper_state(conn))
+
+
+class IndexCache:
+    """Ranking indexes over recent windows, shared by every ranked feed and preview.
+
+    Building an index costs ~10-100 ms, ranking on a built one well under 1 ms, so one
+    index per window serves every subscriber and search until papers change. PaperIndex
+    is not thread-safe and requests run in a thread pool: every use holds the lock.
+    """
+
+    def __init__(self, size: int = 4):
+        self._size = size
+        self._indexes: OrderedDict[tuple, PaperIndex] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def use(self, conn: Connection, window: Window, work: Callable[[PaperIndex], T]) -> T:
+        """`work(index)` on the index of `window`'s papers, built (from `conn`) if needed."""
+        with self._lock:
+            index = self._indexes.get(window.key)
+            if index is None:
+                index = build_index(queries.papers_since(conn, window.since))
+                self._indexes[window.key] = index
+                while len(self._indexes) > self._size:
+                    self._indexes.popitem(last=False)
+            else:
+                self._indexes.move_to_end(window.key)
+            return work(index)
+
+
+Items = Sequence[Paper | RankedPaper]
+
+
+@dataclass(frozen=True)
+class FeedPlan:
+    """A feed before it is built. `load(conn)` reads and ranks its entries."""
+
+    key: tuple
+    info: FeedInfo
+    load: Callable[[Connection], Items]
+
+
+def _info(title: str, base_url: str, self_url: str, description: str) -> FeedInfo:
+    return FeedInfo(title=title, link=f"{base_url}/", self_url=self_url, description=description)
+
+
+def papers_plan(conn: Connection, *, base_url: str, self_url: str) -> FeedPlan:
+    """The newest stored papers, newest first."""
+    info = _info(f"{SITE}: new papers", base_url, self_url, "The newest research papers, newest first")
+    return FeedPlan(("papers", queries.paper_state(conn), self_url), info,
+                    lambda c: queries.newest_papers(c, FEED_LIMIT))
+
+
+def search_plan(conn: Connection, indexes: IndexCache, *, query: str, days: int, now: datetime,
+                base_url: str, self_url: str) -> FeedPlan:
+    """`query` over the last `days` days, best first. Raises QueryError for a bad query."""
+    canonical = validate_query(query)
+    days = clamp_days(days)
+    window = open_window(conn, days, now)
+    label = " ".join(query.split()) or "top papers"
+    info = _info(f"{SITE}: {label}", base_url, self_url, f"Papers of the last {days} days matching {label}")
+
+    def load(c: Connection) -> Items:
+        return indexes.use(c, window, lambda index: rank(index, canonical, limit=FEED_LIMIT))
+
+    return FeedPlan(("search", canonical, window.key, self_url), info, load)
+
+
+def subscriber_plan(conn: Connection, indexes: IndexCache, *, feed_token: str, now: datetime,
+                    base_url: str, self_url: str) -> FeedPlan | None:
+    """A subscriber's ranked papers; None for an unknown token or an unsubscribed subscriber."""
+    row = subscriber_store.by_token(conn, feed_token)
+    if row is None or row.status == "unsubscribed":
+        return None
+    subscriber = subscriber_store.to_subscriber(row)
+    per_week = 7 if subscriber.frequency == "daily" else 1
+    subscriber = replace(subscriber, cursor=0, max_papers=min(FEED_LIMIT, subscriber.max_papers * per_week))
+    window = open_window(conn, DEFAULT_DAYS, now)
+    info = _info(f"{SITE}: your papers", base_url, self_url,
+                 f"Papers of the last {DEFAULT_DAYS} days matching {subscriber.interests or 'top papers'}")
+
+    def load(c: Connection) -> Items:
+        return indexes.use(c, window, lambda index: next(rank_subscribers(index, [subscriber]))[1])
+
+    return FeedPlan(("subscriber", feed_token, row.updated_at, row.status, window.key, self_url), info, load)
+
+
+def preview(conn: Connection, indexes: IndexCache, interests: str, *, now: datetime, limit: int = 10) -> list[RankedPaper]:
+    """What `interests` would have matched in the last 7 days, best first ([] if it does not parse)."""
+    try:
+        canonical = validate_query(interests)
+    except QueryError:  # a stored query that no longer parses matches nothing
+        return []
+    window = open_window(conn, DEFAULT_DAYS, now)
+    return indexes.use(conn, window, lambda index: rank(index, canonical, limit=limit))
+
+
+def clamp_days(days: int) -> int:
+    """`days` limited to 1..MAX_DAYS (a month of papers is the most one feed ranks)."""
+    return max(1, min(MAX_DAYS, days))

@@ -1,0 +1,107 @@
+"""Subscriber forms: read the posted fields, validate them all at once, and say what is wrong
+next to each field.
+
+Validation is `SubscriberSpec` itself (the same rules as the CLI and imports); this module
+only turns its errors into one message per field, with the position and hint of a bad
+query, so the form can be shown again with every problem marked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Mapping
+from zoneinfo import available_timezones
+
+from pydantic import ValidationError
+
+from digest.errors import QueryError
+from digest.subscribers import WEEKDAYS, SubscriberSpec
+
+# The fields a browser may set; status, name, feed token and the rest never come from a form.
+SUBSCRIBE_FIELDS = ("email", "interests", "timezone", "send_hour", "frequency", "weekday")
+MANAGE_FIELDS = ("interests", "timezone", "send_hour", "frequency", "weekday", "max_papers")
+DEFAULTS = {"email": "", "interests": "", "timezone": "UTC", "send_hour": "7", "frequency": "daily",
+            "weekday": "0", "max_papers": "10"}
+
+# Wording for type and range errors, which pydantic phrases for programmers.
+_FRIENDLY = {
+    "send_hour": "Choose an hour from 0 to 23.",
+    "max_papers": "Choose a number of papers from 1 to 100.",
+    "frequency": "Choose daily or weekly.",
+    "interests": "Keep your keywords under 1,000 characters.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """What is wrong with one field. For a query: where (0-based) and how to fix it."""
+
+    message: str
+    position: int | None = None
+    hint: str = ""
+    query: str = ""
+
+    @property
+    def marked(self) -> tuple[str, str, str] | None:
+        """(before, the character at fault, after) of the query, for showing the spot."""
+        if self.position is None or not self.query:
+            return None
+        at = min(self.position, len(self.query))
+        return self.query[:at], self.query[at : at + 1] or " ", self.query[at + 1 :]
+
+
+def form_values(form: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, str]:
+    """The named fields as posted (strings; absent -> ""). Files and repeats are ignored."""
+    values = {}
+    for name in names:
+        value = form.get(name, "")
+        values[name] = value if isinstance(value, str) else ""
+    return values
+
+
+def validate(fields: Mapping[str, Any]) -> tuple[SubscriberSpec | None, dict[str, FieldError]]:
+    """(spec, {}) when every field is good, else (None, one error per bad field)."""
+    try:
+        return SubscriberSpec(**fields), {}
+    except ValidationError as err:
+        errors: dict[str, FieldError] = {}
+        for problem in err.errors():
+            field = str(problem["loc"][0]) if problem["loc"] else "form"
+            errors.setdefault(field, _field_error(field, problem))
+        return None, errors
+
+
+def _field_error(field: str, problem: Mapping[str, Any]) -> FieldError:
+    cause = (problem.get("ctx") or {}).get("error")
+    if isinstance(cause, QueryError):
+        return FieldError(f"This query cannot be read: {cause.message}.", cause.position, cause.hint, cause.query)
+    if field == "email":
+        return FieldError(f"Enter a valid email address ({cause or problem['msg']}).")
+    if field in _FRIENDLY and not isinstance(cause, ValueError):
+        return FieldError(_FRIENDLY[field])
+    return FieldError(str(cause) if cause else problem["msg"])
+
+
+@lru_cache(maxsize=1)
+def timezone_choices() -> tuple[str, ...]:
+    """Every IANA zone name, UTC first then alphabetical (legacy aliases like 'US/...' kept:
+    a subscriber may already have one)."""
+    return ("UTC", *sorted(zone for zone in available_timezones() if zone != "UTC"))
+
+
+HOURS = tuple((str(h), f"{h:02d}:00") for h in range(24))
+DAYS = tuple((str(number), name.capitalize()) for number, name in enumerate(WEEKDAYS))
+
+
+def row_values(row: Any) -> dict[str, str]:
+    """A stored subscriber's settable fields as form strings."""
+    return {
+        "email": row.email,
+        "interests": row.interests or "",
+        "timezone": row.timezone,
+        "send_hour": str(row.send_hour),
+        "frequency": row.frequency,
+        "weekday": str(row.weekday if row.weekday is not None else 0),
+        "max_papers": str(row.max_papers),
+    }

@@ -1,0 +1,111 @@
+"""`GET /healthz` and `GET /metrics` (Prometheus text format 0.0.4).
+
+Every figure is read from the database at scrape time, so all workers and the sender
+processes report the same numbers and nothing is lost on restart. Metrics:
+
+* digest_papers_total (counter): papers stored.
+* digest_subscribers{status} (gauge): subscribers by status, every status listed.
+* digest_deliveries{status} (gauge): outbox rows (digests and confirmations) by status.
+* digest_digests_sent_total / digest_digests_failed_total (counters): digest rows sent /
+  failed for good. Rows go away when a subscriber is deleted; a scrape then sees a
+  smaller value, which Prometheus treats as a counter reset.
+* digest_send_latency_seconds (summary): seconds from a delivery row being queued to it
+  being sent (retries included), over the newest LATENCY_WINDOW sent rows; quantiles
+  0.5/0.9/0.99 plus _sum and _count of that window (not of all time).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse, PlainTextResponse
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from digest.store import outbox
+from digest.store import papers as paper_store
+from digest.store import subscribers as subscriber_store
+from digest.subscribers import STATUSES
+from digest.web import queries
+
+log = logging.getLogger("digest.web")
+
+LATENCY_WINDOW = 1000
+DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "skipped")
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+def router(engine: Engine) -> APIRouter:
+    routes = APIRouter()
+
+    @routes.get("/healthz")
+    def healthz() -> JSONResponse:
+        """200 {"status": "ok"} when the database answers `SELECT 1`, else 503."""
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except (SQLAlchemyError, OSError) as err:
+            log.warning("health check failed: %s", str(err).splitlines()[0] if str(err) else type(err).__name__)
+            return JSONResponse({"status": "unavailable"}, status_code=503, headers={"Cache-Control": "no-store"})
+        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+
+    @routes.get("/metrics")
+    def metrics() -> PlainTextResponse:
+        try:
+            body = render_metrics(engine)
+        except SQLAlchemyError:
+            return PlainTextResponse("database unavailable\n", status_code=503)
+        return PlainTextResponse(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
+
+    return routes
+
+
+def render_metrics(engine: Engine) -> str:
+    """The exposition text, read in one connection."""
+    with engine.connect() as conn:
+        papers = paper_store.count_papers(conn)
+        people = subscriber_store.counts_by_status(conn)
+        rows = outbox.status_counts(conn)
+        digests = outbox.status_counts(conn, kind="digest")
+        latencies = sorted(
+            max(0.0, (row.sent_at - row.created_at).total_seconds()) for row in queries.recent_sent(conn, LATENCY_WINDOW)
+        )
+    lines: list[str] = []
+    _metric(lines, "digest_papers_total", "counter", "Papers stored.", [("", papers)])
+    _metric(lines, "digest_subscribers", "gauge", "Subscribers by status.",
+            [(f'status="{s}"', people.get(s, 0)) for s in STATUSES])
+    _metric(lines, "digest_deliveries", "gauge", "Outbox rows (digests and confirmations) by status.",
+            [(f'status="{s}"', rows.get(s, 0)) for s in DELIVERY_STATUSES])
+    _metric(lines, "digest_digests_sent_total", "counter", "Digest emails sent.", [("", digests.get("sent", 0))])
+    _metric(lines, "digest_digests_failed_total", "counter", "Digest emails that failed for good.",
+            [("", digests.get("failed", 0))])
+    samples = [(f'quantile="{q}"', _quantile(latencies, q)) for q in (0.5, 0.9, 0.99)]
+    _metric(lines, "digest_send_latency_seconds", "summary",
+            f"Seconds from queued to sent, newest {LATENCY_WINDOW} sent deliveries.", samples)
+    lines.append(f"digest_send_latency_seconds_sum {_number(sum(latencies))}")
+    lines.append(f"digest_send_latency_seconds_count {len(latencies)}")
+    return "\n".join(lines) + "\n"
+
+
+def _metric(lines: list[str], name: str, kind: str, help: str, samples: list[tuple[str, float]]) -> None:
+    lines.append(f"# HELP {name} {help}")
+    lines.append(f"# TYPE {name} {kind}")
+    for labels, value in samples:
+        lines.append(f"{name}{{{labels}}} {_number(value)}" if labels else f"{name} {_number(value)}")
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    """Nearest-rank quantile of sorted values; NaN when there are none (Prometheus' convention)."""
+    if not ordered:
+        return math.nan
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+def _number(value: float) -> str:
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.6g}"
+    return str(int(value))
