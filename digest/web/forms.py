@@ -8,6 +8,7 @@ query, so the form can be shown again with every problem marked.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Mapping
@@ -16,11 +17,15 @@ from zoneinfo import available_timezones
 from pydantic import ValidationError
 
 from digest.errors import QueryError
+from digest.ranking import validate_query
 from digest.subscribers import WEEKDAYS, SubscriberSpec
 
 # The fields a browser may set; status, name, feed token and the rest never come from a form.
 SUBSCRIBE_FIELDS = ("email", "interests", "timezone", "send_hour", "frequency", "weekday")
 MANAGE_FIELDS = ("interests", "timezone", "send_hour", "frequency", "weekday", "max_papers")
+# Errors are listed in the order the fields appear on the page.
+_ORDER = {name: number for number, name in enumerate(("email", "interests", "timezone", "send_hour", "frequency",
+                                                      "weekday", "max_papers"))}
 DEFAULTS = {"email": "", "interests": "", "timezone": "UTC", "send_hour": "7", "frequency": "daily",
             "weekday": "0", "max_papers": "10"}
 
@@ -61,23 +66,35 @@ def form_values(form: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, st
 
 
 def validate(fields: Mapping[str, Any]) -> tuple[SubscriberSpec | None, dict[str, FieldError]]:
-    """(spec, {}) when every field is good, else (None, one error per bad field)."""
+    """(spec, {}) when every field is good, else (None, one error per bad field).
+
+    The query is checked first on its own: its QueryError is not a ValueError, so pydantic
+    would let it escape and hide the other fields' errors.
+    """
+    errors: dict[str, FieldError] = {}
+    interests = fields.get("interests")
+    if isinstance(interests, str):
+        try:
+            validate_query(interests)
+        except QueryError as err:
+            errors["interests"] = FieldError(f"This query cannot be read: {err.message}.", err.position, err.hint,
+                                             err.query or interests)
+            fields = {**fields, "interests": ""}
     try:
-        return SubscriberSpec(**fields), {}
+        spec = SubscriberSpec(**fields)
     except ValidationError as err:
-        errors: dict[str, FieldError] = {}
         for problem in err.errors():
             field = str(problem["loc"][0]) if problem["loc"] else "form"
             errors.setdefault(field, _field_error(field, problem))
-        return None, errors
+        return None, dict(sorted(errors.items(), key=lambda item: _ORDER.get(item[0], 99)))
+    return (None, errors) if errors else (spec, {})
 
 
 def _field_error(field: str, problem: Mapping[str, Any]) -> FieldError:
     cause = (problem.get("ctx") or {}).get("error")
-    if isinstance(cause, QueryError):
-        return FieldError(f"This query cannot be read: {cause.message}.", cause.position, cause.hint, cause.query)
     if field == "email":
-        return FieldError(f"Enter a valid email address ({cause or problem['msg']}).")
+        reason = re.sub(r"^'.*?': ", "", str(cause or problem["msg"]), flags=re.S)
+        return FieldError(f"Enter a valid email address: {reason}")
     if field in _FRIENDLY and not isinstance(cause, ValueError):
         return FieldError(_FRIENDLY[field])
     return FieldError(str(cause) if cause else problem["msg"])

@@ -1,0 +1,126 @@
+"""The app factory: `create_app(settings, engine=None) -> FastAPI`.
+
+Routes (see each module): pages (`/`, `/subscribe`, `/confirm/{token}`), manage
+(`/manage/{token}`, `/unsubscribe/{token}`), feeds (`/feeds/...`), metrics (`/healthz`,
+`/metrics`), plus `/static/tz.js` and `/robots.txt`.
+
+Requests never send mail: they change rows, and the outbox (`digest run`) sends.
+Database work is synchronous SQLAlchemy in `def` endpoints (FastAPI runs them in its
+thread pool) or handed to the pool explicitly from `async` ones that read a form.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy import Engine
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from digest.config import Settings
+from digest.store.db import open_engine
+from digest.web import feed_routes, manage, metrics, pages
+from digest.web.access_log import AccessLog, redact_path
+from digest.web.context import Web, make_templates
+from digest.web.security import Csrf, RateLimiter, SecurityHeaders
+
+log = logging.getLogger("digest.web")
+
+HTTP_BASE_WARNING = "base URL is http://: links in emails are not secure; use https in production"
+
+# Runs only where the browser allows scripts; the select already defaults to UTC without it.
+TZ_SCRIPT = """(function () {
+  var select = document.getElementById("timezone");
+  if (!select || !select.hasAttribute("data-detect")) return;
+  var zone;
+  try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return; }
+  for (var i = 0; i < select.options.length; i++) {
+    if (select.options[i].value === zone) { select.value = zone; return; }
+  }
+})();
+"""
+ROBOTS = "User-agent: *\nDisallow: /confirm/\nDisallow: /manage/\nDisallow: /unsubscribe/\nDisallow: /feeds/s/\n"
+_PLAIN_PREFIXES = ("/feeds/", "/metrics", "/healthz", "/static/")
+
+
+def create_app(settings: Settings, engine: Engine | None = None, *, feed_cache_size: int = 256) -> FastAPI:
+    """The web app over `engine` (opened from settings.database_url when None, and then
+    disposed at shutdown). Raises ConfigError when no secret key is set: every link and
+    form is signed with it."""
+    secret = settings.secret()
+    owned = engine is None
+    engine = engine if engine is not None else open_engine(settings.database_url)
+    if settings.base_url.startswith("http://"):
+        log.warning(HTTP_BASE_WARNING)
+    https = settings.base_url.startswith("https://")
+    web = Web(
+        settings=settings,
+        engine=engine,
+        secret=secret,
+        templates=make_templates(),
+        csrf=Csrf(secret, secure_cookie=https),
+        limiter=RateLimiter(settings.subscribe_rate_per_hour, 3600.0),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owned:
+            engine.dispose()
+
+    app = FastAPI(title="Paper Digest", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app.state.web = web
+    app.state.feed_cache = feed_routes.FeedCache(feed_cache_size)
+    app.include_router(pages.router(web))
+    app.include_router(manage.router(web))
+    app.include_router(feed_routes.router(web, app.state.feed_cache))
+    app.include_router(metrics.router(engine))
+    _static_routes(app)
+    _error_handlers(app, web)
+    # Outermost last: the access log times everything, headers go on every response.
+    app.add_middleware(SecurityHeaders, https=https)
+    app.add_middleware(AccessLog)
+    return app
+
+
+def _static_routes(app: FastAPI) -> None:
+    @app.get("/static/tz.js", include_in_schema=False)
+    def tz_script() -> Response:
+        return Response(TZ_SCRIPT, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "public, max-age=86400"})
+
+    @app.get("/robots.txt", include_in_schema=False)
+    def robots() -> PlainTextResponse:
+        return PlainTextResponse(ROBOTS, headers={"Cache-Control": "public, max-age=86400"})
+
+
+def _error_handlers(app: FastAPI, web: Web) -> None:
+    """HTML error pages for people, one line of text for feeds and probes."""
+
+    def respond(request: Request, status: int, title: str, message: str) -> Response:
+        if request.url.path.startswith(_PLAIN_PREFIXES):
+            return PlainTextResponse(f"{title.lower()}\n", status_code=status)
+        return web.error(request, status, title, message)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        titles = {404: "Page not found", 405: "Method not allowed"}
+        response = respond(request, exc.status_code, titles.get(exc.status_code, "Request failed"),
+                           "Check the address, or start again from the home page.")
+        for name, value in (exc.headers or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(request: Request, exc: RequestValidationError) -> Response:
+        return respond(request, 400, "Bad request", "Something in the request was not understood.")
+
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.error("unhandled error on %s %s", request.method, redact_path(request.url.path), exc_info=exc)
+        return respond(request, 500, "Something went wrong", "Please try again in a few minutes.")
