@@ -104,8 +104,11 @@ def list_(
         print_json([_row_json(row) for row in rows])
         return
     table = Table(title=f"{len(rows)} source{'' if len(rows) == 1 else 's'}")
+    # Short columns never wrap; the long ones (location, error) fold to the terminal's width.
     for column in ("name", "kind", "location", "format", "every", "paused", "last checked", "last success", "last error"):
-        table.add_column(column, overflow="fold")
+        short = column in ("name", "kind", "every", "paused")
+        table.add_column(column, no_wrap=short, overflow="ellipsis" if short else "fold",
+                         style="cyan" if column == "name" else None)
     for row in rows:
         table.add_row(
             row.name, row.kind, row.location, row.format or "auto", poller.format_interval(row.interval_seconds),

@@ -126,7 +126,7 @@ def resolve_location(location: str) -> tuple[str, str]:
         if parts.scheme.lower() not in ("http", "https"):
             raise SourceError(f"{text}: only http:// and https:// URLs can be polled")
         try:
-            host = parts.hostname
+            host, _ = parts.hostname, parts.port  # .port raises ValueError for a bad port
             httpx.URL(text)
         except (ValueError, httpx.InvalidURL) as err:
             raise SourceError(f"{text}: not a valid URL ({err})") from None
@@ -459,7 +459,8 @@ def _poll_folder(source: Any, settings: Settings, ingest: Ingest, outcome: PollO
         except SnapshotError as err:
             if not path.exists():
                 continue
-            err = err if err.input else err.at(str(path))
+            # Named by the file alone: the folder is the source's location, shown beside it.
+            err = err.at(path.name)
             outcome.fail(err)
             if move:
                 _file_away(outcome, path, _move_failed, path, err, now)

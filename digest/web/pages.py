@@ -63,8 +63,8 @@ def router(web: Web) -> APIRouter:
         if spec is None:
             return form_page(web, request, values, errors, status=400)
         await run_in_threadpool(register, web.engine, spec, web.clock())
-        return web.page(request, "subscribed.html", email=spec.email,
-                        hours=int(CONFIRM_MAX_AGE.total_seconds() // 3600))
+        # The same bytes for every valid sign-up: nothing about the address or its state.
+        return web.page(request, "subscribed.html", hours=int(CONFIRM_MAX_AGE.total_seconds() // 3600))
 
     @routes.get("/confirm/{token}", response_class=HTMLResponse)
     def confirm(request: Request, token: str) -> HTMLResponse:

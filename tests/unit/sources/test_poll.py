@@ -181,8 +181,9 @@ def test_network_error_then_success_is_retried_with_backoff():
     clock = FakeClock()
     fetched = fetcher(handler, clock).get("https://example.org/feed")
     assert fetched.data == b"<rss/>" and len(calls) == 3
-    # Backoff 1 s then 2 s; the limiter adds what is missing to 3 s since the previous request.
-    assert clock.slept == [1.0, 2.0, 1.0, 1.0]
+    # Backoff 1 s then 2 s, each topped up by the limiter to 3 s since the previous request.
+    assert clock.slept == [1.0, 2.0, 2.0, 1.0]
+    assert clock.now == 6.0
 
 
 def test_gives_up_after_three_attempts_naming_the_last_error():
