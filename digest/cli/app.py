@@ -11,6 +11,7 @@ from digest.cli.demo import demo
 from digest.cli.ingest import ingest, papers_app
 from digest.cli.rank import preview, rank_command
 from digest.cli.run import run, send_test, worker
+from digest.cli.serve import serve
 from digest.cli.stats import stats
 from digest.cli.subscribers import subscribers_app
 
@@ -34,6 +35,7 @@ app.command()(preview)
 app.command()(run)
 app.command("send-test")(send_test)
 app.command()(worker)
+app.command()(serve)
 app.add_typer(papers_app, name="papers")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(db_app, name="db")

@@ -14,6 +14,7 @@ import typer
 from digest.cli.common import console, err_console, handle_errors, print_json, runtime
 from digest.config import Settings
 from digest.jobs.common import utcnow
+from digest.logs import configure_logging
 from digest.jobs.delivery import Dispatcher, MailSetup, Renderer, plan_digests, queue_test_digest
 from digest.mail.sender import FileSender, SmtpConfig, SmtpSender
 from digest.store import papers as paper_store
@@ -112,6 +113,7 @@ def worker(
     concurrency: Optional[int] = typer.Option(None, "--concurrency", "-c", min=1,
                                               help="Messages in flight at once (default: DIGEST_SMTP_POOL_SIZE)."),
     poll: float = typer.Option(2.0, "--poll", min=0.1, help="Seconds to wait when the outbox is empty."),
+    log_format: Optional[str] = typer.Option(None, "--log-format", help="text or json (default DIGEST_LOG_FORMAT)."),
 ) -> None:
     """Send from the outbox until stopped (SIGTERM/SIGINT finish in-flight sends and release leases).
 
@@ -122,6 +124,7 @@ def worker(
     """
     rt = runtime(ctx)
     settings = rt.settings
+    configure_logging(log_format or settings.log_format)
     if concurrency:
         settings = settings.model_copy(update={"smtp_pool_size": concurrency})
     report = asyncio.run(_work(smtp_dispatcher(rt.engine, settings), poll))

@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Any, Optional
 
 import typer
+from rich import box
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import func, select
 
@@ -27,8 +29,15 @@ sources_app = typer.Typer(help="Manage the URLs and folders polled for new snaps
 FORMAT_HELP = f"Force the snapshot format instead of detecting it: {', '.join(FORMATS)}."
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M") if value else "-"
+def _ago(value: datetime | None, now: datetime) -> str:
+    """A compact age for a table cell ("45s ago", "3h ago"); the JSON has the exact time."""
+    if value is None:
+        return "never"
+    seconds = max(0, int((now - value).total_seconds()))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit} ago"
+    return f"{seconds}s ago"
 
 
 def _row_json(row: Any) -> dict[str, Any]:
@@ -103,17 +112,20 @@ def list_(
     if as_json:
         print_json([_row_json(row) for row in rows])
         return
-    table = Table(title=f"{len(rows)} source{'' if len(rows) == 1 else 's'}")
-    # Short columns never wrap; the long ones (location, error) fold to the terminal's width.
-    for column in ("name", "kind", "location", "format", "every", "paused", "last checked", "last success", "last error"):
-        short = column in ("name", "kind", "every", "paused")
-        table.add_column(column, no_wrap=short, overflow="ellipsis" if short else "fold",
+    now = utcnow()
+    # No vertical rules, so nine columns fit a narrow terminal. Short columns never wrap;
+    # location and error share the width left and fold (nothing is cut off).
+    table = Table(title=f"{len(rows)} source{'' if len(rows) == 1 else 's'}", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True)
+    for column in ("name", "kind", "location", "format", "every", "paused", "checked", "succeeded", "last error"):
+        long = column in ("location", "last error")
+        table.add_column(column, no_wrap=not long, overflow="fold", ratio=1 if long else None,
                          style="cyan" if column == "name" else None)
     for row in rows:
         table.add_row(
             row.name, row.kind, row.location, row.format or "auto", poller.format_interval(row.interval_seconds),
-            "yes" if row.paused else "no", _when(row.last_checked_at), _when(row.last_success_at),
-            f"[red]{row.last_error}[/]" if row.last_error else "",
+            "yes" if row.paused else "no", _ago(row.last_checked_at, now), _ago(row.last_success_at, now),
+            f"[red]{escape(row.last_error)}[/]" if row.last_error else "",
         )
     console.print(table)
 

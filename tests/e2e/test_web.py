@@ -488,3 +488,41 @@ def test_unknown_pages_get_an_html_404_and_feeds_a_plain_one(client):
     assert page.status_code == 404 and "Page not found" in page.text and "text/html" in page.headers["content-type"]
     feed = client.get("/feeds/nope.atom")
     assert feed.status_code == 404 and feed.headers["content-type"].startswith("text/plain")
+
+
+# ---- `digest feed` (the command function; the lead registers it on the real app) ----------
+
+
+@pytest.fixture
+def feed_cli(database_url, monkeypatch):
+    import typer
+    from typer.testing import CliRunner
+
+    from digest.cli.feed import feed
+
+    monkeypatch.setenv("DIGEST_DATABASE_URL", database_url)
+    monkeypatch.setenv("DIGEST_BASE_URL", BASE)
+    app = typer.Typer()
+    app.command()(feed)
+    app.callback()(lambda: None)
+    return lambda *args: CliRunner().invoke(app, ["feed", *args])
+
+
+def test_the_feed_command_prints_the_same_feed_the_web_serves(feed_cli, client, engine, papers):
+    row = add(engine, interests=QUERY)
+    for args, path in [((), "/feeds/papers.atom"), (("--format", "rss"), "/feeds/papers.rss"),
+                       (("--subscriber", "ADA@example.org"), f"/feeds/s/{row.feed_token}.atom"),
+                       (("--query", "title:diffusion", "--days", "7", "--format", "rss"),
+                        "/feeds/search.rss?q=title%3Adiffusion&days=7")]:
+        ran = feed_cli(*args)
+        assert ran.exit_code == 0, ran.output
+        assert ran.stdout_bytes.rstrip(b"\n") == client.get(path).content, args
+
+
+def test_the_feed_command_reports_bad_input_in_one_line(feed_cli, engine, papers):
+    unknown = feed_cli("--subscriber", "nobody@example.org")
+    assert unknown.exit_code == 1 and "no subscriber" in unknown.stderr
+    bad = feed_cli("--query", "pooling OR")
+    assert bad.exit_code == 1 and "bad query at position" in bad.stderr
+    assert feed_cli("--format", "json").exit_code != 0
+    assert feed_cli("--help").exit_code == 0 and "Example:" in feed_cli("--help").stdout

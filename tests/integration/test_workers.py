@@ -59,3 +59,25 @@ def test_one_worker_killed_loses_nothing_and_duplicates_stay_under_its_pool(pg_u
     assert left == 0
     assert set(counts) == wanted
     assert duplicates <= POOL
+
+
+def test_sigterm_finishes_in_flight_sends_and_releases_leases(database_url, samples, scripted_smtp):
+    from sqlalchemy import func, select
+
+    from digest.store.db import open_engine
+    from digest.store.tables import deliveries
+    from tests.smtp_server import slow
+
+    make_outbox(database_url, samples, 200)
+    server = scripted_smtp(decide=lambda address, stage, attempt: slow(0.3) if stage == "data" else None)
+    worker = start_worker(worker_env(database_url, server.port))
+    time.sleep(2.0)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+    engine = open_engine(database_url)
+    with engine.connect() as conn:
+        by_status = dict(conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status)).all())
+    engine.dispose()
+    assert by_status.get("sending", 0) == 0
+    assert 0 < by_status.get("sent", 0) < 200
+    assert by_status["sent"] == len(server.handler.messages)

@@ -1,0 +1,68 @@
+"""`digest serve`: the one long-running process a small operator needs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Optional
+
+import typer
+import uvicorn
+
+from digest.cli.common import handle_errors, runtime
+from digest.cli.run import smtp_dispatcher
+from digest.logs import configure_logging
+from digest.scheduler import build_scheduler
+
+log = logging.getLogger("digest.serve")
+
+
+@handle_errors
+def serve(
+    ctx: typer.Context,
+    host: Optional[str] = typer.Option(None, "--host", help="Address to listen on (default DIGEST_HOST, 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Port (default DIGEST_PORT, 8000)."),
+    log_format: Optional[str] = typer.Option(None, "--log-format", help="text or json (default DIGEST_LOG_FORMAT)."),
+    scheduler: bool = typer.Option(True, "--scheduler/--no-scheduler", help="Plan digests and poll sources here."),
+    sender: bool = typer.Option(True, "--sender/--no-sender", help="Drain the outbox here (else run `digest worker`s)."),
+) -> None:
+    """Run the web app, the scheduler (planning, source polling) and a sender in one process.
+
+    SIGTERM or Ctrl-C stops it gracefully: in-flight sends finish, leases are released.
+
+    Example:  digest serve --host 0.0.0.0 --port 8000 --log-format json
+    """
+    rt = runtime(ctx)
+    settings = rt.settings
+    configure_logging(log_format or settings.log_format)
+    asyncio.run(_serve(rt.engine, settings, host or settings.host, port or settings.port, scheduler, sender))
+
+
+async def _serve(engine, settings, host: str, port: int, with_scheduler: bool, with_sender: bool) -> None:
+    from digest.web import create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, engine), host=host, port=port, log_config=None,
+                                           access_log=False, lifespan="on"))
+    jobs = build_scheduler(engine, settings) if with_scheduler else None
+    stop = asyncio.Event()
+    dispatcher = smtp_dispatcher(engine, settings) if with_sender else None
+    if jobs:
+        jobs.start()
+    sending = asyncio.create_task(_send(dispatcher, stop)) if dispatcher else None
+    log.info("serving on http://%s:%d (scheduler %s, sender %s)", host, port, "on" if jobs else "off",
+             "on" if dispatcher else "off")
+    try:
+        await server.serve()  # returns once uvicorn has handled SIGTERM/SIGINT
+    finally:
+        stop.set()
+        if jobs:
+            jobs.shutdown(wait=False)
+        if sending:
+            await sending
+        log.info("stopped")
+
+
+async def _send(dispatcher, stop: asyncio.Event) -> None:
+    async with dispatcher.sender:
+        report = await dispatcher.drain(stop=stop, idle_wait=2.0)
+    log.info("sender stopped: %s", report.as_dict())
