@@ -661,27 +661,38 @@ class Highlighter:
     """Snippets for papers already ranked: the passage holding the matched terms, in <b>.
 
     The outbox stores each digest's (paper, score, matched terms), not its snippets; the
-    sender rebuilds them here with the same tokenizer as the index. Caches per paper and
-    per set of terms, so a run pays once per distinct (paper, terms). Not thread-safe.
+    sender rebuilds them here with the same tokenizer as the index. Caches the stems of each
+    set of terms, each paper's stem -> spans map, and each (paper, terms) snippet, so a run
+    pays once per distinct (paper, terms). Not thread-safe.
     """
 
     def __init__(self) -> None:
-        self._tokens: dict[tuple[object, str], list[tuple[int, str, int, int]]] = {}
+        self._spans: dict[tuple[object, str], tuple[str, dict[str, list[tuple[int, int]]]]] = {}
+        self._stems: dict[tuple[str, ...], frozenset[str]] = {}
         self._snippets = _Bounded(4 * _CACHE_SIZE)
 
     def snippet(self, paper: Paper, matched: Sequence[str]) -> str:
         ident = paper.key or paper.id or id(paper)
-        key = (ident, tuple(matched))
+        terms = tuple(matched)
+        key = (ident, terms)
         if (cached := self._snippets.get(key)) is not None:
             return cached
-        stems = frozenset(stem for term in matched for stem in _STEMMER.analyze(term))
+        if (stems := self._stems.get(terms)) is None:
+            stems = self._stems[terms] = frozenset(s for term in terms for s in _STEMMER.analyze(term))
         for field in ("abstract", "title"):
-            text = " ".join((getattr(paper, field) or "").split())
-            if (tokens := self._tokens.get((ident, field))) is None:
-                tokens = self._tokens[(ident, field)] = _tokenize(text)
-            if stems and (hits := [(a, b) for _, stem, a, b in tokens if stem in stems]):
+            text, spans = self._field(ident, paper, field)
+            if hits := sorted(span for stem in stems for span in spans.get(stem, ())):
                 return self._snippets.put(key, _highlight(text, hits))
         return self._snippets.put(key, _lead(paper.abstract or paper.title or ""))
+
+    def _field(self, ident: object, paper: Paper, field: str) -> tuple[str, dict[str, list[tuple[int, int]]]]:
+        if (found := self._spans.get((ident, field))) is None:
+            text = " ".join((getattr(paper, field) or "").split())
+            spans: dict[str, list[tuple[int, int]]] = {}
+            for _, stem, start, end in _tokenize(text):
+                spans.setdefault(stem, []).append((start, end))
+            found = self._spans[(ident, field)] = (text, spans)
+        return found
 
 
 def build_index(papers: Sequence[Paper]) -> PaperIndex:

@@ -316,10 +316,11 @@ class Dispatcher:
         owner: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         breaker: CircuitBreaker | None = None,
+        renderer: Renderer | None = None,
     ):
         self.engine = engine
         self.sender = sender
-        self.renderer = Renderer(setup)
+        self.renderer = renderer or Renderer(setup)
         self.concurrency = concurrency
         self.lease = lease
         self.max_age = max_age
@@ -329,34 +330,46 @@ class Dispatcher:
         self.report = SendReport()
 
     async def drain(self, *, only: str | None = None, stop: asyncio.Event | None = None, idle_wait: float | None = None) -> SendReport:
-        """Send everything due; with `idle_wait`, keep polling until `stop` is set."""
+        """Send everything due; with `idle_wait`, keep polling until `stop` is set.
+
+        One producer claims and renders batches in a thread while `concurrency` consumers
+        send, so rendering the next batch overlaps sending this one. On `stop`, messages
+        already sending finish; claimed ones not yet started are handed back.
+        """
         subscriber_id = self._subscriber_id(only) if only else None
+        stop = stop or asyncio.Event()
         settler = _Settler(self.engine, self.clock)
-        slots = asyncio.Semaphore(self.concurrency)
-        in_flight: set[asyncio.Task] = set()
+        queue: asyncio.Queue = asyncio.Queue(maxsize=self.concurrency * 16)
+        consumers = [asyncio.create_task(self._consume(queue, settler, stop)) for _ in range(self.concurrency)]
         try:
-            while not (stop and stop.is_set()):
-                if not self.breaker.allow():
-                    await asyncio.sleep(min(self.breaker.retry_in, 5.0))
-                    continue
-                prepared = await asyncio.to_thread(self._claim_and_render, subscriber_id)
-                if not prepared:
-                    if idle_wait is None:
-                        break
-                    await _sleep_or_stop(idle_wait, stop)
-                    continue
-                for row, message in prepared:
-                    await slots.acquire()
-                    task = asyncio.create_task(self._deliver(row, message, settler, slots))
-                    in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
-            if in_flight:
-                await asyncio.gather(*in_flight)
+            await self._produce(queue, subscriber_id, stop, idle_wait)
         finally:
-            if in_flight:
-                await asyncio.gather(*in_flight, return_exceptions=True)
+            for _ in consumers:
+                await queue.put(None)
+            await asyncio.gather(*consumers, return_exceptions=True)
             await asyncio.to_thread(self._release)
         return self.report
+
+    async def _produce(self, queue: asyncio.Queue, subscriber_id: int | None, stop: asyncio.Event,
+                       idle_wait: float | None) -> None:
+        while not stop.is_set():
+            if not self.breaker.allow():
+                await _sleep_or_stop(min(self.breaker.retry_in, 5.0), stop)
+                continue
+            prepared = await asyncio.to_thread(self._claim_and_render, subscriber_id)
+            if not prepared:
+                if idle_wait is None and queue.empty():
+                    return
+                await _sleep_or_stop(idle_wait if idle_wait is not None else 0.05, stop)
+                continue
+            for item in prepared:
+                await queue.put(item)
+
+    async def _consume(self, queue: asyncio.Queue, settler: "_Settler", stop: asyncio.Event) -> None:
+        while (item := await queue.get()) is not None:
+            if stop.is_set():
+                continue  # claimed but not started: released with the rest when we stop
+            await self._deliver(*item, settler)
 
     def _subscriber_id(self, email: str) -> int:
         with self.engine.connect() as conn:
@@ -385,18 +398,15 @@ class Dispatcher:
         except DigestError as err:  # e.g. an address the relay could never accept
             return outbox.Outcome(row.id, row.subscriber_id, row.kind, row.cursor_to, "failed", error=str(err))
 
-    async def _deliver(self, row: Row, message: Outgoing | outbox.Outcome, settler: _Settler, slots: asyncio.Semaphore) -> None:
-        try:
-            if isinstance(message, outbox.Outcome):
-                outcome = message
-            else:
-                result = await self.sender.send(message)
-                self.breaker.record_result(result)
-                outcome = outcome_of(row, result, now=self.clock(), max_age=self.max_age)
-            await settler.record(outcome)
-            self._count(outcome)
-        finally:
-            slots.release()
+    async def _deliver(self, row: Row, message: Outgoing | outbox.Outcome, settler: _Settler) -> None:
+        if isinstance(message, outbox.Outcome):
+            outcome = message
+        else:
+            result = await self.sender.send(message)
+            self.breaker.record_result(result)
+            outcome = outcome_of(row, result, now=self.clock(), max_age=self.max_age)
+        await settler.record(outcome)
+        self._count(outcome)
 
     def _count(self, outcome: outbox.Outcome) -> None:
         report = self.report

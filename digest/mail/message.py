@@ -306,7 +306,7 @@ def _rewrap_long_lines(qp: bytes) -> bytes:
     rare long line is re-split here without cutting an =XX escape in two.
     """
     lines = qp.split(b"\n")
-    if all(len(line) <= 76 for line in lines):
+    if max(map(len, lines)) <= 76:
         return qp
     out = []
     for line in lines:

@@ -48,10 +48,15 @@ ROBOTS = "User-agent: *\nDisallow: /confirm/\nDisallow: /manage/\nDisallow: /uns
 _PLAIN_PREFIXES = ("/feeds/", "/metrics", "/healthz", "/static/")
 
 
-def create_app(settings: Settings, engine: Engine | None = None, *, feed_cache_size: int = 256) -> FastAPI:
+def create_app(settings: Settings, engine: Engine | None = None, *, feed_cache_size: int = 256,
+               feed_state_ttl: float = 1.0) -> FastAPI:
     """The web app over `engine` (opened from settings.database_url when None, and then
     disposed at shutdown). Raises ConfigError when no secret key is set: every link and
-    form is signed with it."""
+    form is signed with it.
+
+    `feed_cache_size` built feeds are kept; a feed request's resolved state is reused for
+    `feed_state_ttl` seconds (0: looked up on every request). See `feed_routes`.
+    """
     secret = settings.secret()
     owned = engine is None
     engine = engine if engine is not None else open_engine(settings.database_url)
@@ -76,9 +81,10 @@ def create_app(settings: Settings, engine: Engine | None = None, *, feed_cache_s
     app = FastAPI(title="Paper Digest", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.web = web
     app.state.feed_cache = feed_routes.FeedCache(feed_cache_size)
+    app.state.feed_memo = feed_routes.PlanMemo(feed_state_ttl)
     app.include_router(pages.router(web))
     app.include_router(manage.router(web))
-    app.include_router(feed_routes.router(web, app.state.feed_cache))
+    app.include_router(feed_routes.router(web, app.state.feed_cache, app.state.feed_memo))
     app.include_router(metrics.router(engine))
     _static_routes(app)
     _error_handlers(app, web)

@@ -1,17 +1,25 @@
 """Feeds over HTTP: `/feeds/papers.{rss,atom}`, `/feeds/s/{feed_token}.{rss,atom}`,
 `/feeds/search.{rss,atom}?q=...&days=7`.
 
-Caching: each request first computes its feed's `FeedPlan.key` with a few index lookups
-(see `digest.web.feed_data`); the built bytes, ETag and Last-Modified are kept in an LRU
-keyed by (format, plan key), so a feed is built (read, ranked, serialised) once per change
-of its content and every other request is a dictionary hit. Responses carry ETag,
-Last-Modified and `Cache-Control: public, max-age=300`; If-None-Match (or, without it,
-If-Modified-Since) that still matches gets a 304 with no body.
+Caching, two levels:
+
+* `FeedCache`: the built bytes, ETag and Last-Modified, LRU by (format, `FeedPlan.key`).
+  The plan key (see `digest.web.feed_data`) changes whenever the feed's content would, so
+  a feed is built (read, ranked, serialised) once per change and served from memory after.
+* `PlanMemo`: working out the plan key takes 1-3 index lookups in a worker thread; the
+  plan of each distinct request (feed, parameters) is reused for `ttl` seconds (1 s by
+  default), so a hot feed is answered on the event loop without touching the database
+  or the thread pool. The price: a change shows in a feed up to `ttl` seconds late,
+  which no reader can notice behind `max-age=300`. `ttl=0` turns this level off.
+
+Responses carry ETag, Last-Modified and `Cache-Control: public, max-age=300`; an
+If-None-Match (or, without it, If-Modified-Since) that still matches gets a 304, no body.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +29,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter
 from sqlalchemy import Connection
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
@@ -31,6 +40,7 @@ from digest.web.feed_data import DEFAULT_DAYS, FeedPlan, clamp_days, papers_plan
 
 FORMATS = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8"}
 CACHE_CONTROL = "public, max-age=300"
+PlanOf = Callable[[Connection], FeedPlan | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,49 +97,107 @@ def not_modified(request: Request, feed: BuiltFeed) -> bool:
     return moment.tzinfo is not None and feed.modified <= moment
 
 
-def router(web: Web, cache: FeedCache) -> APIRouter:
+_MISSING = object()
+
+
+class PlanMemo:
+    """What each distinct feed request resolved to (a FeedPlan, None for "no such feed", or
+    the QueryError of a bad search), kept `ttl` seconds. LRU-bounded. Thread-safe."""
+
+    def __init__(self, ttl: float, *, size: int = 4096, clock: Callable[[], float] = time.monotonic):
+        self.ttl = ttl
+        self.clock = clock
+        self._size = size
+        self._items: OrderedDict[tuple, tuple[float, object]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, ident: tuple) -> object:
+        """The outcome stored for `ident` if still fresh, else `_MISSING`."""
+        if self.ttl <= 0:
+            return _MISSING
+        with self._lock:
+            found = self._items.get(ident)
+            if found is None or found[0] <= self.clock():
+                return _MISSING
+            return found[1]
+
+    def put(self, ident: tuple, outcome: object) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            self._items[ident] = (self.clock() + self.ttl, outcome)
+            self._items.move_to_end(ident)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+
+def router(web: Web, cache: FeedCache, memo: PlanMemo) -> APIRouter:
     routes = APIRouter()
     base = web.settings.base_url
 
-    def serve(request: Request, format: str, plan_of: Callable[[Connection], FeedPlan | None]) -> Response:
-        if format not in FORMATS:
-            return PlainTextResponse("no such feed\n", status_code=404)
-        with web.engine.connect() as conn:
-            try:
-                plan = plan_of(conn)
-            except QueryError as err:
-                return PlainTextResponse(f"{err}\n", status_code=400)
-            if plan is None:
-                return PlainTextResponse("no such feed\n", status_code=404)
-            key = (format, plan.key)
-            feed = cache.get(key)
-            if feed is None:
-                items = plan.load(conn)
-                body = build_feed(items, plan.info, format=format)  # type: ignore[arg-type]
-                feed = BuiltFeed(body, feed_etag(body), last_modified(items), FORMATS[format])
-                cache.put(key, feed)
+    def respond(request: Request, feed: BuiltFeed) -> Response:
         if not_modified(request, feed):
             return Response(status_code=304, headers=feed.headers)
         return Response(feed.body, media_type=feed.media_type, headers=feed.headers)
 
+    def settled(request: Request, format: str, outcome: object) -> Response | None:
+        """The answer for a known plan outcome, or None when the feed must be built."""
+        if isinstance(outcome, QueryError):
+            return PlainTextResponse(f"{outcome}\n", status_code=400)
+        if outcome is None:
+            return PlainTextResponse("no such feed\n", status_code=404)
+        feed = cache.get((format, outcome.key))  # type: ignore[attr-defined]
+        return respond(request, feed) if feed is not None else None
+
+    def resolve(request: Request, format: str, ident: tuple, plan_of: PlanOf) -> Response:
+        """In a worker thread: work out the plan, then answer from the cache or build."""
+        with web.engine.connect() as conn:
+            try:
+                outcome: object = plan_of(conn)
+            except QueryError as err:
+                outcome = err
+            memo.put(ident, outcome)
+            answer = settled(request, format, outcome)
+            if answer is not None:
+                return answer
+            plan: FeedPlan = outcome  # type: ignore[assignment]
+            items = plan.load(conn)
+        body = build_feed(items, plan.info, format=format)  # type: ignore[arg-type]
+        feed = BuiltFeed(body, feed_etag(body), last_modified(items), FORMATS[format])
+        cache.put((format, plan.key), feed)
+        return respond(request, feed)
+
+    async def serve(request: Request, format: str, ident: tuple, plan_of: PlanOf) -> Response:
+        if format not in FORMATS:
+            return PlainTextResponse("no such feed\n", status_code=404)
+        outcome = memo.get(ident)
+        if outcome is not _MISSING:
+            answer = settled(request, format, outcome)
+            if answer is not None:  # the fast path: no thread, no database
+                return answer
+        return await run_in_threadpool(resolve, request, format, ident, plan_of)
+
     @routes.get("/feeds/papers.{format}")
-    def papers_feed(request: Request, format: str) -> Response:
+    async def papers_feed(request: Request, format: str) -> Response:
         self_url = f"{base}/feeds/papers.{format}"
-        return serve(request, format, lambda conn: papers_plan(conn, base_url=base, self_url=self_url))
+        return await serve(request, format, ("papers", self_url),
+                           lambda conn: papers_plan(conn, base_url=base, self_url=self_url))
 
     @routes.get("/feeds/search.{format}")
-    def search_feed(request: Request, format: str, q: str = "", days: str = str(DEFAULT_DAYS)) -> Response:
+    async def search_feed(request: Request, format: str, q: str = "", days: str = str(DEFAULT_DAYS)) -> Response:
         if not days.strip().isdigit():
             return PlainTextResponse("days must be a whole number from 1 to 30\n", status_code=400)
         span = clamp_days(int(days))
         self_url = f"{base}/feeds/search.{format}?{urlencode({'q': q, 'days': span})}"
-        return serve(request, format, lambda conn: search_plan(conn, web.indexes, query=q, days=span, now=web.clock(),
-                                                               base_url=base, self_url=self_url))
+        return await serve(request, format, ("search", self_url),
+                           lambda conn: search_plan(conn, web.indexes, query=q, days=span, now=web.clock(),
+                                                    base_url=base, self_url=self_url))
 
     @routes.get("/feeds/s/{feed_token}.{format}")
-    def subscriber_feed(request: Request, feed_token: str, format: str) -> Response:
+    async def subscriber_feed(request: Request, feed_token: str, format: str) -> Response:
         self_url = f"{base}/feeds/s/{feed_token}.{format}"
-        return serve(request, format, lambda conn: subscriber_plan(conn, web.indexes, feed_token=feed_token,
-                                                                   now=web.clock(), base_url=base, self_url=self_url))
+        return await serve(request, format, ("subscriber", self_url),
+                           lambda conn: subscriber_plan(conn, web.indexes, feed_token=feed_token, now=web.clock(),
+                                                        base_url=base, self_url=self_url))
 
     return routes

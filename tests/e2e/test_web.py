@@ -38,10 +38,13 @@ FORM = {"email": "ada@example.org", "interests": QUERY, "timezone": "Europe/Berl
 # ---- fixtures and helpers -----------------------------------------------------------------
 
 
-def make_client(engine, database_url, **overrides) -> TestClient:
+def make_client(engine, database_url, *, feed_state_ttl: float = 0, **overrides) -> TestClient:
+    """A client of a fresh app. Feed state is looked up on every request (ttl 0) so a test
+    sees its own changes at once; test_feed_state_is_reused_for_a_second covers the default."""
     settings = Settings(database_url=database_url, secret_key=SECRET, base_url=BASE, **overrides)
+    app = create_app(settings, engine, feed_state_ttl=feed_state_ttl)
     # https, so the Secure CSRF cookie is sent back like a browser on the real site would.
-    return TestClient(create_app(settings, engine), base_url="https://testserver")
+    return TestClient(app, base_url="https://testserver")
 
 
 @pytest.fixture
@@ -431,6 +434,22 @@ def test_the_papers_feed_follows_a_new_ingest(client, engine, samples, papers):
     jobs.ingest_bytes(engine, feed_path.read_bytes(), input=feed_path.name)
     after = client.get("/feeds/papers.atom", headers={"If-None-Match": before.headers["etag"]})
     assert after.status_code == 200 and after.headers["etag"] != before.headers["etag"]
+
+
+def test_feed_state_is_reused_for_a_second_then_looked_up_again(engine, database_url, samples, papers):
+    with make_client(engine, database_url, feed_state_ttl=1.0) as client:
+        now = [100.0]
+        client.app.state.feed_memo.clock = lambda: now[0]
+        row = add(engine, interests=QUERY)
+        before = {path: client.get(path).headers["etag"] for path in ("/feeds/papers.atom", f"/feeds/s/{row.feed_token}.atom")}
+        assert client.get("/feeds/s/unknown.atom").status_code == 404
+        feed_path = samples / "feeds" / "arxiv-rss-cs-ai.xml"
+        jobs.ingest_bytes(engine, feed_path.read_bytes(), input=feed_path.name)
+        jobs.update_subscriber(engine, row.email, {"interests": "title:diffusion"})
+        now[0] += 0.5  # within the second: the remembered state answers, from memory
+        assert {path: client.get(path).headers["etag"] for path in before} == before
+        now[0] += 0.6  # past it: looked up again, and the feeds have changed
+        assert all(client.get(path).headers["etag"] != etag for path, etag in before.items())
 
 
 # ---- health, metrics, logs ----------------------------------------------------------------
