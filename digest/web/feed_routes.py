@@ -177,13 +177,13 @@ def router(web: Web, cache: FeedCache, memo: PlanMemo) -> APIRouter:
                 return answer
         return await run_in_threadpool(resolve, request, format, ident, plan_of)
 
-    @routes.get("/feeds/papers.{format}")
+    @routes.api_route("/feeds/papers.{format}", methods=["GET", "HEAD"])
     async def papers_feed(request: Request, format: str) -> Response:
         self_url = f"{base}/feeds/papers.{format}"
         return await serve(request, format, ("papers", self_url),
                            lambda conn: papers_plan(conn, base_url=base, self_url=self_url))
 
-    @routes.get("/feeds/search.{format}")
+    @routes.api_route("/feeds/search.{format}", methods=["GET", "HEAD"])
     async def search_feed(request: Request, format: str, q: str = "", days: str = str(DEFAULT_DAYS)) -> Response:
         if not days.strip().isdigit():
             return PlainTextResponse("days must be a whole number from 1 to 30\n", status_code=400)
@@ -193,7 +193,7 @@ def router(web: Web, cache: FeedCache, memo: PlanMemo) -> APIRouter:
                            lambda conn: search_plan(conn, web.indexes, query=q, days=span, now=web.clock(),
                                                     base_url=base, self_url=self_url))
 
-    @routes.get("/feeds/s/{feed_token}.{format}")
+    @routes.api_route("/feeds/s/{feed_token}.{format}", methods=["GET", "HEAD"])
     async def subscriber_feed(request: Request, feed_token: str, format: str) -> Response:
         self_url = f"{base}/feeds/s/{feed_token}.{format}"
         return await serve(request, format, ("subscriber", self_url),
