@@ -12,6 +12,7 @@ from digest.cli.ingest import ingest, papers_app
 from digest.cli.rank import preview, rank_command
 from digest.cli.run import run, send_test, worker
 from digest.cli.serve import serve
+from digest.cli.sources import sources_app
 from digest.cli.stats import stats
 from digest.cli.subscribers import subscribers_app
 
@@ -38,6 +39,7 @@ app.command()(worker)
 app.command()(serve)
 app.add_typer(papers_app, name="papers")
 app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(sources_app, name="sources")
 app.add_typer(db_app, name="db")
 
 

@@ -262,7 +262,7 @@ def poll(
     if due:
         if name is not None:
             fail("give a NAME or --due, not both")
-        outcomes = poller.poll_due(rt.engine, rt.settings, now=now)
+        outcomes = poller.poll_due_outcomes(rt.engine, rt.settings, now=now)
     else:
         outcomes = poller.poll_sources(rt.engine, rt.settings, _chosen(ctx, name), now=now)
     _show(outcomes, as_json=as_json, verb="")

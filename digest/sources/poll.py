@@ -3,12 +3,14 @@
 What the scheduler calls, every `POLL_EVERY_SECONDS` (the shortest source interval is a
 minute, so polling the due ones each minute is on time to within a minute):
 
-    poll_due(engine, settings, now=utcnow())  -> list[PollOutcome]
+    poll_due(engine, settings, now=utcnow())  -> list[IngestReport]
 
 It polls every unpaused source whose last_checked_at + interval <= now, one after the
 other, and never raises for one source's trouble: fetch failures and bad files end up in
-the source's last_error and in the outcome. `poll_source` polls one source row and
-`check_source` is the dry run behind `digest sources check` (nothing written or moved).
+the source's last_error and in a warning log line. `poll_due_outcomes` is the same with
+one `PollOutcome` per source (errors, 304s, files still being written); `poll_source`
+polls one source row; `check_source` is the dry run behind `digest sources check`
+(nothing written or moved).
 
 - URL sources: conditional GET (stored ETag / Last-Modified, replaced only after the
   response was ingested), the fetch timeout and size cap of `fetch_url`, 3 attempts with
@@ -24,6 +26,7 @@ the source's last_error and in the outcome. `poll_source` polls one source row a
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import threading
@@ -48,6 +51,8 @@ from digest.sources.fetch import Fetched, fetch_url, read_file
 from digest.store import papers as paper_store
 from digest.store import sources as source_store
 from digest.store.db import write_transaction
+
+log = logging.getLogger("digest.sources.poll")
 
 POLL_EVERY_SECONDS = 60
 MIN_INTERVAL_SECONDS = 60
@@ -251,7 +256,6 @@ def _fetcher(
 class PollOutcome:
     """One source's poll (or dry-run check).
 
-    `reached`: the URL answered (200 or 304) at least once, or the folder was scanned.
     `errors`: one line each (fetch failures, bad snapshots); `exit_code` the worst of them.
     `waiting`: folder files left for the next poll because they are still being written.
     """
@@ -262,7 +266,6 @@ class PollOutcome:
     not_modified: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
-    reached: bool = False
     exit_code: int = 0
     first_error: DigestError | None = field(default=None, repr=False)
 
@@ -270,6 +273,11 @@ class PollOutcome:
         self.errors.append(source_store.one_line(str(err)))
         self.exit_code = max(self.exit_code, err.exit_code)
         self.first_error = self.first_error or err
+
+    @property
+    def succeeded(self) -> bool:
+        """A poll succeeds unless it produced nothing but errors (a bad file beside good ones is a success)."""
+        return not self.errors or bool(self.reports or self.not_modified)
 
     @property
     def error(self) -> str | None:
@@ -368,7 +376,6 @@ def _poll_url(source: Any, fetcher: Fetcher, ingest: Ingest, outcome: PollOutcom
         except FetchError as err:
             outcome.fail(err)
             continue
-        outcome.reached = True
         if fetched.data is None:
             outcome.not_modified.append(url)
             continue
@@ -451,7 +458,6 @@ def _poll_folder(source: Any, settings: Settings, ingest: Ingest, outcome: PollO
     """
     folder = Path(source.location)
     ready, waiting = scan_folder(folder, now)
-    outcome.reached = True
     outcome.waiting = [path.name for path in waiting]
     for path in ready:
         try:
@@ -517,8 +523,10 @@ def _run(
 
 def _poll_and_record(engine: Engine, settings: Settings, source: Any, *, now: datetime, fetcher: Fetcher) -> PollOutcome:
     outcome, validators = _run(engine, settings, source, now=now, fetcher=fetcher, dry_run=False)
+    if source.kind not in source_store.POLLED_KINDS:
+        return outcome  # a manual source was never polled: nothing to record on it
     with write_transaction(engine) as conn:
-        source_store.record_check(conn, source.id, now=now, reached=outcome.reached, error=outcome.error,
+        source_store.record_check(conn, source.id, now=now, succeeded=outcome.succeeded, error=outcome.error,
                                   validators=validators)
     return outcome
 
@@ -542,7 +550,7 @@ def poll_source(
     """
     with _fetcher(settings, client, limiter, sleep) as fetcher:
         outcome = _poll_and_record(engine, settings, source, now=now, fetcher=fetcher)
-    if outcome.first_error is not None and not outcome.reports and not outcome.not_modified:
+    if not outcome.succeeded and outcome.first_error is not None:
         raise outcome.first_error
     return outcome.reports
 
@@ -562,7 +570,7 @@ def poll_sources(
         return [_poll_and_record(engine, settings, source, now=now, fetcher=fetcher) for source in sources]
 
 
-def poll_due(
+def poll_due_outcomes(
     engine: Engine,
     settings: Settings,
     *,
@@ -571,7 +579,7 @@ def poll_due(
     limiter: HostRateLimiter | None = None,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[PollOutcome]:
-    """Poll every due source (unpaused, last_checked_at + interval <= now): the scheduler's job.
+    """Poll every due source (unpaused, last_checked_at + interval <= now); one outcome each.
 
     Each source is claimed first (compare-and-set on last_checked_at), so two schedulers
     running at once do not both fetch it. Never raises for a source's fetch or content
@@ -587,6 +595,29 @@ def poll_due(
                     continue
             outcomes.append(_poll_and_record(engine, settings, source, now=now, fetcher=fetcher))
     return outcomes
+
+
+def poll_due(
+    engine: Engine,
+    settings: Settings,
+    *,
+    now: datetime,
+    client: httpx.Client | None = None,
+    limiter: HostRateLimiter | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[IngestReport]:
+    """The scheduler's job: poll_due_outcomes, flattened to the ingest reports, oldest first.
+
+    Never raises for a source's trouble: each failing source is logged as a warning (and
+    recorded in its last_error); database errors propagate.
+    """
+    reports: list[IngestReport] = []
+    for outcome in poll_due_outcomes(engine, settings, now=now, client=client, limiter=limiter, sleep=sleep):
+        if outcome.errors:
+            log.warning("source %s: %s", outcome.source, outcome.error,
+                        extra={"source": outcome.source, "errors": outcome.errors})
+        reports.extend(outcome.reports)
+    return reports
 
 
 def check_source(
@@ -620,5 +651,5 @@ def next_check_at(source: Any) -> datetime | None:
 __all__ = [
     "DEFAULT_LIMITER", "Fetcher", "HostRateLimiter", "POLL_EVERY_SECONDS", "PollOutcome", "SourceError",
     "SourceUnavailable", "check_source", "format_interval", "listing_urls", "next_check_at", "parse_interval",
-    "poll_due", "poll_source", "poll_sources", "preview_bytes", "resolve_location", "scan_folder",
+    "poll_due", "poll_due_outcomes", "poll_source", "poll_sources", "preview_bytes", "resolve_location", "scan_folder",
 ]

@@ -119,20 +119,21 @@ def record_check(
     source_id: int,
     *,
     now: datetime,
-    reached: bool,
+    succeeded: bool,
     error: str | None,
     validators: tuple[str | None, str | None] | None = None,
 ) -> None:
     """Store the outcome of one poll.
 
-    last_checked_at is always `now`; last_success_at becomes `now` when the source was
-    `reached` (fetched, answered 304, or its folder scanned); last_error is the latest
-    poll's problem as one line, or NULL when it had none. `validators` (ETag,
+    last_checked_at is always `now`; last_success_at becomes `now` when the poll
+    `succeeded` (it ingested something, got a 304, or had nothing to do); last_error is
+    the latest poll's problem as one line, or NULL when it had none (a poll can succeed
+    with an error: one bad file beside good ones). `validators` (ETag,
     Last-Modified) replace the stored ones only when given: a caller passes them only
     after the response was ingested, so a failed ingest is fetched in full next time.
     """
     values: dict[str, object] = {"last_checked_at": now, "last_error": one_line(error) if error else None}
-    if reached:
+    if succeeded:
         values["last_success_at"] = now
     if validators is not None:
         values["etag"], values["last_modified"] = validators

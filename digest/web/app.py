@@ -27,7 +27,7 @@ from digest.store.db import open_engine
 from digest.web import feed_routes, manage, metrics, pages
 from digest.web.access_log import AccessLog, redact_path
 from digest.web.context import Web, make_templates
-from digest.web.security import Csrf, RateLimiter, SecurityHeaders
+from digest.web.security import Csrf, RateLimiter, SecurityHeaders, security_headers
 
 log = logging.getLogger("digest.web")
 
@@ -87,7 +87,7 @@ def create_app(settings: Settings, engine: Engine | None = None, *, feed_cache_s
     app.include_router(feed_routes.router(web, app.state.feed_cache, app.state.feed_memo))
     app.include_router(metrics.router(engine))
     _static_routes(app)
-    _error_handlers(app, web)
+    _error_handlers(app, web, https=https)
     # Outermost last: the access log times everything, headers go on every response.
     app.add_middleware(SecurityHeaders, https=https)
     app.add_middleware(AccessLog)
@@ -105,7 +105,7 @@ def _static_routes(app: FastAPI) -> None:
         return PlainTextResponse(ROBOTS, headers={"Cache-Control": "public, max-age=86400"})
 
 
-def _error_handlers(app: FastAPI, web: Web) -> None:
+def _error_handlers(app: FastAPI, web: Web, *, https: bool) -> None:
     """HTML error pages for people, one line of text for feeds and probes."""
 
     def respond(request: Request, status: int, title: str, message: str) -> Response:
@@ -129,4 +129,8 @@ def _error_handlers(app: FastAPI, web: Web) -> None:
     @app.exception_handler(Exception)
     async def server_error(request: Request, exc: Exception) -> Response:
         log.error("unhandled error on %s %s", request.method, redact_path(request.url.path), exc_info=exc)
-        return respond(request, 500, "Something went wrong", "Please try again in a few minutes.")
+        response = respond(request, 500, "Something went wrong", "Please try again in a few minutes.")
+        # This handler runs outside the middleware stack: add the headers it would have.
+        for name, value in security_headers(https=https):
+            response.headers[name.decode()] = value.decode()
+        return response

@@ -42,6 +42,7 @@ def router(web: Web) -> APIRouter:
     routes = APIRouter()
 
     @routes.get("/", response_class=HTMLResponse)
+    @routes.get("/subscribe", response_class=HTMLResponse, include_in_schema=False)
     def subscribe_form(request: Request) -> HTMLResponse:
         return form_page(web, request, dict(DEFAULTS), {}, detect_zone=True)
 
@@ -56,8 +57,8 @@ def router(web: Web) -> APIRouter:
         form = await request.form()
         if not web.csrf.valid(request, form):
             return web.error(request, 403, "This form has expired",
-                             "For your security the form must be loaded again before it is sent. "
-                             "Nothing was saved.")
+                             "For your security the form must be loaded again before it is sent, "
+                             "with cookies allowed for this site. Nothing was saved.")
         values = form_values(form, SUBSCRIBE_FIELDS)
         spec, errors = validate(values)
         if spec is None:

@@ -9,14 +9,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from digest.cli.app import app
-from digest.cli.sources import sources_app
 from digest.sources import poll
 from tests.integration.test_sources import serve_feed
 
-# Until the app registers the group itself (app.add_typer(sources_app, name="sources")).
-if not any(group.typer_instance is sources_app for group in app.registered_groups):
-    app.add_typer(sources_app, name="sources")
 
 COMMANDS = ("add", "list", "remove", "pause", "resume", "check", "poll")
 
@@ -121,6 +116,7 @@ def test_manual_sources_are_listed_but_never_polled(cli, samples):
     assert sources_json(cli)["by-hand"]["kind"] == "manual"
     assert_user_error(cli("sources", "resume", "by-hand"), "manual")
     assert_user_error(cli("sources", "poll", "by-hand"), "nothing to poll")
+    assert sources_json(cli)["by-hand"]["last_checked_at"] is None  # not a poll: nothing recorded
     assert cli("sources", "poll").stdout.strip().startswith("no sources to poll")
 
 

@@ -545,3 +545,14 @@ def test_the_feed_command_reports_bad_input_in_one_line(feed_cli, engine, papers
     assert bad.exit_code == 1 and "bad query at position" in bad.stderr
     assert feed_cli("--format", "json").exit_code != 0
     assert feed_cli("--help").exit_code == 0 and "Example:" in feed_cli("--help").stdout
+
+
+def test_an_unexpected_error_is_a_500_page_with_the_security_headers(engine, database_url, monkeypatch, caplog):
+    row = add(engine)
+    monkeypatch.setattr("digest.web.manage._load", lambda *_: 1 / 0)
+    settings = Settings(database_url=database_url, secret_key=SECRET, base_url=BASE)
+    with TestClient(create_app(settings, engine), raise_server_exceptions=False) as client:
+        page = client.get(link("manage", row.id))
+    assert page.status_code == 500 and "Something went wrong" in page.text
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert any("GET /manage/<token>" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")

@@ -145,8 +145,7 @@ def test_validators_are_kept_only_after_the_response_was_ingested(engine, settin
         poll.poll_source(engine, settings, source, now=NOW, client=server.client(), **polite)
     failed = reload(engine, "arxiv")
     assert failed.etag is None and failed.last_error and failed.last_checked_at == NOW
-    # The bad body was fetched (source reached) but nothing was stored for it.
-    assert count(engine, snapshots) == 0
+    assert failed.last_success_at is None and count(engine, snapshots) == 0
 
     reports = poll.poll_source(engine, settings, failed, now=NOW + timedelta(hours=1), client=server.client(), **polite)
     assert "if-none-match" not in server.requests[1].headers
@@ -181,13 +180,37 @@ def test_poll_due_records_timeouts_and_goes_on_with_the_others(engine, settings,
     server = FakeServer({"/slow": slow, "/rss/cs.AI": feed})
     add_source(engine, "slow", "https://slow.example.org/slow")
     add_source(engine, "arxiv", FEED_URL)
-    outcomes = poll.poll_due(engine, settings, now=NOW, client=server.client(), **polite)
+    outcomes = poll.poll_due_outcomes(engine, settings, now=NOW, client=server.client(), **polite)
     by_name = {o.source: o for o in outcomes}
     assert set(by_name) == {"arxiv", "slow"}
     assert by_name["arxiv"].reports[0].new == 3 and by_name["arxiv"].errors == []
     assert "timed out" in by_name["slow"].errors[0] and by_name["slow"].exit_code == 2
     assert "timed out after" in reload(engine, "slow").last_error
     assert reload(engine, "arxiv").last_error is None
+
+
+def test_poll_due_returns_the_reports_and_logs_each_failing_source(engine, settings, feed, polite, caplog):
+    server = FakeServer({"/rss/cs.AI": feed, "/gone": lambda request: httpx.Response(410)})
+    add_source(engine, "arxiv", FEED_URL)
+    add_source(engine, "gone", "https://example.org/gone")
+    with caplog.at_level("WARNING", logger="digest.sources.poll"):
+        reports = poll.poll_due(engine, settings, now=NOW, client=server.client(), **polite)
+    assert [(r.input, r.new) for r in reports] == [(FEED_URL, 3)]
+    assert [r.getMessage() for r in caplog.records] == ["source gone: https://example.org/gone: HTTP 410 Gone"]
+    assert caplog.records[0].source == "gone"
+
+
+def test_the_scheduler_poll_job_runs_the_due_sources(engine, settings, tmp_path, samples, caplog):
+    from digest.scheduler import poll_job
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    add_source(engine, "drop", str(folder), kind="dir")
+    drop(folder, "listing.txt", (samples / "snapshots" / "hf-listing-plain.txt").read_bytes())
+    with caplog.at_level("INFO"):
+        poll_job(engine, settings, clock=lambda: datetime.now(timezone.utc))
+    assert count(engine, papers) == 48 and (folder / "done" / "listing.txt").exists()
+    assert reload(engine, "drop").last_success_at is not None
 
 
 def test_per_host_limiter_spaces_requests_by_three_seconds(engine, settings, feed, clock, polite):
@@ -237,9 +260,9 @@ def test_poll_due_picks_unpaused_sources_whose_interval_has_passed(engine, setti
     source_store.ensure_source(engine, "manual")
     client = server.client()
 
-    assert [o.source for o in poll.poll_due(engine, settings, now=NOW, client=client, **polite)] == ["never-checked"]
-    assert poll.poll_due(engine, settings, now=NOW + timedelta(minutes=59), client=client, **polite) == []
-    due_again = poll.poll_due(engine, settings, now=NOW + timedelta(hours=1), client=client, **polite)
+    assert [o.source for o in poll.poll_due_outcomes(engine, settings, now=NOW, client=client, **polite)] == ["never-checked"]
+    assert poll.poll_due_outcomes(engine, settings, now=NOW + timedelta(minutes=59), client=client, **polite) == []
+    due_again = poll.poll_due_outcomes(engine, settings, now=NOW + timedelta(hours=1), client=client, **polite)
     assert [(o.source, o.not_modified) for o in due_again] == [("never-checked", [FEED_URL])]
     assert len(server.requests) == 2
 
@@ -403,6 +426,7 @@ def test_a_folder_with_only_a_bad_file_raises_after_filing_it(engine, settings, 
     with pytest.raises(SnapshotError, match="HTML page"):
         poll_now(engine, settings, source)
     assert names(inbox / "failed") == ["page.html", "page.html.error.txt"]
+    assert reload(engine, "inbox").last_success_at is None
 
 
 def test_a_file_still_being_written_waits_for_the_next_poll(engine, settings, inbox, samples):
@@ -427,8 +451,8 @@ def test_a_missing_folder_is_recorded_and_raised(engine, settings, inbox):
         poll_now(engine, settings, source)
     stored = reload(engine, "inbox")
     assert "directory not found" in stored.last_error and stored.last_success_at is None
-    outcomes = poll.poll_due(engine, settings, now=datetime.now(timezone.utc) + timedelta(hours=1))
-    assert outcomes[0].exit_code == 2  # poll_due reports it and does not raise
+    outcomes = poll.poll_due_outcomes(engine, settings, now=datetime.now(timezone.utc) + timedelta(hours=1))
+    assert outcomes[0].exit_code == 2  # reported, not raised
 
 
 def test_check_of_a_folder_moves_nothing(engine, settings, inbox, samples):
