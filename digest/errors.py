@@ -39,9 +39,15 @@ class SnapshotError(DigestError):
 
 
 class FetchError(DigestError):
-    """A URL could not be fetched (network, HTTP status, size cap)."""
+    """A URL could not be fetched. `status` is the HTTP status when the server answered;
+    `retryable` says whether trying again later can help (network trouble, 5xx)."""
 
     exit_code = 2
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = True):
+        self.status = status
+        self.retryable = retryable
+        super().__init__(message)
 
 
 class QueryError(DigestError):

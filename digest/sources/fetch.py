@@ -88,10 +88,11 @@ def fetch_url(
             if response.status_code == 304:
                 return Fetched(None, etag, last_modified, 304)
             if response.status_code >= 400:
-                raise FetchError(f"{url}: HTTP {response.status_code} {response.reason_phrase}")
+                raise FetchError(f"{url}: HTTP {response.status_code} {response.reason_phrase}",
+                                 status=response.status_code, retryable=response.status_code >= 500)
             declared = int(response.headers.get("content-length") or 0)
             if declared > cap:
-                raise FetchError(f"{url}: {_too_big(declared, cap)}")
+                raise FetchError(f"{url}: {_too_big(declared, cap)}", retryable=False)
             data = _read_capped(response, url, cap)
             return Fetched(data, response.headers.get("etag"), response.headers.get("last-modified"), response.status_code)
     except httpx.TimeoutException:
@@ -108,7 +109,7 @@ def _read_capped(response: httpx.Response, url: str, cap: int) -> bytes:
     for piece in response.iter_bytes():
         body += piece
         if len(body) > cap:
-            raise FetchError(f"{url}: {_too_big(f'more than {_megabytes(cap)}', cap)}")
+            raise FetchError(f"{url}: {_too_big(f'more than {_megabytes(cap)}', cap)}", retryable=False)
     return bytes(body)
 
 

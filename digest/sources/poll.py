@@ -190,20 +190,9 @@ class HostRateLimiter:
 # One per process: every poll in it shares the per-host budget.
 DEFAULT_LIMITER = HostRateLimiter()
 
-_HTTP_STATUS = re.compile(r": HTTP (\d{3})\b")
-
-
 def is_retryable(err: FetchError) -> bool:
-    """Network errors, timeouts and 5xx are worth another try; 4xx and the size cap are not.
-
-    fetch_url reports everything as FetchError with a fixed message shape, so the status is
-    read from "<url>: HTTP <code> <reason>".
-    """
-    message = str(err)
-    found = _HTTP_STATUS.findall(message)
-    if found:
-        return int(found[-1]) >= 500
-    return "DIGEST_MAX_SNAPSHOT_BYTES" not in message
+    """Network errors, timeouts and 5xx are worth another try; 4xx and the size cap are not."""
+    return err.retryable
 
 
 @dataclass
@@ -227,10 +216,12 @@ class Fetcher:
                     etag=etag, last_modified=last_modified, client=self.client,
                 )
             except httpx.InvalidURL as err:
-                raise FetchError(f"{url}: invalid URL: {err}") from None
+                raise FetchError(f"{url}: invalid URL: {err}", retryable=False) from None
             except FetchError as err:
                 if attempt == self.attempts or not is_retryable(err):
-                    raise (FetchError(f"{err} (after {attempt} attempts)") if attempt > 1 else err) from None
+                    if attempt > 1:
+                        raise FetchError(f"{err} (after {attempt} attempts)", status=err.status, retryable=err.retryable) from None
+                    raise
                 self.sleep(self.backoff * 2 ** (attempt - 1))
         raise AssertionError("unreachable")
 

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from digest.config import load_settings
 from digest.errors import FetchError, SnapshotError
 from digest.sources import poll
+from digest.sources.fetch import fetch_url
 from digest.sources.poll import HostRateLimiter, PollOutcome, SourceError
 
 NOW = datetime(2026, 8, 6, 0, 5, tzinfo=timezone.utc)
@@ -142,14 +143,26 @@ def test_limiter_reserves_slots_so_callers_queue():
 # --- retries ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "message, retry",
-    [("u: HTTP 500 Internal Server Error", True), ("u: HTTP 503 ", True), ("u: HTTP 404 Not Found", False),
-     ("u: HTTP 429 Too Many Requests", False), ("u: timed out after 30 s", True), ("u: ConnectError: refused", True),
-     ("u: input is 60.0 MB, over the 50.0 MB limit (raise DIGEST_MAX_SNAPSHOT_BYTES if it is genuine)", False)],
-)
-def test_is_retryable(message, retry):
-    assert poll.is_retryable(FetchError(message)) is retry
+@pytest.mark.parametrize("status, retry", [(500, True), (503, True), (404, False), (429, False)])
+def test_http_errors_from_fetch_say_whether_to_retry(status, retry):
+    client = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(status)))
+    with pytest.raises(FetchError) as caught:
+        fetch_url("https://example.org/feed", cap=1000, timeout=1, client=client)
+    assert caught.value.status == status
+    assert poll.is_retryable(caught.value) is retry
+
+
+def test_network_errors_are_retryable_and_the_size_cap_is_not():
+    def refuse(request):
+        raise httpx.ConnectError("refused", request=request)
+
+    with pytest.raises(FetchError) as refused:
+        fetch_url("https://example.org/feed", cap=1000, timeout=1, client=httpx.Client(transport=httpx.MockTransport(refuse)))
+    assert poll.is_retryable(refused.value)
+    huge = httpx.Client(transport=httpx.MockTransport(lambda request: httpx.Response(200, content=b"x" * 2000)))
+    with pytest.raises(FetchError) as capped:
+        fetch_url("https://example.org/feed", cap=1000, timeout=1, client=huge)
+    assert not poll.is_retryable(capped.value)
 
 
 def fetcher(handler, clock: FakeClock | None = None, **settings) -> poll.Fetcher:
