@@ -354,6 +354,8 @@ class Dispatcher:
                        idle_wait: float | None) -> None:
         while not stop.is_set():
             if not self.breaker.allow():
+                if idle_wait is None:
+                    return  # a one-shot run stops; what is left is sent by the next run
                 await _sleep_or_stop(min(self.breaker.retry_in, 5.0), stop)
                 continue
             prepared = await asyncio.to_thread(self._claim_and_render, subscriber_id)

@@ -13,9 +13,14 @@ that answers 5xx to every RCPT (e.g. "554 relay access denied") does not trip it
 
 States: "closed" (sending), "open" (paused for `cooldown_seconds`), "half-open" (the
 cooldown is over: `allow()` lets exactly one probe through; its success closes the
-breaker and clears the window, its failure opens it again for another cooldown).
+breaker and clears the window, its failure opens it again for another cooldown; a
+probe whose outcome is never reported is replaced after one more cooldown).
 Outcomes reported while open are ignored: they belong to sends started before it
 opened. In half-open, the first outcome reported decides.
+
+4xx replies count even at RCPT, where they may be about one address (greylisting,
+mailbox full): with the default threshold (half of the last 50) only a relay-wide
+problem trips it.
 """
 
 from __future__ import annotations
@@ -61,7 +66,7 @@ class CircuitBreaker:
         self._failures = 0
         self._opened_at = 0.0
         self._open = False
-        self._probing = False  # half-open and the probe has been let through
+        self._probe_at: float | None = None  # when the half-open probe was let through
 
     @property
     def state(self) -> State:
@@ -80,13 +85,17 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """May a message be sent now? In half-open, True once (the probe), then False
-        until that probe's outcome is recorded."""
+        until that probe's outcome is recorded - or, should it never be, until another
+        cooldown has passed, so a lost probe cannot pause sending for good."""
         state = self.state
         if state == "closed":
             return True
-        if state == "open" or self._probing:
+        if state == "open":
             return False
-        self._probing = True
+        now = self._clock()
+        if self._probe_at is not None and now - self._probe_at < max(self.cooldown_seconds, 1e-9):
+            return False
+        self._probe_at = now
         return True
 
     def record(self, ok: bool) -> None:
@@ -123,7 +132,7 @@ class CircuitBreaker:
 
     def _trip(self, reopened: bool = False) -> None:
         self._open = True
-        self._probing = False
+        self._probe_at = None
         self._opened_at = self._clock()
         if reopened:
             log.warning("still failing: the probe message failed; pausing sending, retrying in %g s", self.cooldown_seconds)
@@ -135,7 +144,7 @@ class CircuitBreaker:
 
     def _close(self) -> None:
         self._open = False
-        self._probing = False
+        self._probe_at = None
         self._outcomes.clear()
         self._failures = 0
         log.info("resuming sending: the probe message went through")

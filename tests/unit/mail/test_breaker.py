@@ -89,6 +89,19 @@ def test_failed_probe_reopens_for_another_cooldown():
     assert b.state == "half-open" and b.allow()
 
 
+def test_a_probe_whose_outcome_is_never_reported_is_replaced_after_a_cooldown():
+    clock = Clock()
+    b = breaker(clock)
+    for _ in range(4):
+        b.record(False)
+    clock.now += 60
+    assert b.allow() and not b.allow()
+    clock.now += 59
+    assert not b.allow()
+    clock.now += 1
+    assert b.allow()
+
+
 def test_outcomes_reported_while_open_are_ignored():
     clock = Clock()
     b = breaker(clock)
