@@ -1,4 +1,4 @@
-"""Subscribe and confirm: `GET /`, `POST /subscribe`, `GET /confirm/{token}`.
+"""Subscribe and confirm: `GET /`, `POST /subscribe`, `GET` and `POST /confirm/{token}`.
 
 No enumeration: whether an address is new, pending, active, paused, unsubscribed or
 bounced, `POST /subscribe` answers with the same status and the same bytes. What happens
@@ -67,18 +67,31 @@ def router(web: Web) -> APIRouter:
         # The same bytes for every valid sign-up: nothing about the address or its state.
         return web.page(request, "subscribed.html", hours=int(CONFIRM_MAX_AGE.total_seconds() // 3600))
 
-    @routes.get("/confirm/{token}", response_class=HTMLResponse)
-    def confirm(request: Request, token: str) -> HTMLResponse:
+    def confirm_subject(request: Request, token: str) -> int | HTMLResponse:
         try:
-            subject = read_token(web.secret, "confirm", token, int(CONFIRM_MAX_AGE.total_seconds()))
-            subscriber_id = int(subject)
+            return int(read_token(web.secret, "confirm", token, int(CONFIRM_MAX_AGE.total_seconds())))
         except (BadToken, ValueError) as err:
             expired = "expired" in str(err)
             return web.error(request, 400, "This link has expired" if expired else "This link does not work",
                              "Confirmation links work for three days. Subscribe again to get a new one."
                              if expired else "It may have been cut short by your email program. "
                              "Copy the whole link from the email, or subscribe again.")
-        row = activate(web.engine, subscriber_id, web.clock())
+
+    @routes.get("/confirm/{token}", response_class=HTMLResponse)
+    def confirm_page(request: Request, token: str) -> HTMLResponse:
+        """A button, not the confirmation itself: mail scanners fetch every link in an
+        email, and a GET that confirmed would let them opt anyone in."""
+        subject = confirm_subject(request, token)
+        if isinstance(subject, HTMLResponse):
+            return subject
+        return web.page(request, "confirm.html", action=str(request.url.path))
+
+    @routes.post("/confirm/{token}", response_class=HTMLResponse)
+    def confirm(request: Request, token: str) -> HTMLResponse:
+        subject = confirm_subject(request, token)
+        if isinstance(subject, HTMLResponse):
+            return subject
+        row = activate(web.engine, subject, web.clock())
         if row is None or row.status not in ("active", "paused"):
             return web.error(request, 400, "This subscription has ended",
                              "You unsubscribed (or the address was removed) after this link was sent. "

@@ -220,13 +220,21 @@ def test_a_known_address_is_renewed_only_when_sane(client, engine):
 # ---- confirm ------------------------------------------------------------------------------
 
 
-def test_a_valid_confirmation_link_activates_and_links_to_manage(client, engine):
+def test_a_confirmation_link_shows_a_button_and_changes_nothing(client, engine):
+    """Mail scanners prefetch links: only the button (a POST) confirms."""
     row = add(engine, status="pending")
     page = client.get(link("confirm", row.id))
+    assert page.status_code == 200 and "Confirm my subscription" in page.text and 'method="post"' in page.text
+    assert status_of(engine, row.id) == "pending"
+
+
+def test_the_confirm_button_activates_and_links_to_manage(client, engine):
+    row = add(engine, status="pending")
+    page = client.post(link("confirm", row.id))
     assert page.status_code == 200 and "subscribed" in page.text
     assert status_of(engine, row.id) == "active"
     assert f'href="{BASE}/manage/' in page.text and f"{BASE}/feeds/s/{row.feed_token}.atom" in page.text
-    assert client.get(link("confirm", row.id)).status_code == 200  # a second click is fine
+    assert client.post(link("confirm", row.id)).status_code == 200  # a second click is fine
 
 
 @pytest.mark.parametrize("make", [
@@ -237,8 +245,8 @@ def test_a_valid_confirmation_link_activates_and_links_to_manage(client, engine)
 ])
 def test_a_forged_confirmation_link_is_refused_and_changes_nothing(client, engine, make):
     row = add(engine, status="pending")
-    page = client.get(make(row.id))
-    assert page.status_code == 400 and "does not work" in page.text
+    for page in (client.get(make(row.id)), client.post(make(row.id))):
+        assert page.status_code == 400 and "does not work" in page.text
     assert status_of(engine, row.id) == "pending"
 
 
@@ -246,14 +254,14 @@ def test_an_expired_confirmation_link_is_refused(client, engine):
     row = add(engine, status="pending")
     with time_machine.travel(datetime.now(timezone.utc) - timedelta(days=4), tick=False):
         old = link("confirm", row.id)
-    page = client.get(old)
+    page = client.post(old)
     assert page.status_code == 400 and "expired" in page.text
     assert status_of(engine, row.id) == "pending"
 
 
 def test_confirming_after_unsubscribing_does_not_resubscribe(client, engine):
     row = add(engine, status="unsubscribed")
-    assert client.get(link("confirm", row.id)).status_code == 400
+    assert client.post(link("confirm", row.id)).status_code == 400
     assert status_of(engine, row.id) == "unsubscribed"
 
 

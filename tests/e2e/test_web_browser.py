@@ -139,6 +139,9 @@ def test_subscribe_confirm_manage_and_unsubscribe_in_a_browser(site, browser_pag
     ran = in_thread(lambda: cli("run", "--json"))  # the real sender drains the outbox: the confirmation
     assert ran.exit_code == 0 and ran.json()["sent"] == 1, ran.stderr
     page.goto(confirmation_link(smtp_sink, base))
+    page.wait_for_selector("text=Confirm my subscription")
+    assert status(engine, "ada@example.org") == "pending"  # opening the link alone confirms nothing
+    page.click("text=Confirm my subscription")
     page.wait_for_selector("text=You're subscribed")
     shot(page, "4-confirmed")
     assert status(engine, "ada@example.org") == "active"
