@@ -51,7 +51,7 @@ _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 _SLOT_OPEN, _SLOT_CLOSE = "\ue000", "\ue001"
 _SLOT_RE = re.compile(f"{_SLOT_OPEN}([A-Za-z_][A-Za-z0-9_]*){_SLOT_CLOSE}")
 _STYLE_RE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
-_SNIPPET_CACHE_MAX = 50_000
+_SNIPPET_CACHE_MAX = 20_000
 
 
 def templates_dir() -> Path:

@@ -58,7 +58,7 @@ _KEYWORDS = {"OR", "AND", "NOT", "IN", "TO"}
 _WORD = re.compile(r"[^\W_]+")  # tantivy's simple tokenizer: runs of letters and digits
 _BARE = re.compile(r"[^\W_][\w.-]*")  # \w: str.isalnum() or "_"
 _NEWEST = 2**62  # cursor id of a paper the store has not numbered yet: newer than any cursor
-_CACHE_SIZE = 50_000
+_CACHE_SIZE = 20_000  # entries per cache: enough for a day's shared queries, flat memory beyond
 _TOP = 32  # rows kept per distinct query; deeper cursors fall back to a filtered search
 _EPOCH = datetime(1970, 1, 1)
 

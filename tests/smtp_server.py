@@ -22,7 +22,7 @@ prints `ready <host> <port>` once it accepts connections, and writes
 seconds and on SIGTERM/SIGINT (atomically, so a reader never sees half a file).
 `spawn_sink()` starts one and `SinkProcess.stop()` returns that final dump.
 
-Engines: "aiosmtpd" (a real SMTP implementation; ~1,000 messages of 25 KB per second
+Engines: "aiosmtpd" (a real SMTP implementation; ~1,000-1,500 messages of 25 KB per second
 on one core, as it reads DATA line by line) and "fast" (`FastSinkProtocol`: just
 enough SMTP for a client that behaves - EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP,
 QUIT - several times faster, so benchmarks measure the client, not the sink).
@@ -40,7 +40,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Literal, Mapping

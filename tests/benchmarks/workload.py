@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from pathlib import Path
+from typing import Iterator
 
 SAMPLES = Path(__file__).resolve().parents[2] / "digest" / "samples" / "snapshots"
 ZONES = (
@@ -83,18 +84,16 @@ class Day:
                 parts.append(rng.choice(topics[:120]))
         return " ".join(parts)
 
-    def subscriber_rows(self) -> list[dict]:
-        """Subscriber specs as dicts (email, interests, timezone, hour), deterministic."""
+    def subscriber_rows(self) -> Iterator[dict]:
+        """Subscriber specs as dicts (email, interests, timezone, hour), deterministic, streamed."""
         rng = random.Random(self.seed + 1)
-        popular = [self.interests(rng) for _ in range(max(1, self.subscribers // 8))]
-        rows = []
+        popular = [self.interests(rng) for _ in range(max(1, min(self.subscribers // 8, 2000)))]
         for number in range(self.subscribers):
-            # Real lists share queries: most people pick one of the popular ones.
+            # Real lists share queries: most people pick one of a few thousand popular ones.
             query = rng.choice(popular) if rng.random() < 0.7 else self.interests(rng)
-            rows.append({"email": f"reader{number}@example{number % 101}.org", "interests": query,
-                         "timezone": rng.choice(ZONES), "send_hour": rng.randrange(24), "status": "active",
-                         "max_papers": 10})
-        return rows
+            yield {"email": f"reader{number}@example{number % 101}.org", "interests": query,
+                   "timezone": rng.choice(ZONES), "send_hour": rng.randrange(24), "status": "active",
+                   "max_papers": 10}
 
 
 def planned_at() -> datetime:

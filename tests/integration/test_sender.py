@@ -20,7 +20,17 @@ import pytest
 from aiosmtpd.smtp import AuthResult
 
 from digest.mail.message import build_message, make_message_id
-from digest.mail.sender import FileSender, MemorySender, Outgoing, SendResult, SmtpConfig, SmtpSender
+from digest.config import Settings
+from digest.mail.sender import (
+    FileSender,
+    MemorySender,
+    Outgoing,
+    SendResult,
+    SlidingWindowLimit,
+    SmtpConfig,
+    SmtpSender,
+    TokenBucket,
+)
 from tests.smtp_server import (  # noqa: F401  (fixtures)
     RunningServer,
     SinkHandler,
@@ -29,6 +39,7 @@ from tests.smtp_server import (  # noqa: F401  (fixtures)
     scripted_smtp,
     slow,
     smtp_sink,
+    spawn_sink,
     start_server,
 )
 
@@ -178,6 +189,26 @@ def test_slow_server_beyond_the_timeout_is_transient_and_the_sender_recovers(scr
     assert time.monotonic() - started < 2.5
 
 
+def test_421_closes_the_connection_and_the_next_message_uses_a_new_one(scripted_smtp):
+    server = scripted_smtp({"busy@example.com": reply(421, "4.3.2 shutting down", at="rcpt")})
+    results, opened = asyncio.run(send_all(config(server), [outgoing(1, "busy@example.com"), outgoing(2)]))
+    assert results[0].transient and results[0].code == 421
+    assert results[1].ok and opened == 2
+
+
+def test_a_cancelled_send_does_not_poison_the_pool(scripted_smtp):
+    server = scripted_smtp({"slow@example.com": slow(3.0)})
+
+    async def run() -> SendResult:
+        async with SmtpSender(config(server)) as sender:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(sender.send(outgoing(1, "slow@example.com")), 0.2)
+            return await sender.send(outgoing(2))
+
+    assert asyncio.run(run()).ok
+    assert delivered_ids(server) == [make_message_id(2, "example.org")]
+
+
 def test_server_closing_an_idle_connection_costs_nothing(scripted_smtp):
     server = scripted_smtp(timeout=0.3)  # aiosmtpd hangs up on idle clients after 0.3 s
 
@@ -235,6 +266,55 @@ def test_rate_limit_spaces_messages_across_all_connections(smtp_sink):
     elapsed = time.monotonic() - started
     assert all(r.ok for r in results)
     assert elapsed >= 1.9  # 100 messages at 50/s: 99 intervals of 20 ms
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_spaces_reservations_evenly():
+    clock = FakeClock()
+    bucket = TokenBucket(50, clock=clock)
+    assert [round(bucket.reserve(), 3) for _ in range(4)] == [0.0, 0.02, 0.04, 0.06]
+    clock.now = 10.0  # idle time does not build up a burst
+    assert [round(bucket.reserve(), 3) for _ in range(2)] == [0.0, 0.02]
+
+
+def test_sliding_window_allows_at_most_limit_per_window():
+    clock = FakeClock()
+    window = SlidingWindowLimit(3, window=3600, clock=clock)
+    assert [window.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
+    clock.now = 100.0
+    assert window.reserve() == 3500.0  # waits until the first one leaves the hour
+    clock.now = 3700.0
+    assert window.reserve() == 0.0
+
+
+def test_config_from_settings():
+    settings = Settings(smtp_host="relay.example.org", smtp_port=587, smtp_security="starttls", smtp_username="digest",
+                        smtp_password="s3cret", smtp_pool_size=6, smtp_rate=20, smtp_rate_per_hour=1000, smtp_timeout=15)
+    cfg = SmtpConfig.from_settings(settings)
+    assert (cfg.host, cfg.port, cfg.security, cfg.username, cfg.password) == ("relay.example.org", 587, "starttls", "digest", "s3cret")
+    assert (cfg.pool_size, cfg.rate_per_second, cfg.rate_per_hour, cfg.timeout) == (6, 20, 1000, 15)
+    assert "s3cret" not in repr(cfg)
+
+
+# -- the sink in another process --------------------------------------------------------
+
+
+def test_sink_process_reports_what_arrived(tmp_path: Path):
+    dump = tmp_path / "sink.json"
+    with spawn_sink(dump=dump) as sink:
+        cfg = SmtpConfig(host=sink.host, port=sink.port, pool_size=2, rate_per_second=None, timeout=2.0, local_hostname="c.test")
+        results, _ = asyncio.run(send_all(cfg, [outgoing(i) for i in range(5)], concurrent=True))
+        figures = sink.stop()
+    assert all(r.ok for r in results)
+    assert figures["count"] == 5 and figures["connections"] <= 2
+    assert sorted(figures["message_ids"]) == sorted(make_message_id(i, "example.org") for i in range(5))
 
 
 # -- TLS and AUTH -----------------------------------------------------------------------
