@@ -85,6 +85,7 @@ class IngestReport:
     listing_day: date | None = None
     snapshot_id: int | None = None
     warnings: list[str] = field(default_factory=list)
+    not_modified: bool = False  # a conditional GET answered 304: nothing was read
 
     def as_dict(self) -> dict:
         return {
@@ -98,6 +99,7 @@ class IngestReport:
             "listing_day": self.listing_day.isoformat() if self.listing_day else None,
             "snapshot_id": self.snapshot_id,
             "warnings": list(self.warnings),
+            "not_modified": self.not_modified,
         }
 
 

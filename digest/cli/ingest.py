@@ -11,10 +11,9 @@ from rich.table import Table
 
 from digest.cli.common import console, err_console, fail, handle_errors, interactive, print_json, runtime, to_json, warn
 from digest.errors import DigestError
-from digest.jobs import ingest_bytes
+from digest.jobs.ingest import ingest_location
 from digest.models import IngestReport, Paper
 from digest.sources import FORMATS
-from digest.sources.fetch import read_input
 from digest.store.papers import list_papers
 
 papers_app = typer.Typer(help="Look at stored papers.", no_args_is_help=True)
@@ -35,6 +34,8 @@ def _progress() -> Progress:
 
 
 def _summary(report: IngestReport) -> str:
+    if report.not_modified:
+        return f"{report.input}: not modified since the last fetch; nothing to ingest"
     if report.duplicate_snapshot:
         return f"{report.input}: already ingested (snapshot #{report.snapshot_id}, {report.papers} papers); nothing changed"
     day = f", listing day {report.listing_day}" if report.listing_day else ""
@@ -69,21 +70,18 @@ def ingest(
 @handle_errors
 def _ingest_all(rt, inputs: list[str], *, format: str | None, source: str | None, as_json: bool) -> list[int]:
     settings, engine = rt.settings, rt.engine
-    source_id = _source_id(engine, source) if source else None
     failures: list[int] = []
     with _progress() as progress:
         task = progress.add_task("ingesting", total=len(inputs))
         for location in inputs:
             try:
-                data = read_input(location, cap=settings.max_snapshot_bytes, timeout=settings.fetch_timeout)
-                report = ingest_bytes(engine, data, input=location, format=format, source_id=source_id)
+                report = ingest_location(engine, settings, location, format=format, source=source)
             except DigestError as err:
                 message = str(err) if str(err).startswith(location) else f"{location}: {err}"
                 err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
                 failures.append(err.exit_code)
-                progress.advance(task)
-                continue
-            _show(report, as_json)
+            else:
+                _show(report, as_json)
             progress.advance(task)
     return failures
 
@@ -95,12 +93,6 @@ def _show(report: IngestReport, as_json: bool) -> None:
         print(to_json(report.as_dict()), flush=True)
     else:
         console.print(_summary(report), highlight=False)
-
-
-def _source_id(engine, name: str) -> int:
-    from digest.store.sources import ensure_source
-
-    return ensure_source(engine, name)
 
 
 def _paper_json(paper: Paper) -> dict:

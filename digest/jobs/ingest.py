@@ -11,7 +11,10 @@ from sqlalchemy.exc import IntegrityError
 from digest.diff import dedupe, diff_snapshot
 from digest.jobs.common import gc_paused, utcnow
 from digest.models import IngestReport, ParsedSnapshot
+from digest.config import Settings
 from digest.sources import parse_snapshot
+from digest.sources.fetch import fetch_url, is_url, read_input
+from digest.store import sources as source_store
 from digest.store import papers as paper_store
 from digest.store.db import write_transaction
 
@@ -86,3 +89,35 @@ def _store(
         snapshot_id=snapshot_id,
         warnings=list(parsed.warnings),
     )
+
+
+def ingest_location(
+    engine: Engine,
+    settings: Settings,
+    location: str,
+    *,
+    format: str | None = None,
+    source: str | None = None,
+    now: datetime | None = None,
+) -> IngestReport:
+    """Read a path, '-' or URL and ingest it. A URL named with a `source` is fetched
+    conditionally with that source's ETag / Last-Modified, which are kept after a successful
+    ingest; a 304 gives a report with `not_modified` set and changes nothing else."""
+    now = now or utcnow()
+    source_id = source_store.ensure_source(engine, source, location=location if is_url(location) else "") if source else None
+    if not (source_id and is_url(location)):
+        data = read_input(location, cap=settings.max_snapshot_bytes, timeout=settings.fetch_timeout)
+        return ingest_bytes(engine, data, input=location, format=format, source_id=source_id, now=now)
+    with engine.connect() as conn:
+        row = source_store.by_id(conn, source_id)
+    fetched = fetch_url(location, cap=settings.max_snapshot_bytes, timeout=settings.fetch_timeout,
+                        etag=row.etag, last_modified=row.last_modified)
+    if fetched.data is None:
+        report = IngestReport(input=location, format=format or row.format or "", papers=0, new=0, updated=0,
+                              unchanged=0, duplicate_snapshot=False, not_modified=True)
+    else:
+        report = ingest_bytes(engine, fetched.data, input=location, format=format, source_id=source_id, now=now)
+    with write_transaction(engine) as conn:
+        source_store.record_check(conn, source_id, now=now, succeeded=True, error=None,
+                                  validators=(fetched.etag, fetched.last_modified))
+    return report

@@ -175,3 +175,25 @@ def test_demo_runs_the_pipeline_and_is_repeatable(tmp_path):
     assert all(item["duplicate_snapshot"] for item in again["inputs"])
     assert again["sent"] == 0 and again["emails"] == []
     assert os.path.exists(folder / "digest.db")
+
+
+def test_url_ingest_with_a_source_keeps_the_etag_and_sends_it_next_time(cli, samples):
+    from tests.integration.test_sources import serve_feed
+
+    body = (samples / "feeds" / "arxiv-rss-cs-ai.xml").read_bytes()
+    with serve_feed(body, etag='"v1"') as (base, seen):
+        first = cli("ingest", f"{base}/rss/cs.AI", "--source", "arxiv-ai", "--json")
+        assert first.exit_code == 0, first.stderr
+        assert first.json_lines()[0]["new"] == 3
+        again = cli("ingest", f"{base}/rss/cs.AI", "--source", "arxiv-ai", "--json")
+        assert again.json_lines()[0]["not_modified"] is True
+        plain = cli("ingest", f"{base}/rss/cs.AI", "--json")  # no source: an unconditional GET
+        assert plain.json_lines()[0]["duplicate_snapshot"] is True
+    assert "If-None-Match" not in seen[0] and seen[1].get("If-None-Match") == '"v1"'
+    assert "If-None-Match" not in seen[2]
+
+
+def test_unreachable_url_exits_2_with_one_line(cli):
+    ran = cli("ingest", "http://127.0.0.1:9/feed.xml")
+    assert ran.exit_code == 2
+    assert ran.stderr.count("\n") == 1 and "127.0.0.1:9" in ran.stderr
