@@ -668,7 +668,7 @@ class Highlighter:
 
     def __init__(self) -> None:
         self._spans: dict[tuple[object, str], tuple[str, dict[str, list[tuple[int, int]]]]] = {}
-        self._stems: dict[tuple[str, ...], frozenset[str]] = {}
+        self._stems = _Bounded()  # matched terms -> their stems
         self._snippets = _Bounded(4 * _CACHE_SIZE)
 
     def snippet(self, paper: Paper, matched: Sequence[str]) -> str:
@@ -678,7 +678,7 @@ class Highlighter:
         if (cached := self._snippets.get(key)) is not None:
             return cached
         if (stems := self._stems.get(terms)) is None:
-            stems = self._stems[terms] = frozenset(s for term in terms for s in _STEMMER.analyze(term))
+            stems = self._stems.put(terms, frozenset(s for term in terms for s in _STEMMER.analyze(term)))
         for field in ("abstract", "title"):
             text, spans = self._field(ident, paper, field)
             if hits := sorted(span for stem in stems for span in spans.get(stem, ())):
