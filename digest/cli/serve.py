@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from typing import Optional
+import signal
+from typing import Iterator, Optional
 
 import typer
 import uvicorn
@@ -15,6 +17,22 @@ from digest.logs import configure_logging
 from digest.scheduler import build_scheduler
 
 log = logging.getLogger("digest.serve")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus re-raising SIGTERM after its own shutdown: that would kill the process
+    before the sender has finished its in-flight messages and handed back its leases."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 @handle_errors
@@ -41,7 +59,7 @@ def serve(
 async def _serve(engine, settings, host: str, port: int, with_scheduler: bool, with_sender: bool) -> None:
     from digest.web import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, engine), host=host, port=port, log_config=None,
+    server = _Server(uvicorn.Config(create_app(settings, engine), host=host, port=port, log_config=None,
                                            access_log=False, lifespan="on"))
     jobs = build_scheduler(engine, settings) if with_scheduler else None
     stop = asyncio.Event()
