@@ -125,12 +125,15 @@ def changes(stored: Paper, incoming: Paper) -> dict[str, object]:
         found["author_count"] = len(incoming.authors)
     if incoming.upvotes is not None and incoming.upvotes != stored.upvotes:
         found["upvotes"] = incoming.upvotes
-    links = {**stored.links, **{k: v for k, v in incoming.links.items() if v}}
-    if links != stored.links:
-        found["links"] = links
-    categories = tuple(dict.fromkeys(stored.categories + incoming.categories))
-    if categories != stored.categories:
-        found["categories"] = categories
+    # Fast paths: a relisting usually brings the same links and no categories.
+    if incoming.links and incoming.links != stored.links:
+        links = {**stored.links, **{k: v for k, v in incoming.links.items() if v}}
+        if links != stored.links:
+            found["links"] = links
+    if incoming.categories:
+        categories = tuple(dict.fromkeys(stored.categories + incoming.categories))
+        if categories != stored.categories:
+            found["categories"] = categories
     return found
 
 
