@@ -466,17 +466,23 @@ class PaperIndex:
             q = self._queries.put(text, self._index.parse_query(text, DEFAULT_FIELDS, field_boosts=FIELD_BOOSTS))
         return q
 
-    def _ranked(self, a: _Analysed, limit: int, min_score: float, after_id: int) -> list[RankedPaper]:
+    def _ranked(self, a: _Analysed, limit: int, min_score: float, after_id: int,
+                snippets: bool = True) -> list[RankedPaper]:
         if limit <= 0 or not self.papers:
             return []
         # BM25 scores are >= 0, so a negative (or NaN) threshold means none; none applies to browsing.
         min_score = min_score if min_score > 0 and a.tantivy_text else 0.0
-        key = (a.canonical, limit, min_score, after_id)
+        key = (a.canonical, limit, min_score, after_id, snippets)
         if (rows := self._results.get(key)) is None:
             best = self._best(a, limit, min_score, after_id) if a.tantivy_text else self._browse(a, limit, after_id)
-            rows = self._results.put(key, [(self.papers[p], s, *(self._why.get((a.canonical, p))
-                                            or self._explain(a, p))) for p, s in best])
+            explain = self._explain if snippets else self._matched_only
+            rows = self._results.put(key, [(self.papers[p], s, *(self._why.get((a.canonical, p)) or explain(a, p)))
+                                           for p, s in best])
         return [RankedPaper(paper, score, matched, snippet) for paper, score, matched, snippet in rows]
+
+    def _matched_only(self, a: _Analysed, pos: int) -> tuple[tuple[str, ...], str]:
+        """The matched terms without a snippet (the planner stores terms; the sender highlights)."""
+        return self._terms_of(a, pos), ""
 
     def _prefix(self, query: tantivy.Query, fetch: int) -> tuple[list[tuple[int, float]], float]:
         """(rows, floor): every match scoring above `floor`, in final order, from one search
@@ -532,14 +538,20 @@ class PaperIndex:
                 out.append((p, 0.0))
         return out
 
-    def _explain(self, a: _Analysed, pos: int) -> tuple[tuple[str, ...], str]:
+    def _matching_terms(self, a: _Analysed, pos: int) -> list[_Term]:
         if (words := self._words.get(pos)) is None:  # most terms: one stem, title or abstract
             words = self._words[pos] = self._occurrences(pos, "title").keys() | self._occurrences(pos, "abstract").keys()
-        terms = [t for t in a.terms if (t.stem in words if t.stem else self._contains(pos, t))]
+        return [t for t in a.terms if (t.stem in words if t.stem else self._contains(pos, t))]
+
+    def _terms_of(self, a: _Analysed, pos: int, terms: list[_Term] | None = None) -> tuple[str, ...]:
         shown: dict[str, str] = {}
-        for t in terms:  # each once, as first written
+        for t in terms if terms is not None else self._matching_terms(a, pos):  # each once, as first written
             shown.setdefault(t.shown.casefold(), t.shown)
-        matched = tuple(shown.values())
+        return tuple(shown.values())
+
+    def _explain(self, a: _Analysed, pos: int) -> tuple[tuple[str, ...], str]:
+        terms = self._matching_terms(a, pos)
+        matched = self._terms_of(a, pos, terms)
         abstract: set[str] = set()
         title: set[str] = set()
         for t in terms:
@@ -721,10 +733,12 @@ def rank(index: PaperIndex, query: str, *, limit: int = 10, min_score: float = 0
     return index._ranked(_analyse(query), limit, min_score, after_id)
 
 
-def rank_subscribers(index: PaperIndex, subscribers: Iterable[Subscriber]
+def rank_subscribers(index: PaperIndex, subscribers: Iterable[Subscriber], *, snippets: bool = True
                      ) -> Iterator[tuple[Subscriber, list[RankedPaper]]]:
     """`rank` for each subscriber (interests, max_papers, min_score, cursor), in input order.
-    A subscriber whose stored interests no longer parse gets [] and a logged warning."""
+    A subscriber whose stored interests no longer parse gets [] and a logged warning.
+    `snippets=False` leaves `snippet` empty: the planner stores matched terms only and the
+    sender rebuilds snippets (`Highlighter`), so planning does not pay for them twice."""
     for sub in subscribers:
         try:
             analysed = _analyse(sub.interests or "")
@@ -732,4 +746,4 @@ def rank_subscribers(index: PaperIndex, subscribers: Iterable[Subscriber]
             log.warning("subscriber %s: interests ignored: %s", sub.id or sub.email, exc)
             yield sub, []
             continue
-        yield sub, index._ranked(analysed, sub.max_papers, sub.min_score, sub.cursor)
+        yield sub, index._ranked(analysed, sub.max_papers, sub.min_score, sub.cursor, snippets)

@@ -116,7 +116,7 @@ def _plan_batch(engine: Engine, index, batch: list[tuple[Subscriber, str]], *, n
                 report: PlanReport, write: bool) -> None:
     periods = {s.id: period for s, period in batch}
     rows, skipped = [], {}
-    for subscriber, ranked in rank_subscribers(index, [s for s, _ in batch]):
+    for subscriber, ranked in rank_subscribers(index, [s for s, _ in batch], snippets=False):
         items = [[r.paper.id, r.score, list(r.matched)] for r in ranked]
         cursor_to = max(newest, subscriber.cursor)
         if items or subscriber.send_empty:

@@ -346,3 +346,13 @@ def test_matched_agrees_with_searching_each_term_alone(hf, terms):
     for r in rank(hf, " ".join(terms), limit=30):
         expected = tuple(t.split(":", 1)[-1].strip('"') for t in terms if r.paper.key in alone[t])
         assert r.matched == expected, r.paper.title
+
+
+def test_planner_mode_ranks_the_same_without_snippets():
+    subs = [Subscriber(email=f"s{i}@x", interests=q, max_papers=4)
+            for i, q in enumerate(["agent", '"language model" -video', "author:zhang OR retrieval", ""])]
+    full = [[(r.paper.key, r.score, r.matched) for r in ranked] for _, ranked in rank_subscribers(build_index(hf_papers()), subs)]
+    lean = list(rank_subscribers(build_index(hf_papers()), subs, snippets=False))
+    assert [[(r.paper.key, r.score, r.matched) for r in ranked] for _, ranked in lean] == full
+    assert all(r.snippet == "" for _, ranked in lean for r in ranked)
+    assert any(ranked for ranked in full)
