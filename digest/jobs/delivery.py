@@ -436,7 +436,7 @@ async def _sleep_or_stop(seconds: float, stop: asyncio.Event | None) -> None:
     try:
         await asyncio.wait_for(stop.wait(), timeout=seconds)
     except asyncio.TimeoutError:
-        pass
+        return  # the wait is over and nobody asked us to stop
 
 
 def queue_test_digest(engine: Engine, email: str, *, now: datetime | None = None) -> int:

@@ -180,7 +180,7 @@ class _AsyncClosing:
     """`async with sender:` closes the sender on the way out."""
 
     async def close(self) -> None:  # pragma: no cover - overridden
-        pass
+        """Release what the sender holds; nothing by default."""
 
     async def __aenter__(self):
         return self
@@ -674,7 +674,7 @@ class FileSender(_AsyncClosing):
         return path
 
     async def close(self) -> None:
-        pass
+        """Every file is closed as it is written: nothing to release."""
 
 
 class MemorySender(_AsyncClosing):

@@ -473,7 +473,7 @@ def _file_away(outcome: PollOutcome, path: Path, move: Callable[..., object], *a
     try:
         move(*args)
     except FileNotFoundError:
-        pass
+        return  # already gone (another poller moved it): nothing left to file away
     except OSError as err:
         outcome.fail(SourceUnavailable(f"{path}: cannot move it out of the folder: {err.strerror}"))
 
