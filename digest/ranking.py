@@ -26,10 +26,7 @@ Scores are BM25 with title matches boosted, rounded to 4 decimals so that ties a
 
 from __future__ import annotations
 
-import html
 import logging
-import re
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -38,27 +35,20 @@ from typing import Iterable, Iterator, Sequence
 import tantivy
 
 from digest.errors import QueryError
+from digest.highlight import CACHE_SIZE, STEMMER, Bounded, Highlighter, highlight, lead, tokenize
 from digest.models import Paper, RankedPaper, Subscriber
+from digest.query import FIELDS, MAX_QUERY_CHARS, Not, Parser, lex, positive_leaves, query_error, render
 
 __all__ = ["Highlighter", "PaperIndex", "build_index", "rank", "rank_subscribers", "validate_query"]
 
 log = logging.getLogger(__name__)
 
-FIELDS = ("title", "abstract", "author")
 DEFAULT_FIELDS = ["title", "abstract"]
 # Titles name the topic while abstracts mention much in passing. BM25's length normalisation
 # already favours short fields, so a modest 2x puts a title match first without letting one
 # title word outweigh an abstract that matches every query term.
 FIELD_BOOSTS = {"title": 2.0}
-SNIPPET_CHARS = 200
-MAX_QUERY_CHARS = 1000
-MAX_DEPTH = 8
-_UNSUPPORTED = "^*~[]{}"
-_KEYWORDS = {"OR", "AND", "NOT", "IN", "TO"}
-_WORD = re.compile(r"[^\W_]+")  # tantivy's simple tokenizer: runs of letters and digits
-_BARE = re.compile(r"[^\W_][\w.-]*")  # \w: str.isalnum() or "_"
 _NEWEST = 2**62  # cursor id of a paper the store has not numbered yet: newer than any cursor
-_CACHE_SIZE = 20_000  # entries per cache: enough for a day's shared queries, flat memory beyond
 _TOP = 32  # rows kept per distinct query; deeper cursors fall back to a filtered search
 _EPOCH = datetime(1970, 1, 1)
 
@@ -76,272 +66,6 @@ def _build_schema() -> tantivy.Schema:
 SCHEMA = _build_schema()
 
 
-# ---------------------------------------------------------------- query text -> tree
-
-
-@dataclass(frozen=True, slots=True)
-class _Tok:
-    kind: str  # word phrase field - OR AND ( ) ,
-    text: str
-    pos: int
-
-
-@dataclass(frozen=True, slots=True)
-class _Leaf:
-    field: str | None
-    text: str  # as the user wrote it (phrases with whitespace collapsed)
-    phrase: bool
-
-
-@dataclass(frozen=True, slots=True)
-class _Not:
-    child: object
-
-
-@dataclass(frozen=True, slots=True)
-class _And:
-    parts: tuple
-
-
-@dataclass(frozen=True, slots=True)
-class _Or:
-    items: tuple
-    explicit: tuple  # explicit[i]: the user wrote OR before items[i]
-
-
-@dataclass(frozen=True, slots=True)
-class _Group:
-    inner: _Or
-
-
-def _clean_phrase(text: str) -> str:
-    # A backslash would escape tantivy's closing quote; the tokenizer drops it anyway.
-    return " ".join(text.replace("\\", " ").split())
-
-
-def _has_alnum(text: str) -> bool:
-    return any(ch.isalnum() for ch in text)
-
-
-def _lex(q: str) -> list[_Tok]:
-    """Tokens with their offsets in `q`; raises QueryError for lexical problems."""
-    toks: list[_Tok] = []
-    i, n = 0, len(q)
-    while i < n:
-        c = q[i]
-        if c.isspace():
-            i += 1
-        elif c in "(),":
-            toks.append(_Tok(c, c, i))
-            i += 1
-        elif c == '"':
-            end = q.find('"', i + 1)
-            if end < 0:
-                raise _err(q, "unbalanced quote: this \" is never closed", i, 'add the closing "')
-            text = _clean_phrase(q[i + 1 : end])
-            if _has_alnum(text):
-                toks.append(_Tok("phrase", text, i))
-            i = end + 1
-        elif c == "-":
-            if i + 1 >= n or q[i + 1].isspace() or q[i + 1] in "),":
-                raise _err(q, "lone '-': nothing to exclude", i, "write -word with no space")
-            toks.append(_Tok("-", "-", i))
-            i += 1
-        else:
-            i = _lex_word(q, i, toks)
-    return toks
-
-
-def _lex_word(q: str, i: int, toks: list[_Tok]) -> int:
-    """Lex the word at `i` (with any `field:` prefixes) into `toks`; return the end offset."""
-    end = i
-    while end < len(q) and not q[end].isspace() and q[end] not in '"(),':
-        end += 1
-    while (colon := q.find(":", i, end)) > i and q[i:colon].isalpha():
-        name = q[i:colon]
-        if name.lower() not in FIELDS:
-            raise _err(q, f"unknown field '{name}:'", i,
-                       "fields are title:, abstract:, author:; quote text that contains a colon")
-        toks.append(_Tok("field", name.lower(), i))
-        i = colon + 1
-        if i < end and q[i] == "-":
-            raise _err(q, "'-' inside a field", i, f"put it first: -{name.lower()}:word")
-    word = q[i:end]
-    for k, ch in enumerate(word):
-        if ch in _UNSUPPORTED:
-            raise _err(q, f"unsupported character '{ch}'", i + k,
-                       "boosts, wildcards, slop and ranges are not supported; quote the text")
-    if word in ("OR", "AND"):
-        toks.append(_Tok(word, word, i))
-    elif word == "NOT":
-        toks.append(_Tok("-", word, i))
-    elif _has_alnum(word):
-        toks.append(_Tok("word", word, i))
-    return end
-
-
-def _err(q: str, message: str, pos: int | None, hint: str = "") -> QueryError:
-    return QueryError(message, query=q, position=pos, hint=hint)
-
-
-class _Parser:
-    """Recursive descent over `_lex` tokens: or := and+ (OR-joined), and := unary (AND unary)*."""
-
-    def __init__(self, query: str, toks: list[_Tok]):
-        self.q, self.toks, self.i = query, toks, 0
-
-    def peek(self) -> _Tok | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def parse(self) -> _Or:
-        if any(t.kind == "," for t in self.toks):
-            return self.comma_list()
-        tree = self.or_(0)
-        if (t := self.peek()) is not None:  # only a ')' stops or_ early
-            raise _err(self.q, "unmatched ')'", t.pos, "remove it or add a '(' before")
-        return tree
-
-    def or_(self, depth: int) -> _Or:
-        items: list = []
-        explicit: list[bool] = []
-        pending: _Tok | None = None
-        while (t := self.peek()) is not None and t.kind != ")":
-            if t.kind in ("OR", "AND"):
-                if t.kind == "AND" or not items or pending is not None:
-                    raise _err(self.q, f"dangling {t.kind}", t.pos, f"put a word on both sides of {t.kind}")
-                if isinstance(items[-1], _Not):
-                    raise _err(self.q, "OR cannot join an exclusion", t.pos, "write a b -c")
-                pending = t
-                self.i += 1
-                continue
-            node = self.and_(depth)
-            if pending is not None and isinstance(node, _Not):
-                raise _err(self.q, "OR cannot join an exclusion", pending.pos, "write a b -c")
-            explicit.append(pending is not None)
-            items.append(node)
-            pending = None
-        if pending is not None:
-            raise _err(self.q, "dangling OR", pending.pos, "put a word after OR or remove it")
-        return _Or(tuple(items), tuple(explicit))
-
-    def and_(self, depth: int):
-        parts = [self.unary(depth)]
-        first_and = self.peek()
-        while (t := self.peek()) is not None and t.kind == "AND":
-            self.i += 1
-            nxt = self.peek()
-            if nxt is None or nxt.kind in (")", "OR", "AND", ","):
-                raise _err(self.q, "dangling AND", t.pos, "put a word on both sides of AND")
-            parts.append(self.unary(depth))
-        if len(parts) == 1:
-            return parts[0]
-        if all(isinstance(p, _Not) for p in parts):
-            raise _err(self.q, "AND needs a word that is not excluded", first_and.pos)
-        return _And(tuple(parts))
-
-    def unary(self, depth: int):
-        t = self.peek()
-        if t is not None and t.kind == "-":
-            self.i += 1
-            nxt = self.peek()
-            if nxt is None or nxt.kind not in ("word", "phrase", "field", "("):
-                raise _err(self.q, f"nothing to exclude after {t.text}", t.pos,
-                           "write -word or -\"a phrase\"")
-            return _Not(self.primary(depth))
-        return self.primary(depth)
-
-    def primary(self, depth: int):
-        t = self.peek()
-        assert t is not None  # callers check
-        self.i += 1
-        if t.kind == "field":
-            nxt = self.peek()
-            if nxt is None or nxt.kind not in ("word", "phrase"):
-                raise _err(self.q, f"'{t.text}:' must be followed by a word or a quoted phrase",
-                           t.pos, f'e.g. {t.text}:pooling or {t.text}:"token pooling"')
-            self.i += 1
-            return _Leaf(t.text, nxt.text, nxt.kind == "phrase")
-        if t.kind in ("word", "phrase"):
-            return _Leaf(None, t.text, t.kind == "phrase")
-        if t.kind == "(":
-            if depth >= MAX_DEPTH:
-                raise _err(self.q, "parentheses nested too deeply", t.pos)
-            inner = self.or_(depth + 1)
-            if self.peek() is None:
-                raise _err(self.q, "unbalanced '(': never closed", t.pos, "add a ')'")
-            self.i += 1
-            if not inner.items:
-                raise _err(self.q, "empty parentheses", t.pos, "put words inside or remove them")
-            if all(isinstance(x, _Not) for x in inner.items):
-                raise _err(self.q, "a group needs a word that is not excluded", t.pos)
-            return _Group(inner)
-        raise _err(self.q, f"unexpected {t.text!r}", t.pos)
-
-    def comma_list(self) -> _Or:
-        items: list = []
-        excluded: list = []
-        bad = next((t for t in self.toks if t.kind in ("OR", "AND", "(", ")")), None)
-        if bad is not None:
-            raise _err(self.q, f"a comma list cannot also use {bad.text}", bad.pos,
-                       "use either commas or OR/AND/parentheses")
-        while self.peek() is not None:
-            words: list = []
-            while (t := self.peek()) is not None and t.kind != ",":
-                node = self.unary(0)
-                (excluded if isinstance(node, _Not) else words).append(node)
-            self.i += 1  # the comma (or past the end)
-            if words:
-                items.append(words[0] if len(words) == 1 else _And(tuple(words)))
-        explicit = [k > 0 for k in range(len(items))] + [False] * len(excluded)
-        return _Or(tuple(items + excluded), tuple(explicit))
-
-
-# ---------------------------------------------------------------- tree -> text
-
-
-def _render(node, in_list: bool = False) -> str:
-    """The canonical text, which both users and tantivy's parser read."""
-    if isinstance(node, _Leaf):
-        prefix = f"{node.field}:" if node.field else ""
-        return prefix + (node.text if _is_bare_word(node) else f'"{_clean_phrase(node.text)}"')
-    if isinstance(node, _Not):
-        return "-" + _render(node.child)
-    if isinstance(node, _Group):
-        return f"({_render(node.inner)})"
-    if isinstance(node, _And):
-        text = " AND ".join(_render(p) for p in node.parts)
-        return f"({text})" if in_list else text  # spells out that AND binds tighter than OR
-    if isinstance(node, _Or):
-        many = len(node.items) > 1
-        out = []
-        for k, (item, explicit) in enumerate(zip(node.items, node.explicit)):
-            if k:
-                out.append(" OR " if explicit else " ")
-            out.append(_render(item, many))
-        return "".join(out)
-    raise TypeError(node)
-
-
-def _is_bare_word(leaf: _Leaf) -> bool:
-    """Whether tantivy reads the word as written; anything else is sent as a quoted phrase."""
-    return not leaf.phrase and leaf.text not in _KEYWORDS and _BARE.fullmatch(leaf.text) is not None
-
-
-def _positive_leaves(node, out: list[_Leaf]) -> list[_Leaf]:
-    """Leaves a paper can match, in query order (leaves under an exclusion are left out)."""
-    if isinstance(node, _Leaf):
-        out.append(node)
-    elif isinstance(node, (_Group,)):
-        _positive_leaves(node.inner, out)
-    elif isinstance(node, (_And, _Or)):
-        for child in node.parts if isinstance(node, _And) else node.items:
-            _positive_leaves(child, out)
-    return out
-
-
-# Tantivy's "en_stem" chain, rebuilt for highlighting, so highlights line up with the index.
-_STEMMER = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.remove_long(40))
-            .filter(tantivy.Filter.lowercase()).filter(tantivy.Filter.stemmer("english")).build())
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,28 +89,28 @@ class _Analysed:
     excluding: str | None  # the exclusions of an exclusion-only query, as tantivy text
 
 
-@lru_cache(maxsize=_CACHE_SIZE)
+@lru_cache(maxsize=CACHE_SIZE)
 def _analyse(query: str) -> _Analysed:
     if len(query) > MAX_QUERY_CHARS:
-        raise _err(query, f"query longer than {MAX_QUERY_CHARS} characters", MAX_QUERY_CHARS)
-    tree = _Parser(query, _lex(query)).parse()
-    canonical = _render(tree)
-    positive = any(not isinstance(x, _Not) for x in tree.items)
+        raise query_error(query, f"query longer than {MAX_QUERY_CHARS} characters", MAX_QUERY_CHARS)
+    tree = Parser(query, lex(query)).parse()
+    canonical = render(tree)
+    positive = any(not isinstance(x, Not) for x in tree.items)
     terms: dict[str, _Term] = {}
-    for leaf in _positive_leaves(tree, []):
-        if (text := _render(leaf)) not in terms:
-            tokens = tuple((t.position, t.text) for t in _STEMMER.pre_tokenize(leaf.text).tokens)
+    for leaf in positive_leaves(tree, []):
+        if (text := render(leaf)) not in terms:
+            tokens = tuple((t.position, t.text) for t in STEMMER.pre_tokenize(leaf.text).tokens)
             simple = tokens[0][1] if len(tokens) == 1 and not leaf.field else None
             terms[text] = _Term(text, leaf.text, leaf.field, tokens, frozenset(s for _, s in tokens),
                                 (leaf.field,) if leaf.field else tuple(DEFAULT_FIELDS), simple)
-    excluding = " ".join(_render(x.child) for x in tree.items) if canonical and not positive else None
+    excluding = " ".join(render(x.child) for x in tree.items) if canonical and not positive else None
     result = _Analysed(canonical, canonical if positive else None, tuple(terms.values()), excluding)
     for text in (result.tantivy_text, result.excluding):
         if text:
             try:
                 _validator().parse_query(text, DEFAULT_FIELDS, field_boosts=FIELD_BOOSTS)
             except ValueError as exc:  # a gap between our grammar and tantivy's: refuse, don't crash
-                raise _err(query, f"the search engine rejected it ({exc})", None) from exc
+                raise query_error(query, f"the search engine rejected it ({exc})", None) from exc
     return result
 
 
@@ -420,20 +144,6 @@ def _tiebreak(p: Paper) -> tuple:
             _desc_time(p.first_seen), p.key is None, p.key or "", p.id is None, p.id or 0)
 
 
-class _Bounded(OrderedDict):
-    """A dict that forgets its oldest entry past `size`: memory stays flat on long runs."""
-
-    def __init__(self, size: int = _CACHE_SIZE):
-        super().__init__()
-        self.size = size
-
-    def put(self, key, value):
-        self[key] = value
-        if len(self) > self.size:
-            self.popitem(last=False)
-        return value
-
-
 class PaperIndex:
     """An immutable in-RAM index over candidate papers, with caches shared by all queries.
 
@@ -449,14 +159,14 @@ class PaperIndex:
         self._rank = [0] * len(papers)  # position -> place in the tie-break order
         for place, k in enumerate(self._order):
             self._rank[k] = place
-        self._queries = _Bounded()  # tantivy text -> parsed Query: each distinct query parsed once
+        self._queries = Bounded()  # tantivy text -> parsed Query: each distinct query parsed once
         self._tokens: dict[tuple[int, str], dict[str, list[tuple[int, int, int]]]] = {}
         self._words: dict[int, set[str]] = {}  # stems in title or abstract
         self._texts: dict[tuple[int, str], str] = {}
-        self._tops = _Bounded()  # canonical -> (rows, floor): see _prefix
-        self._results = _Bounded()  # (canonical, limit, min_score, after_id) -> row tuples
-        self._why = _Bounded(4 * _CACHE_SIZE)  # (canonical, pos) -> (matched, snippet)
-        self._snippets = _Bounded(4 * _CACHE_SIZE)
+        self._tops = Bounded()  # canonical -> (rows, floor): see _prefix
+        self._results = Bounded()  # (canonical, limit, min_score, after_id) -> row tuples
+        self._why = Bounded(4 * CACHE_SIZE)  # (canonical, pos) -> (matched, snippet)
+        self._snippets = Bounded(4 * CACHE_SIZE)
 
     def __len__(self) -> int:
         return len(self.papers)
@@ -583,7 +293,7 @@ class PaperIndex:
             paper, found = self.papers[pos], {}
             values = [*paper.authors, paper.organization or ""] if field == "author" else [self._text(pos, field)]
             for k, value in enumerate(values):  # author values far apart: no phrase spans two
-                for position, stem, start, end in _tokenize(value):
+                for position, stem, start, end in tokenize(value):
                     found.setdefault(stem, []).append((k * 100_000 + position, start, end))
             self._tokens[(pos, field)] = found
         return found
@@ -603,108 +313,8 @@ class PaperIndex:
         for field, stems in (("abstract", abstract_stems), ("title", title_stems)):
             occurrences = self._occurrences(pos, field) if stems else {}
             if hits := sorted((a, b) for stem in stems for _, a, b in occurrences.get(stem, ())):
-                return self._snippets.put(key, _highlight(self._text(pos, field), hits))
-        return self._snippets.put(key, _lead(paper.abstract or paper.title or ""))
-
-
-def _tokenize(text: str) -> list[tuple[int, str, int, int]]:
-    """(position, stem, start char, end char) of each token as the index sees it.
-
-    Pairs the stems of `analyze` with a regex's word spans: 2-3x faster than reading
-    `pre_tokenize`'s Token objects. Rust counts some marks as letters where Python does not,
-    so outside ASCII the pairing is checked (the regex's words must stem the same)."""
-    stems = _STEMMER.analyze(text)
-    spans = [m.span() for m in _WORD.finditer(text)]
-    # Tantivy drops tokens of 40+ UTF-8 bytes but still counts their positions.
-    kept = [k for k, (a, b) in enumerate(spans) if b - a < 10 or len(text[a:b].encode()) < 40]
-    if len(kept) == len(stems) and (text.isascii() or len(kept) == len(spans) and stems == _STEMMER.analyze(
-            " ".join(text[a:b] for a, b in spans))):
-        return [(k, stem, *spans[k]) for k, stem in zip(kept, stems)]
-    return [(t.position, t.text, t.char_offset_from, t.char_offset_to) for t in _STEMMER.pre_tokenize(text).tokens]
-
-
-def _highlight(text: str, hits: list[tuple[int, int]]) -> str:
-    """HTML of the ~SNIPPET_CHARS window of `text` holding the most `hits` (sorted spans)."""
-    best, j = (0, 0), 0
-    for i in range(len(hits)):  # two pointers: widest run of hits fitting in the window
-        j = max(j, i)
-        while j + 1 < len(hits) and hits[j + 1][1] - hits[i][0] <= SNIPPET_CHARS:
-            j += 1
-        if j - i > best[1] - best[0]:
-            best = (i, j)
-    first, last = hits[best[0]][0], hits[best[1]][1]
-    start = max(0, min(first - (SNIPPET_CHARS - (last - first)) // 2, len(text) - SNIPPET_CHARS))
-    end = min(len(text), max(start + SNIPPET_CHARS, last))
-    start, end = _whole_words(text, start, end, first, last)
-    parts, at = ["…" if start > 0 else ""], start
-    for a, b in hits:
-        if a >= start and b <= end:
-            parts += [html.escape(text[at:a]), "<b>", html.escape(text[a:b]), "</b>"]
-            at = b
-    parts += [html.escape(text[at:end]), "…" if end < len(text) else ""]
-    return "".join(parts)
-
-
-def _whole_words(text: str, start: int, end: int, first: int, last: int) -> tuple[int, int]:
-    """Move the window ends to spaces: inwards while the hits stay inside, else out by <= 25."""
-    if start > 0 and text[start - 1] != " ":
-        cut = text.find(" ", start, first)
-        if cut < 0:
-            cut = text.rfind(" ", max(start - 25, 0), start)
-        start = cut + 1 if cut >= 0 else (0 if start <= 25 else start)
-    if end < len(text) and text[end] != " ":
-        cut = text.rfind(" ", last, end)
-        if cut < 0:
-            cut = text.find(" ", end, end + 25)
-        end = cut if cut >= 0 else (len(text) if len(text) - end <= 25 else end)
-    return start, end
-
-
-def _lead(text: str) -> str:
-    """The first ~SNIPPET_CHARS characters, cut at a word boundary, HTML-escaped."""
-    text = " ".join(text.split())
-    if len(text) <= SNIPPET_CHARS:
-        return html.escape(text)
-    cut = text.rfind(" ", 0, SNIPPET_CHARS)
-    return html.escape(text[: cut if cut > 0 else SNIPPET_CHARS]) + "…"
-
-
-class Highlighter:
-    """Snippets for papers already ranked: the passage holding the matched terms, in <b>.
-
-    The outbox stores each digest's (paper, score, matched terms), not its snippets; the
-    sender rebuilds them here with the same tokenizer as the index. Caches the stems of each
-    set of terms, each paper's stem -> spans map, and each (paper, terms) snippet, so a run
-    pays once per distinct (paper, terms). Not thread-safe.
-    """
-
-    def __init__(self) -> None:
-        self._spans: dict[tuple[object, str], tuple[str, dict[str, list[tuple[int, int]]]]] = {}
-        self._stems = _Bounded()  # matched terms -> their stems
-        self._snippets = _Bounded(4 * _CACHE_SIZE)
-
-    def snippet(self, paper: Paper, matched: Sequence[str]) -> str:
-        ident = paper.key or paper.id or id(paper)
-        terms = tuple(matched)
-        key = (ident, terms)
-        if (cached := self._snippets.get(key)) is not None:
-            return cached
-        if (stems := self._stems.get(terms)) is None:
-            stems = self._stems.put(terms, frozenset(s for term in terms for s in _STEMMER.analyze(term)))
-        for field in ("abstract", "title"):
-            text, spans = self._field(ident, paper, field)
-            if hits := sorted(span for stem in stems for span in spans.get(stem, ())):
-                return self._snippets.put(key, _highlight(text, hits))
-        return self._snippets.put(key, _lead(paper.abstract or paper.title or ""))
-
-    def _field(self, ident: object, paper: Paper, field: str) -> tuple[str, dict[str, list[tuple[int, int]]]]:
-        if (found := self._spans.get((ident, field))) is None:
-            text = " ".join((getattr(paper, field) or "").split())
-            spans: dict[str, list[tuple[int, int]]] = {}
-            for _, stem, start, end in _tokenize(text):
-                spans.setdefault(stem, []).append((start, end))
-            found = self._spans[(ident, field)] = (text, spans)
-        return found
+                return self._snippets.put(key, highlight(self._text(pos, field), hits))
+        return self._snippets.put(key, lead(paper.abstract or paper.title or ""))
 
 
 def build_index(papers: Sequence[Paper]) -> PaperIndex:

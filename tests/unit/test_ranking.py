@@ -331,7 +331,7 @@ def test_matched_lists_each_term_once_as_first_written(hand):
     ["a", "é", "x" * 41, "ß", "İ", "\u0301", "\u0816", "न", "\u093e", "_", " ", "-", "Ⅻ", "Ⓐ", "ﬁ", "é" * 20, "😀"]),
     max_size=20).map("".join)))
 def test_fast_tokenizer_agrees_with_tantivy(text):
-    from digest.ranking import _STEMMER, _tokenize
+    from digest.highlight import STEMMER as _STEMMER, tokenize as _tokenize
 
     expected = [(t.position, t.text, t.char_offset_from, t.char_offset_to) for t in _STEMMER.pre_tokenize(text).tokens]
     assert _tokenize(text) == expected
