@@ -112,7 +112,7 @@ class Highlighter:
     def __init__(self) -> None:
         self._spans: dict[tuple[object, str], tuple[str, dict[str, list[tuple[int, int]]]]] = {}
         self._stems = Bounded()  # matched terms -> their stems
-        self._snippets = Bounded(4 * CACHE_SIZE)
+        self._snippets = Bounded(CACHE_SIZE)
 
     def snippet(self, paper: Paper, matched: Sequence[str]) -> str:
         ident = paper.key or paper.id or id(paper)
