@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from platformdirs import user_data_dir
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
 
 from digest.errors import ConfigError
@@ -45,7 +45,7 @@ def config_file() -> Path | None:
 class Settings(BaseSettings):
     """Every setting of the service. Environment names are `DIGEST_<FIELD>` in capitals."""
 
-    model_config = SettingsConfigDict(env_prefix="DIGEST_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="DIGEST_", extra="forbid", frozen=True, populate_by_name=True)
 
     database_url: str = Field(default_factory=default_database_url)
     # Ingest
@@ -62,7 +62,9 @@ class Settings(BaseSettings):
     smtp_rate: float = Field(default=50.0, gt=0, description="messages per second, all connections")
     smtp_rate_per_hour: int | None = Field(default=None, gt=0)
     smtp_timeout: float = Field(default=30.0, gt=0)
-    from_: str = Field(default="Paper Digest <digest@localhost>", alias="DIGEST_FROM")
+    # "from" is a Python keyword: the field is from_, read as DIGEST_FROM or `from` in digest.toml.
+    from_: str = Field(default="Paper Digest <digest@localhost>",
+                       validation_alias=AliasChoices("DIGEST_FROM", "from", "from_"))
     base_url: str = "http://localhost:8000"
     secret_key: SecretStr | None = None
     secret_key_file: Path | None = None
@@ -138,5 +140,8 @@ def load_settings(**overrides: object) -> Settings:
     except ValidationError as err:
         first = err.errors()[0]
         field = ".".join(str(part) for part in first["loc"]) or "settings"
+        if first["type"] == "extra_forbidden":
+            where = config_file() or "the settings"
+            raise ConfigError(f"unknown setting {field!r} in {where} (see deploy/digest.env.example for the names)") from None
         env = "DIGEST_" + field.upper().rstrip("_")
         raise ConfigError(f"invalid setting {env}: {first['msg']} (got {first.get('input')!r})") from None
