@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -524,10 +525,8 @@ async def _serve(args: argparse.Namespace) -> None:
     print(f"ready {args.host} {port}", flush=True)
     dump = Path(args.dump) if args.dump else None
     while not stop.is_set():
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):  # time for the next dump
             await asyncio.wait_for(stop.wait(), args.dump_interval)
-        except asyncio.TimeoutError:
-            pass
         if dump is not None:
             _write_json(dump, figures())
     server.close()

@@ -42,6 +42,7 @@ Retry contract: any result with `ok=False, permanent=False` is safe to retry lat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import re
@@ -423,13 +424,11 @@ class SmtpSender(_AsyncClosing):
         return 200 <= reply.code <= 299
 
     async def _quit(self, conn: aiosmtplib.SMTP) -> None:
-        try:
+        # A relay that answers QUIT badly (or not at all) changes nothing: we are leaving.
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
             if conn.is_connected:
                 await conn.quit(timeout=min(self.config.timeout, 5.0))
-        except (aiosmtplib.SMTPException, OSError):
-            pass  # leaving anyway
-        finally:
-            conn.close()
+        conn.close()
 
     # -- connecting ----------------------------------------------------------------------
 

@@ -51,6 +51,7 @@ def sources_json(cli) -> dict[str, dict]:
 
 
 def assert_user_error(ran, *words: str) -> None:
+    """Exit 1 with exactly one `error:` line on stderr containing every word."""
     assert ran.exit_code == 1, (ran.stdout, ran.stderr)
     lines = ran.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:"), ran.stderr
@@ -108,7 +109,9 @@ def test_add_errors_are_one_line_user_errors(cli, inbox, tmp_path):
 @pytest.mark.parametrize("command", ["pause", "resume", "remove", "check", "poll"])
 def test_unknown_name_is_a_one_line_user_error(cli, command):
     args = ["sources", command, "nope"] + (["--yes"] if command == "remove" else [])
-    assert_user_error(cli(*args), "no source named 'nope'")
+    ran = cli(*args)
+    assert_user_error(ran, "no source named 'nope'")
+    assert ran.stdout == ""
 
 
 def test_manual_sources_are_listed_but_never_polled(cli, samples):
@@ -181,3 +184,4 @@ def test_a_failing_url_exits_2_and_is_recorded(cli, samples):
 def test_poll_due_and_name_together_is_a_usage_error(cli, inbox):
     cli("sources", "add", "inbox", str(inbox))
     assert_user_error(cli("sources", "poll", "inbox", "--due"), "not both")
+    assert sources_json(cli)["inbox"]["last_checked_at"] is None  # refused before polling anything

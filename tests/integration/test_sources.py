@@ -28,24 +28,10 @@ from digest.sources.poll import HostRateLimiter
 from digest.store import sources as source_store
 from digest.store.db import write_transaction
 from digest.store.tables import papers, snapshots
+from tests.unit.sources.test_poll import FakeClock
 
 NOW = datetime(2026, 8, 6, 0, 5, tzinfo=timezone.utc)
 FEED_URL = "https://rss.arxiv.org/rss/cs.AI"
-
-
-class FakeClock:
-    """A monotonic clock that only moves when someone sleeps on it."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 class FakeServer:
@@ -333,7 +319,7 @@ def serve_feed(body: bytes, etag: str = '"feed-1"', status: int = 200) -> Iterat
             self.wfile.write(body)
 
         def log_message(self, *args) -> None:
-            pass
+            """Keep the test output quiet: the test reads `seen` instead."""
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     # A short poll interval: shutdown() otherwise waits up to half a second.
