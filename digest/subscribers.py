@@ -62,6 +62,11 @@ def new_feed_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def new_link_secret() -> str:
+    """The random value every signed link of a subscriber carries beside their id (192 bits)."""
+    return secrets.token_urlsafe(24)
+
+
 class SubscriberSpec(BaseModel):
     """Every settable field of a subscriber, validated. Strings from CSV are coerced."""
 

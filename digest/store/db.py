@@ -98,7 +98,30 @@ def current_revision(connection: Connection) -> str | None:
 
 
 @contextmanager
+def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off while migrating, checked afterwards.
+
+    A migration that rebuilds a parent table (batch mode: copy, drop, rename) would
+    otherwise cascade the DROP into its children. The pragma only works outside a
+    transaction, so it is set on the raw connection before SQLAlchemy begins one.
+    """
+    raw = connection.connection.dbapi_connection
+    raw.execute("PRAGMA foreign_keys=OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys=ON")
+    broken = raw.execute("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise DatabaseError(f"migration left {len(broken)} rows with broken references (first: {broken[0]})")
+
+
+@contextmanager
 def _migration_lock(connection: Connection) -> Iterator[None]:
+    if connection.dialect.name == "sqlite":
+        with _sqlite_foreign_keys_off(connection):
+            yield
+        return
     if connection.dialect.name == "postgresql":
         connection.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_LOCK})
         try:
@@ -117,8 +140,9 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
                 before = current_revision(connection)
                 if before != head_revision():
                     command.upgrade(alembic_config(connection), "head")
-                connection.commit()
-                return before, current_revision(connection) or ""
+                after = current_revision(connection) or ""
+                connection.commit()  # before the lock ends: SQLite's pragma needs no open transaction
+            return before, after
     except OperationalError as err:
         raise DatabaseError(f"cannot open the database {engine.url!r}: {_reason(err)}") from None
 

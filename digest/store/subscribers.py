@@ -13,7 +13,7 @@ from digest.models import Subscriber
 from digest.store.bulk import insert_rows
 from digest.store.papers import chunks
 from digest.store.tables import deliveries, papers, subscribers
-from digest.subscribers import SubscriberSpec, email_key, new_feed_token
+from digest.subscribers import SubscriberSpec, email_key, new_feed_token, new_link_secret
 
 # A new subscriber's first digest covers the papers of the last week, not the whole archive.
 FIRST_DIGEST_LOOKBACK = timedelta(days=7)
@@ -55,6 +55,8 @@ def new_row(spec: SubscriberSpec, *, now: datetime, cursor: int, feed_token: str
     row.update(
         email_key=email_key(spec.email),
         feed_token=feed_token or new_feed_token(),
+        link_secret=new_link_secret(),
+        legacy_links=False,
         cursor=cursor,
         hard_bounces=0,
         created_at=now,

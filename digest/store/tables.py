@@ -21,6 +21,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     SmallInteger,
     String,
@@ -28,7 +29,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.expression import false
 from sqlalchemy.types import TypeDecorator
+
+from digest.enums import DeliveryStatus, Frequency, MailEventKind, SubscriberStatus, VoteOrigin, sql_in
 
 metadata = MetaData(
     naming_convention={
@@ -121,6 +125,9 @@ papers = Table(
     Column("last_seen", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime),
     Column("first_snapshot_id", Id, ForeignKey("snapshots.id", ondelete="SET NULL")),
+    # Stored from a subscriber's imported library, not from a listing: it shapes their
+    # profile but is never delivered as a new paper (a later listing that carries it clears this).
+    Column("library_only", Boolean, nullable=False, server_default=false()),
 )
 
 sightings = Table(
@@ -159,10 +166,17 @@ subscribers = Table(
     Column("paused_at", UTCDateTime),
     Column("unsubscribed_at", UTCDateTime),
     Column("bounced_at", UTCDateTime),
+    # Random, per subscriber: every signed link carries it beside the id, so a link made for
+    # one person can never act on another, even one who later got a recycled row.
+    Column("link_secret", String(64), nullable=False),
+    # Rows that existed before links were bound to link_secret: their older id-only links
+    # still verify (ids are never reused since then, so this is safe). False for new rows.
+    Column("legacy_links", Boolean, nullable=False, server_default=false()),
     CheckConstraint("send_hour BETWEEN 0 AND 23", name="send_hour"),
     CheckConstraint("weekday IS NULL OR weekday BETWEEN 0 AND 6", name="weekday"),
-    CheckConstraint("status IN ('pending', 'active', 'paused', 'unsubscribed', 'bounced')", name="status"),
-    CheckConstraint("frequency IN ('daily', 'weekly')", name="frequency"),
+    CheckConstraint(sql_in("status", SubscriberStatus), name="status"),
+    CheckConstraint(sql_in("frequency", Frequency), name="frequency"),
+    sqlite_autoincrement=True,  # ids are never reused: a deleted subscriber's links die with them
 )
 
 # The outbox: one row per (subscriber, kind, period) before it is ever an email.
@@ -188,5 +202,75 @@ deliveries = Table(
     Column("sent_at", UTCDateTime),
     UniqueConstraint("subscriber_id", "kind", "period"),
     Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
-    CheckConstraint("status IN ('queued', 'sending', 'sent', 'failed', 'skipped')", name="status"),
+    CheckConstraint(sql_in("status", DeliveryStatus), name="status"),
+    sqlite_autoincrement=True,  # Message-IDs derive from the row id: never reused
+)
+
+# ---- round two: relevance, security, mailbox ------------------------------------------------
+
+# A paper's stored representation for relevance ranking, computed at ingest (batched).
+# `model` names the featuriser and its version: rows of another model are stale and reindexed.
+paper_features = Table(
+    "paper_features",
+    metadata,
+    Column("paper_id", Id, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("model", String(40), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
+# Likes (+1) and dislikes (-1): with the optional query, a subscriber's profile.
+paper_votes = Table(
+    "paper_votes",
+    metadata,
+    Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Id, ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("vote", SmallInteger, nullable=False),
+    Column("origin", String(10), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_paper_votes_paper_id", "paper_id"),
+    CheckConstraint("vote IN (-1, 1)", name="vote"),
+    CheckConstraint(sql_in("origin", VoteOrigin), name="origin"),
+)
+
+# A subscriber's fitted scorer, refit only when their labels change (`labels_digest`).
+profile_models = Table(
+    "profile_models",
+    metadata,
+    Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("labels_digest", String(64), nullable=False),
+    Column("model", String(40), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("fitted_at", UTCDateTime, nullable=False),
+)
+
+# Rate-limited actions (sign-ups per network, confirmation mails per address, manage POSTs),
+# kept in the database so limits hold across processes, hosts and restarts.
+rate_events = Table(
+    "rate_events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("bucket", String(20), nullable=False),
+    Column("key", String(320), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_rate_events_bucket_key_at", "bucket", "key", "at"),
+    sqlite_autoincrement=True,
+)
+
+# What the service read in its mailbox: DSN bounces, ARF complaints, mailto unsubscribes.
+# `report_key` is the SHA-256 (hex) of the incoming message's Message-ID, or of its bytes when it
+# has none: processing the same message again changes nothing.
+mail_events = Table(
+    "mail_events",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("report_key", String(64), nullable=False, unique=True),
+    Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="SET NULL")),
+    Column("delivery_id", Id, ForeignKey("deliveries.id", ondelete="SET NULL")),
+    Column("recipient", String(320)),
+    Column("status_code", String(16)),  # the DSN's enhanced status, e.g. "5.1.1"
+    Column("detail", Text),
+    Column("created_at", UTCDateTime, nullable=False, index=True),
+    CheckConstraint(sql_in("kind", MailEventKind), name="kind"),
+    sqlite_autoincrement=True,
 )
