@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import hmac
 import re
 from datetime import datetime
 from email.utils import format_datetime
@@ -27,6 +28,7 @@ __all__ = [
     "build_message",
     "clean_body",
     "clean_header_text",
+    "delivery_id_of",
     "make_message_id",
     "sign_dkim",
 ]
@@ -268,6 +270,27 @@ def make_message_id(delivery_id: int, domain: str, *, salt: str = "") -> str:
         raise ValueError(f"not a domain name: {domain!r}")
     tag = hashlib.blake2b(f"{salt}\x00{delivery_id}\x00{domain}".encode(), digest_size=8).hexdigest()
     return f"<digest-{delivery_id}.{tag}@{domain}>"
+
+
+_OUR_ID = re.compile(r"<digest-(\d{1,18})\.[^@<>\s]+@([^<>\s]+)>", re.IGNORECASE)
+
+
+def delivery_id_of(message_id: str, *, salt: str = "") -> int | None:
+    """The outbox row id in `message_id` when `make_message_id` made it with this `salt`, else None.
+
+    The id is recomputed and compared, so a bounce or complaint quoting a forged or
+    foreign Message-ID (backscatter from spam that borrowed our address) matches nothing.
+    Keep in step with `make_message_id` if its format changes.
+    """
+    match = _OUR_ID.fullmatch(message_id.strip()) if isinstance(message_id, str) else None
+    if match is None:
+        return None
+    delivery_id = int(match.group(1))
+    try:
+        expected = make_message_id(delivery_id, match.group(2), salt=salt)
+    except ValueError:
+        return None
+    return delivery_id if hmac.compare_digest(expected, message_id.strip().lower()) else None
 
 
 # -- bodies -------------------------------------------------------------------------
