@@ -290,7 +290,8 @@ def delivery_id_of(message_id: str, *, salt: str = "") -> int | None:
         expected = make_message_id(delivery_id, match.group(2), salt=salt)
     except ValueError:
         return None
-    return delivery_id if hmac.compare_digest(expected, message_id.strip().lower()) else None
+    quoted = message_id.strip().lower().encode("utf-8", "replace")
+    return delivery_id if hmac.compare_digest(expected.encode("ascii"), quoted) else None
 
 
 # -- bodies -------------------------------------------------------------------------
