@@ -158,7 +158,7 @@ def settle(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> N
     advance_cursors(conn, {o.subscriber_id: o.cursor_to for o in outcomes if o.status == "sent" and o.kind == "digest"})
     bounced = [o.subscriber_id for o in outcomes if o.hard_bounce]
     if bounced:
-        _count_bounces(conn, bounced, now)
+        count_hard_bounces(conn, bounced, now)
 
 
 def _settle_sent(conn: Connection, group: list[Outcome], now: datetime) -> None:
@@ -203,7 +203,12 @@ def _settle_failed(conn: Connection, group: list[Outcome], now: datetime) -> Non
 _SETTLERS = {"sent": _settle_sent, "retry": _settle_retry, "failed": _settle_failed, "skipped": _settle_failed}
 
 
-def _count_bounces(conn: Connection, subscriber_ids: list[int], now: datetime) -> None:
+def count_hard_bounces(conn: Connection, subscriber_ids: list[int], now: datetime) -> None:
+    """Count one hard bounce per id; the HARD_BOUNCE_LIMIT-th marks the subscriber bounced.
+
+    The one home of that rule: SMTP 5xx replies (`settle`) and DSNs read from the mailbox
+    (`jobs.mailbox`) both come here.
+    """
     for sid in subscriber_ids:
         conn.execute(
             update(subscribers)
@@ -215,6 +220,11 @@ def _count_bounces(conn: Connection, subscriber_ids: list[int], now: datetime) -
                 updated_at=now,
             )
         )
+
+
+def subscriber_of(conn: Connection, delivery_id: int) -> int | None:
+    """The subscriber an outbox row was for (None when the row is gone)."""
+    return conn.execute(select(deliveries.c.subscriber_id).where(deliveries.c.id == delivery_id)).scalar()
 
 
 def release(conn: Connection, owner: str) -> int:
