@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     subscribe_rate_per_hour: int = Field(default=20, ge=1)
     log_format: Literal["text", "json"] = "text"
+    # Mailbox (bounces, complaints, mailto unsubscribes): the envelope sender's mailbox,
+    # imaps://user:password@host/INBOX; the password may come from the _FILE instead.
+    imap_url: SecretStr | None = None
+    imap_password: SecretStr | None = None
+    imap_password_file: Path | None = None
 
     @classmethod
     def settings_customise_sources(
@@ -110,7 +115,7 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _secret_files(self) -> "Settings":
-        for name in ("smtp_password", "secret_key"):
+        for name in ("smtp_password", "secret_key", "imap_password"):
             path = getattr(self, f"{name}_file")
             if path is not None and getattr(self, name) is None:
                 try:

@@ -2,7 +2,8 @@
 
 `digest serve` runs one AsyncIOScheduler with two jobs — plan the digests that are due
 (every minute) and poll the sources that are due (every minute; each source keeps its own
-interval) — next to the web app and a Dispatcher draining the outbox. Misfires after
+interval) — and a third when DIGEST_IMAP_URL is set, reading the mailbox every 5 minutes,
+next to the web app and a Dispatcher draining the outbox. Misfires after
 downtime are coalesced into one run, and planning itself only ever plans the latest due
 period, so a server down from 06:00 to 09:00 sends the 07:00 digests once when it is back.
 Only one process plans at a time: a PostgreSQL advisory lock (SQLite is single-host; the
@@ -22,13 +23,16 @@ from sqlalchemy import Engine, text
 
 from digest.config import Settings
 from digest.jobs.common import utcnow
+from digest.errors import DigestError
 from digest.jobs.delivery import PlanReport, plan_digests
+from digest.jobs.mailbox import check_mailbox, mailbox_configured
 
 log = logging.getLogger("digest.scheduler")
 
 PLAN_LOCK = 0x5D16E58  # any constant shared by every process of this app
 PLAN_EVERY_SECONDS = 60
 POLL_EVERY_SECONDS = 60
+MAILBOX_EVERY_SECONDS = 300  # bounces and complaints are not urgent; IMAP servers dislike hammering
 
 
 @contextmanager
@@ -68,6 +72,17 @@ def poll_job(engine: Engine, settings: Settings, clock: Callable[[], datetime] =
         log.info("ingested %s: %d new, %d updated", report.input, report.new, report.updated)
 
 
+def mailbox_job(engine: Engine, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
+    """Read the mailbox once (bounces, complaints, mailto unsubscribes); a failure is logged."""
+    try:
+        report = check_mailbox(engine, settings, now=clock())
+    except DigestError as err:  # an unreachable mailbox must not stop planning or polling
+        log.warning("mailbox: %s", err)
+        return
+    if report.messages:
+        log.info("mailbox: %s", report.as_dict())
+
+
 def build_scheduler(engine: Engine, settings: Settings, *, clock: Callable[[], datetime] = utcnow,
                     poll_sources: bool = True) -> AsyncIOScheduler:
     """A scheduler (not started) with the plan and poll jobs.
@@ -83,4 +98,7 @@ def build_scheduler(engine: Engine, settings: Settings, *, clock: Callable[[], d
     if poll_sources:
         scheduler.add_job(poll_job, IntervalTrigger(seconds=POLL_EVERY_SECONDS), args=[engine, settings, clock],
                           id="sources", name="poll due sources", **once)
+    if mailbox_configured(settings):  # a malformed DIGEST_IMAP_URL fails here, at start
+        scheduler.add_job(mailbox_job, IntervalTrigger(seconds=MAILBOX_EVERY_SECONDS), args=[engine, settings, clock],
+                          id="mailbox", name="read the mailbox", **once)
     return scheduler

@@ -10,6 +10,7 @@ from digest.cli.db import db_app
 from digest.cli.demo import demo
 from digest.cli.feed import feed
 from digest.cli.ingest import ingest, papers_app
+from digest.cli.mailbox import mailbox
 from digest.cli.rank import preview, rank_command
 from digest.cli.run import run, send_test, worker
 from digest.cli.serve import serve
@@ -39,6 +40,7 @@ app.command("send-test")(send_test)
 app.command()(worker)
 app.command()(serve)
 app.command()(feed)
+app.command()(mailbox)
 app.add_typer(papers_app, name="papers")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(sources_app, name="sources")

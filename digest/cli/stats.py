@@ -24,10 +24,12 @@ def chart(rows: list[tuple[object, int]], width: int = BAR) -> list[str]:
 @handle_errors
 def stats(
     ctx: typer.Context,
-    days: int = typer.Option(14, "--days", min=1, help="How many recent days of deliveries and listing days to show."),
+    days: int = typer.Option(14, "--days", min=1, help="How many recent days of deliveries, mailbox reports and listing days to show."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:
-    """Counts of papers, snapshots, subscribers by status and deliveries by status, with papers per listing day.
+    """Counts of papers, snapshots, subscribers and deliveries by status, mailbox reports, papers per listing day.
+
+    Mailbox reports are what `digest mailbox` read: hard and soft bounces, complaints, unsubscribe requests.
 
     Example:  digest stats --days 30
     """
@@ -36,9 +38,10 @@ def stats(
         people = stats_store.subscribers_by_status(conn)
         sent = stats_store.deliveries_by_status(conn, utcnow() - timedelta(days=days))
         per_day = stats_store.papers_per_listing_day(conn, days=days)
+        mailbox = stats_store.mailbox_events(conn, utcnow() - timedelta(days=days))
     people = {status: people.get(status, 0) for status in STATUSES}
     if as_json:
-        print_json({**totals, "subscribers": people, "deliveries": sent, "deliveries_days": days,
+        print_json({**totals, "subscribers": people, "deliveries": sent, "deliveries_days": days, "mailbox": mailbox,
                     "papers_per_listing_day": [{"day": day, "papers": count} for day, count in per_day]})
         return
     console.print(f"[bold]{totals['papers']}[/] papers from [bold]{totals['snapshots']}[/] snapshots")
@@ -50,6 +53,10 @@ def stats(
     for status, count in sorted(sent.items()) or [("none", 0)]:
         deliveries.add_row(status, str(count))
     console.print(deliveries)
+    events = Table(title=f"mailbox, last {days} days", show_header=False)
+    for kind, count in mailbox.items():
+        events.add_row(kind.replace("_", " "), str(count))
+    console.print(events)
     if per_day:
         console.print(f"[bold]papers per listing day[/] (last {len(per_day)})")
         for line in chart(per_day):

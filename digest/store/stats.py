@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from sqlalchemy import Connection, func, select
 
+from digest.store import mail_events
 from digest.store.tables import deliveries, papers, snapshots, subscribers
 
 
@@ -40,3 +41,8 @@ def papers_per_listing_day(conn: Connection, *, days: int) -> list[tuple[date, i
         .limit(days)
     )
     return sorted((row[0], row[1]) for row in conn.execute(query))
+
+
+def mailbox_events(conn: Connection, since: datetime | None = None) -> dict[str, int]:
+    """What the mailbox job recorded (hard/soft bounces, complaints, unsubscribes), every kind listed."""
+    return mail_events.counts_by_kind(conn, since=since)

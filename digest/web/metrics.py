@@ -9,6 +9,8 @@ processes report the same numbers and nothing is lost on restart. Metrics:
 * digest_digests_sent_total / digest_digests_failed_total (counters): digest rows sent /
   failed for good. Rows go away when a subscriber is deleted; a scrape then sees a
   smaller value, which Prometheus treats as a counter reset.
+* digest_mail_events_total{kind} (counter): what the mailbox job read, by kind: hard_bounce,
+  soft_bounce (DSNs), complaint (ARF reports) and unsubscribe (mailto requests).
 * digest_send_latency_seconds (summary): seconds from a delivery row being queued to it
   being sent (retries included), over the newest LATENCY_WINDOW sent rows; quantiles
   0.5/0.9/0.99 plus _sum and _count of that window (not of all time).
@@ -24,7 +26,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.store import outbox
+from digest.store import mail_events, outbox
 from digest.store import papers as paper_store
 from digest.store import subscribers as subscriber_store
 from digest.subscribers import STATUSES
@@ -69,6 +71,7 @@ def render_metrics(engine: Engine) -> str:
         people = subscriber_store.counts_by_status(conn)
         rows = outbox.status_counts(conn)
         digests = outbox.status_counts(conn, kind="digest")
+        mailbox = mail_events.counts_by_kind(conn)
         latencies = sorted(
             max(0.0, (row.sent_at - row.created_at).total_seconds()) for row in queries.recent_sent(conn, LATENCY_WINDOW)
         )
@@ -81,6 +84,8 @@ def render_metrics(engine: Engine) -> str:
     _metric(lines, "digest_digests_sent_total", "counter", "Digest emails sent.", [("", digests.get("sent", 0))])
     _metric(lines, "digest_digests_failed_total", "counter", "Digest emails that failed for good.",
             [("", digests.get("failed", 0))])
+    _metric(lines, "digest_mail_events_total", "counter", "Bounces, complaints and unsubscribes read from the mailbox.",
+            [(f'kind="{kind}"', count) for kind, count in mailbox.items()])
     samples = [(f'quantile="{q}"', _quantile(latencies, q)) for q in (0.5, 0.9, 0.99)]
     _metric(lines, "digest_send_latency_seconds", "summary",
             f"Seconds from queued to sent, newest {LATENCY_WINDOW} sent deliveries.", samples)
