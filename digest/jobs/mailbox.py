@@ -22,11 +22,12 @@ mail. The mailbox then flags what was handled and what was left, so neither is r
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Iterator, Protocol
+from typing import Protocol
 
 from sqlalchemy import Connection, Engine, Row
 

@@ -25,6 +25,7 @@ import socket
 import ssl
 from dataclasses import dataclass
 from types import TracebackType
+from typing import Self
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from digest.config import Settings
@@ -57,7 +58,7 @@ class ImapConfig:
     timeout: float = 60.0
 
     @classmethod
-    def from_url(cls, url: str, *, password: str | None = None, timeout: float = 60.0) -> "ImapConfig":
+    def from_url(cls, url: str, *, password: str | None = None, timeout: float = 60.0) -> ImapConfig:
         """Parse `DIGEST_IMAP_URL`; ConfigError naming the problem (never the password)."""
         parts = urlsplit(url.strip())
         scheme = parts.scheme.lower()
@@ -109,7 +110,7 @@ class ImapMailbox:
         self.keywords = True
         self._imap: imaplib.IMAP4 | None = None
 
-    def __enter__(self) -> "ImapMailbox":
+    def __enter__(self) -> Self:
         try:
             self._imap = self._connect()
             self._login_and_select()
@@ -225,7 +226,7 @@ class ImapMailbox:
             raise MailboxError(f"IMAP UID {command} failed on {self.config.display()}: {_reason(data)}")
         return data
 
-    def _call(self, function, *args):  # noqa: ANN001, ANN202 - imaplib is untyped
+    def _call(self, function, *args):
         try:
             return function(*args)
         except (OSError, imaplib.IMAP4.error) as err:

@@ -93,11 +93,11 @@ def classify(raw: bytes) -> MailReport:
     try:
         message = message_from_bytes(raw, policy=policy.compat32)
         key = report_key(_header(message, "Message-ID"), raw)
-    except Exception as err:  # the stdlib parser has had crash bugs on malformed input
+    except Exception as err:  # noqa: BLE001 - the stdlib parser has had crash bugs on malformed input
         return _unreadable(raw, err)
     try:
         return _classify(message, key)
-    except Exception as err:  # same: a defect deep in a part must not stop the mailbox job
+    except Exception as err:  # noqa: BLE001 - same: a defect deep in a part must not stop the mailbox job
         return _unreadable(raw, err, key)
 
 

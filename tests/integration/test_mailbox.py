@@ -15,6 +15,7 @@ from digest.jobs.delivery import queue_test_digest
 from digest.scheduler import build_scheduler, mailbox_job
 from digest.store.db import open_engine
 from digest.store.tables import mail_events, subscribers
+from digest.web.metrics import render_metrics
 from tests.imap_server import dovecot  # noqa: F401 - the fixture
 from tests.mailbox_samples import LIST_ADDRESS, fill
 
@@ -107,6 +108,14 @@ def test_reports_from_a_real_mailbox_change_statuses_once(cli, sent, dovecot, da
     again = cli("mailbox", "--json")
     assert again.exit_code == 0 and again.json()["messages"] == 0
     assert state(database_url) == (people, events)
+
+    counted = {"hard_bounce": 3, "soft_bounce": 1, "complaint": 1, "unsubscribe": 1}
+    assert cli("stats", "--json").json()["mailbox"] == counted
+    engine = open_engine(database_url)
+    exposition = render_metrics(engine)
+    engine.dispose()
+    for kind, count in counted.items():
+        assert f'digest_mail_events_total{{kind="{kind}"}} {count}\n' in exposition
 
 
 def test_a_message_flagged_late_is_read_again_and_changes_nothing(cli, sent, dovecot, database_url):  # noqa: F811
