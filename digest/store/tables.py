@@ -274,3 +274,15 @@ mail_events = Table(
     CheckConstraint(sql_in("kind", MailEventKind), name="kind"),
     sqlite_autoincrement=True,
 )
+
+# Web sign-ups waiting to be handled: `POST /subscribe` only ever inserts one of these, so a
+# new and a known address look the same from outside (timing, counters); the web app's
+# background task applies them (jobs.subscribers.process_signups) and deletes them.
+signup_requests = Table(
+    "signup_requests",
+    metadata,
+    Column("id", Id, primary_key=True),
+    Column("fields", JSON, nullable=False),  # the validated SubscriberSpec fields
+    Column("created_at", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
