@@ -11,6 +11,7 @@ from digest.cli.demo import demo
 from digest.cli.feed import feed
 from digest.cli.ingest import ingest, papers_app
 from digest.cli.mailbox import mailbox
+from digest.cli.profile import COMMANDS as PROFILE_COMMANDS
 from digest.cli.rank import preview, rank_command
 from digest.cli.run import run, send_test, worker
 from digest.cli.serve import serve
@@ -42,6 +43,8 @@ app.command()(serve)
 app.command()(feed)
 app.command()(mailbox)
 app.add_typer(papers_app, name="papers")
+for _name, _command in PROFILE_COMMANDS.items():
+    subscribers_app.command(_name)(_command)
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(sources_app, name="sources")
 app.add_typer(db_app, name="db")

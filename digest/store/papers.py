@@ -11,7 +11,7 @@ from datetime import date, datetime, time, timezone
 from itertools import islice
 from typing import Iterable, Iterator, Sequence
 
-from sqlalchemy import Connection, Row, Text, bindparam, func, insert, or_, select, type_coerce, update
+from sqlalchemy import Connection, Row, Text, bindparam, false, func, insert, or_, select, type_coerce, update
 
 from digest.diff import KnownPapers, SnapshotDiff, clean, title_hash
 from digest.models import IngestReport, Paper, ParsedSnapshot
@@ -96,8 +96,12 @@ def _known_paper(row: Row) -> Paper:
     )
 
 
-def load_known(conn: Connection, incoming: Iterable[Paper]) -> KnownPapers:
-    """Stored papers that share an arXiv id, DOI or normalised title with `incoming`."""
+def load_known(conn: Connection, incoming: Iterable[Paper], *, include_library: bool = False) -> KnownPapers:
+    """Stored papers that share an arXiv id, DOI or normalised title with `incoming`.
+
+    Papers known only from a subscriber's library are left out unless `include_library`:
+    a listing that carries one brings it as new (see store.paper_ids).
+    """
     arxiv_ids, dois, titles = set(), set(), set()
     for paper in map(clean, incoming):
         if paper.arxiv_id:
@@ -108,7 +112,10 @@ def load_known(conn: Connection, incoming: Iterable[Paper]) -> KnownPapers:
     found: dict[int, Paper] = {}
     for column, values in ((papers.c.arxiv_id, arxiv_ids), (papers.c.doi, dois), (papers.c.title_hash, titles)):
         for batch in chunks(sorted(values), 5000):
-            for row in conn.execute(select(*_KNOWN).where(column.in_(batch))).all():
+            query = select(*_KNOWN).where(column.in_(batch))
+            if not include_library:
+                query = query.where(papers.c.library_only == false())
+            for row in conn.execute(query).all():
                 if row[0] not in found:
                     found[row[0]] = _known_paper(row)
     return KnownPapers.of(found[i] for i in sorted(found))
@@ -199,8 +206,8 @@ def _insert_sightings(conn: Connection, snapshot_id: int, diff: SnapshotDiff, id
 def list_papers(
     conn: Connection, *, since: date | None = None, limit: int | None = None, search: str | None = None
 ) -> list[Paper]:
-    """Stored papers, newest first; `since` filters on first-seen day, `search` on title/abstract."""
-    query = select(papers).order_by(papers.c.id.desc())
+    """Listed papers, newest first; `since` filters on first-seen day, `search` on title/abstract."""
+    query = select(papers).where(papers.c.library_only == false()).order_by(papers.c.id.desc())
     if since is not None:
         query = query.where(papers.c.first_seen >= datetime.combine(since, time.min, timezone.utc))
     if search:
@@ -212,8 +219,8 @@ def list_papers(
 
 
 def papers_after(conn: Connection, after_id: int, *, limit: int | None = None) -> list[Paper]:
-    """Papers first seen after the paper with id `after_id`, oldest first (digest candidates)."""
-    query = select(papers).where(papers.c.id > after_id).order_by(papers.c.id)
+    """Listed papers first seen after the paper with id `after_id`, oldest first (digest candidates)."""
+    query = select(papers).where(papers.c.id > after_id, papers.c.library_only == false()).order_by(papers.c.id)
     if limit is not None:
         query = query.limit(limit)
     return [to_paper(row) for row in conn.execute(query)]
