@@ -109,7 +109,8 @@ def changes(stored: Paper, incoming: Paper) -> dict[str, object]:
     """What `incoming` adds to or changes in `stored`, as {field: new value}; {} if nothing.
 
     Empty fields are filled; upvotes, links and categories follow the newest listing; title,
-    abstract and authors change only when the item is a new version (arXiv `replace`).
+    abstract and authors change only when the item is a new version (arXiv `replace`), except
+    that an abstract carrying the stored one on (a save cut the earlier copy off) replaces it.
     """
     found: dict[str, object] = {}
     for name in _FILLABLE:
@@ -119,7 +120,7 @@ def changes(stored: Paper, incoming: Paper) -> dict[str, object]:
     revised = (incoming.announce_type or "").startswith("replace")
     for name in _VERSIONED:
         value, old = getattr(incoming, name), getattr(stored, name)
-        if value and value != old and (revised or not old):
+        if value and value != old and (revised or not old or (name == "abstract" and completes(old, value))):
             found[name] = value
     if "authors" in found:
         found["author_count"] = len(incoming.authors)
@@ -135,6 +136,20 @@ def changes(stored: Paper, incoming: Paper) -> dict[str, object]:
         if categories != stored.categories:
             found["categories"] = categories
     return found
+
+
+def completes(partial: str, whole: str) -> bool:
+    """True when `whole` is `partial` carried on (whitespace aside): the full text of a cut-off copy.
+
+    A shorter or different text is never "complete": a later truncated listing cannot
+    shorten a stored abstract.
+    """
+    if len(whole) <= len(partial):
+        return False
+    if whole.startswith(partial):
+        return True
+    start, full = " ".join(partial.split()), " ".join(whole.split())
+    return len(full) > len(start) and full.startswith(start)
 
 
 def apply(paper: Paper, found: dict[str, object]) -> Paper:

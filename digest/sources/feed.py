@@ -35,6 +35,7 @@ _ID_IN_TEXT = re.compile(
 _BARE_ID = re.compile(r"\s*(?:arxiv:)?" + _ID + r"\s*", re.I)
 _DOI_URL = re.compile(r"doi\.org/(10\.\d{4,9}/[^\s?#]+)", re.I)
 _ENTITY_DECL = re.compile(rb"<!\s*ENTITY", re.I)
+_ROOT_END = re.compile(rb"</\s*(?:[\w.-]+:)?(?:rss|feed|rdf)\s*>\s*$", re.I)
 _ARXIV_PREFIX = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.I)
 _LABEL = re.compile(r"^(?P<label>authors?|upvotes?|summary|abstract)\s*:\s*(?P<value>.*)$", re.I)
 _LABELS = {"author": "authors", "authors": "authors", "upvote": "upvotes", "upvotes": "upvotes",
@@ -113,8 +114,10 @@ def parse(data: bytes) -> ParsedSnapshot:
     Format is "arxiv-rss", "arxiv-api", "rss" or "atom". Raises SnapshotError, and nothing
     else, for empty input, documents declaring XML entities, non-XML bytes and XML that is
     not a feed. A feed with no entries is valid (0 papers). Entries without a title are
-    skipped with a warning, as are repeats of an arXiv id; a malformed feed whose root was
-    recognised is read as far as possible, with a warning. `listing_day` is set for arXiv
+    skipped with a warning; a repeat of an arXiv id is kept, with a warning, for the diff to
+    merge into the first (`digest.diff.dedupe`: the fuller copy fills the other's gaps, so a
+    repeat is never lost); a malformed feed whose root was recognised is read as far as
+    possible, with a warning. `listing_day` is set for arXiv
     RSS only: the channel pubDate's date in its own time zone.
     """
     if not data.strip():
@@ -132,16 +135,20 @@ def parse(data: bytes) -> ParsedSnapshot:
     feed = result.get("feed") or {}
     from_hf = "huggingface.co" in _feed_links(feed)
     papers: list[Paper] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for number, entry in enumerate(result.get("entries") or [], 1):
         paper = _paper(entry, fmt, from_hf)
         if paper is None:
             warnings.append(f"entry {number}: no title, skipped")
-        elif paper.arxiv_id in seen:
-            warnings.append(f"entry {number}: arXiv:{paper.arxiv_id} listed twice, kept the first")
-        else:
-            seen.update(filter(None, [paper.arxiv_id]))
-            papers.append(paper)
+            continue
+        if paper.arxiv_id in seen:
+            warnings.append(f"entry {number}: arXiv:{paper.arxiv_id} listed again (entry {seen[paper.arxiv_id]}); merged")
+        elif paper.arxiv_id:
+            seen[paper.arxiv_id] = number
+        papers.append(paper)
+    if papers and result.get("bozo") and not _ROOT_END.search(text[-256:]):
+        warnings.append(f"entry {number}: the document stops before its end, so the last entry may be cut off; "
+                        "kept: a later snapshot with the full entry updates it")
     listing_day = None
     if fmt == "arxiv-rss":
         channel_day = _local_date(feed.get("published"), feed.get("published_parsed"))

@@ -30,39 +30,79 @@ def parse(data: bytes) -> ParsedSnapshot:
     Raises SnapshotError, and nothing else, for empty input, invalid JSON (with `line`),
     JSON of another shape, and a non-empty response in which no item is usable. Items
     without a title are skipped with a warning; an empty array is a valid empty listing.
+    A repeat of an arXiv id is kept, with a warning, for the diff to merge into the first
+    (`digest.diff.dedupe`), so the fuller copy is never lost. A response cut off inside its
+    array (a download or a save that stopped early) gives its complete items, with a warning.
     `listing_day` is the latest `paper.submittedOnDailyAt` date (UTC) among the papers.
     """
-    items = _items(_load(data))
+    doc, warnings = _load(data)
+    items = _items(doc)
     papers: list[Paper] = []
-    warnings: list[str] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
     for number, item in enumerate(items, 1):
         paper = _paper(item)
         if isinstance(paper, str):
             warnings.append(f"item {number}: {paper}, skipped")
-        elif paper.arxiv_id and paper.arxiv_id in seen:
-            warnings.append(f"item {number}: arXiv:{paper.arxiv_id} listed twice, kept the first")
-        else:
-            if paper.arxiv_id:
-                seen.add(paper.arxiv_id)
-            papers.append(paper)
+            continue
+        if paper.arxiv_id in seen:
+            warnings.append(f"item {number}: arXiv:{paper.arxiv_id} listed again (item {seen[paper.arxiv_id]}); merged")
+        elif paper.arxiv_id:
+            seen[paper.arxiv_id] = number
+        papers.append(paper)
     if items and not papers:
         raise SnapshotError(f"no usable papers in {len(items)} items ({warnings[0]})")
     days = [p.listing_day for p in papers if p.listing_day]
     return ParsedSnapshot(format=FORMAT, papers=papers, listing_day=max(days, default=None), warnings=warnings)
 
 
-def _load(data: bytes) -> object:
+def _load(data: bytes) -> tuple[object, list[str]]:
+    """The decoded document and any warnings (a cut-off array gives its complete items)."""
     if not data.strip():
         raise SnapshotError("empty input")
     try:
-        return json.loads(data)
+        return json.loads(data), []
     except json.JSONDecodeError as err:
+        complete = _complete_items(err)
+        if complete:
+            kept = f"{len(complete)} complete item{'s' if len(complete) != 1 else ''}"
+            return complete, [f"the response is cut off in item {len(complete) + 1} (line {err.lineno}); "
+                              f"kept the {kept} before it"]
         raise SnapshotError(f"invalid JSON: {err.msg} (column {err.colno})", line=err.lineno) from None
     except UnicodeDecodeError:
         raise SnapshotError("invalid JSON: the bytes are not UTF-8 text") from None
     except (ValueError, RecursionError) as err:  # e.g. nesting too deep, a 5000-digit number
         raise SnapshotError(f"invalid JSON: {clean_text(str(err))[:200] or type(err).__name__}") from None
+
+
+def _complete_items(err: json.JSONDecodeError) -> list:
+    """The whole items of a top-level array that the text stops inside, else [].
+
+    Only an error at the very end of the text (or a string running to it) counts as a cut:
+    bad JSON in the middle of a response is still refused.
+    """
+    text = err.doc
+    if not (err.msg.startswith("Unterminated string") or err.pos >= len(text.rstrip())):
+        return []
+    start = len(text) - len(text.lstrip("\ufeff \t\r\n"))
+    if text[start:start + 1] != "[":
+        return []
+    decoder, items, pos = json.JSONDecoder(), [], start + 1
+    while True:
+        try:
+            item, pos = decoder.raw_decode(text, _skip_space(text, pos))
+        except (json.JSONDecodeError, RecursionError):
+            return items
+        items.append(item)
+        pos = _skip_space(text, pos)
+        if text[pos:pos + 1] != ",":
+            return items
+        pos += 1
+
+
+def _skip_space(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in " \t\r\n":
+        pos += 1
+    return pos
 
 
 def _items(doc: object) -> list:

@@ -9,6 +9,14 @@ or an organisation line, "·", "Dec 8, 2024" and an optional upvote count). The 
 The parser reads structure, not fixed line numbers: after the chrome, a paper is a title
 line, an abstract line and optional metadata lines. It never raises anything but
 SnapshotError, whatever the text.
+
+No paper with a title and an abstract is ever dropped by a guess. Where the layout is
+ambiguous the reading that keeps a paper wins: a line that spells a chrome word ("Next",
+"Search") or an upvote count ("1984") is a title when an abstract-length line follows it,
+and a last paper that may have been cut off by the save (no final newline, the abstract
+ending mid-sentence or in a link) is kept and named in a warning; a later snapshot with
+the full abstract updates it (see `digest.diff.changes`). Only text that does not read as
+a listing is refused.
 """
 
 from __future__ import annotations
@@ -60,11 +68,28 @@ _CHROME = {
     "submit a paper",
     "search",
 }
+# Chrome no paper is titled; the other chrome words ("Next", "Search") are titles when an
+# abstract follows them.
+_SITE_CHROME = {
+    "new",
+    "get trending papers in your email inbox once a day",
+    "get trending papers in your email inbox",
+    "subscribe",
+    "daily papers",
+    "byak and the research community",
+    "by ak and the research community",
+}
 # Chrome that can be glued to the start of the first title when the text is copied.
 _GLUED_CHROME = ("Subscribe", "Daily Papers", "byAK and the research community")
 _MARKERS = ("daily papers", "get trending papers", "byak and the research community")
 _MAX_TITLE = 400
+# An abstract is at least this long (real ones run 500-2,000 characters); a line this long
+# after a title-like line makes that line a title.
+_MIN_ABSTRACT = 80
 _TERMINAL = tuple(".!?)]}\"'”’")
+# Invisible characters a save or a copy can leave inside lines: BOMs of concatenated files,
+# zero-width spaces and joiners. They would hide chrome words and split titles.
+_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060"), None)
 
 
 @dataclass(slots=True)
@@ -120,8 +145,8 @@ def decode(data: bytes) -> str:
 
 
 def looks_like_hf_page(text: str) -> bool:
-    """True when the first lines carry the page's own header."""
-    head = text[:4000].casefold()
+    """True when the first lines carry the page's own header (whatever spaces a save put in it)."""
+    head = " ".join(text[:4000].translate(_INVISIBLE).split()).casefold()
     return any(marker in head for marker in _MARKERS)
 
 
@@ -137,23 +162,38 @@ def parse(data: bytes, *, today: date | None = None, strict: bool = False) -> Pa
         raise SnapshotError("empty input")
     if strict and not looks_like_hf_page(text):
         raise SnapshotError("not a Hugging Face Daily Papers page (no 'Daily Papers' header); use --format hf-page to force")
-    # Inline rather than a call per line: a 100k-paper page has a million lines.
-    lines = [
-        " ".join(line.split()) if ("  " in line or "\t" in line or "\xa0" in line) else line
-        for line in map(str.strip, text.splitlines())
-    ]
+    lines = _lines(text)
     today = today or date.today()
     header = _read_header(lines, today)
     state = _State(today=header.listing_day or today)
     _read_body(lines, header, state)
-    _drop_cut_off(state, ends_cleanly=text.endswith(("\n", "\r")))
+    # Cleanly ended: the last visible character is followed by a line break.
+    _check_last(state, ends_cleanly=any(c in "\n\r" for c in text[len(text.rstrip()):]))
     papers = [draft.paper(header.listing_day) for draft in state.drafts]
     _check_shape(state.drafts, header)
     return ParsedSnapshot(format=FORMAT, papers=papers, listing_day=header.listing_day, warnings=state.warnings)
 
 
+def _lines(text: str) -> list[str]:
+    """The text's lines, stripped, each whitespace run (tabs, NBSP, any Unicode space) one space."""
+    if not text.isascii():
+        text = text.translate(_INVISIBLE)
+    # Inline rather than a call per line: a 100k-paper page has a million lines. Only lines
+    # with a double space, a tab or a non-ASCII character can hold a run to collapse.
+    return [
+        " ".join(line.split()) if ("  " in line or "\t" in line or not line.isascii()) else line
+        for line in map(str.strip, text.splitlines())
+    ]
+
+
 def _chrome_key(line: str) -> str:
     return line.casefold().rstrip("!.:").strip()
+
+
+def _is_chrome(line: str, following: str) -> bool:
+    """True for a line of page chrome; a chrome word with an abstract after it is a title."""
+    key = _chrome_key(line)
+    return key in _CHROME and (key in _SITE_CHROME or not _abstract_follows(line, following))
 
 
 def _read_header(lines: list[str], today: date) -> _Header:
@@ -161,7 +201,7 @@ def _read_header(lines: list[str], today: date) -> _Header:
     for number, line in enumerate(lines):
         if not line:
             continue
-        if _chrome_key(line) in _CHROME:
+        if _chrome_key(line) in _CHROME and _is_chrome(line, _next_line(lines, number)):
             header.chrome_seen = True
             continue
         day = _listing_day(line, today)
@@ -223,11 +263,25 @@ def _read_body(lines: list[str], header: _Header, state: _State) -> None:
         numbered[0] = (numbered[0][0], header.first_line)
     index = 0
     while index < len(numbered):
-        number, line = numbered[index]
-        if _chrome_key(line) in _CHROME:
+        line = numbered[index][1]
+        if _chrome_key(line) in _CHROME and _is_chrome(line, _following(numbered, index)):
             index += 1
             continue
         index = _read_paper(numbered, index, state)
+
+
+def _next_line(lines: list[str], number: int) -> str:
+    """The next non-blank line after lines[number] ("" at the end)."""
+    return next((line for line in lines[number + 1:number + 50] if line), "")
+
+
+def _following(numbered: list[tuple[int, str]], index: int) -> str:
+    return numbered[index + 1][1] if index + 1 < len(numbered) else ""
+
+
+def _abstract_follows(line: str, following: str) -> bool:
+    """True when `following` reads as the abstract of `line`, making `line` a title."""
+    return len(following) >= _MIN_ABSTRACT and len(following) > len(line) and following not in _SEPARATORS
 
 
 def _read_paper(numbered: list[tuple[int, str]], index: int, state: _State) -> int:
@@ -249,8 +303,7 @@ def _is_metadata(numbered: list[tuple[int, str]], index: int) -> bool:
     line = numbered[index][1]
     if line in _SEPARATORS or _AUTHOR_COUNT.match(line) or _DATE.match(line):
         return True
-    following = numbered[index + 1][1] if index + 1 < len(numbered) else ""
-    return following in _SEPARATORS and len(line) <= 120
+    return _following(numbered, index) in _SEPARATORS and len(line) <= 120
 
 
 def _read_metadata(numbered: list[tuple[int, str]], index: int, draft: _Draft, today: date) -> int:
@@ -268,15 +321,16 @@ def _take_metadata(numbered: list[tuple[int, str]], index: int, draft: _Draft, t
     # Dispatch on the first character: most lines reaching here are the next title, and
     # they should not pay for every pattern.
     first = line[0]
+    following = _following(numbered, index)
     if first in "•·*-" or first.isdigit():
-        return _take_count_or_upvotes(line, draft)
+        # "1984" followed by an abstract is the next paper's title, not an upvote count.
+        return not _abstract_follows(line, following) and _take_count_or_upvotes(line, draft)
     if first.isalpha() and line[:3].casefold() in _MONTHS and draft.published is None:
         if (dated := _DATE.match(line)) and (day := _to_date(dated, today)):
             draft.published = day
             if dated.group("upvotes"):
                 draft.upvotes = int(dated.group("upvotes"))
             return True
-    following = numbered[index + 1][1] if index + 1 < len(numbered) else ""
     if following in _SEPARATORS and len(line) <= 120 and draft.meta_lines == 0:
         draft.organization = _organization(line)
         return True
@@ -303,19 +357,24 @@ def _organization(line: str) -> str:
     return line
 
 
-def _drop_cut_off(state: _State, *, ends_cleanly: bool) -> None:
-    """Drop a last paper that the save cut off, with a warning naming it."""
+def _check_last(state: _State, *, ends_cleanly: bool) -> None:
+    """Flag a last paper the save may have cut off; drop one that has no abstract at all.
+
+    A title with an abstract is always kept: an abstract may end in a link, a digit or a
+    parenthesis, so "no final newline and no full stop" only earns a warning. A later
+    snapshot with the whole abstract updates the stored one.
+    """
     if not state.drafts:
         return
     last = state.drafts[-1]
     if not last.abstract and last.meta_lines == 0:
-        reason = "has no abstract"
-    elif not ends_cleanly and last.meta_lines == 0 and not last.abstract.rstrip().endswith(_TERMINAL):
-        reason = "ends mid-abstract"
-    else:
-        return
-    state.drafts.pop()
-    state.warnings.append(f"line {last.line}: last paper {_short(last.title)!r} {reason} (cut off?); skipped")
+        state.drafts.pop()
+        state.warnings.append(f"line {last.line}: last paper {_short(last.title)!r} has no abstract (cut off?); skipped")
+    elif not ends_cleanly and last.meta_lines == 0 and not last.abstract.endswith(_TERMINAL):
+        state.warnings.append(
+            f"line {last.line}: last paper {_short(last.title)!r} may be cut off (the text stops at "
+            f"'...{last.abstract[-30:]}' with no final newline); kept: a later snapshot with the full abstract updates it"
+        )
 
 
 def _short(title: str) -> str:
@@ -323,7 +382,7 @@ def _short(title: str) -> str:
 
 
 def _looks_like_paper(draft: _Draft) -> bool:
-    return len(draft.title) <= _MAX_TITLE and len(draft.abstract) >= 80 and len(draft.abstract) > len(draft.title)
+    return len(draft.title) <= _MAX_TITLE and len(draft.abstract) >= _MIN_ABSTRACT and len(draft.abstract) > len(draft.title)
 
 
 def _check_shape(drafts: list[_Draft], header: _Header) -> None:

@@ -111,3 +111,26 @@ def test_diff_is_idempotent(items):
     again = diff_snapshot(dedupe(papers), known)
     assert again.new == [] and again.updated == {}
     assert len(again.unchanged) == len(first.sightings)
+
+
+def test_an_abstract_that_carries_the_stored_one_on_replaces_it():
+    """A cut-off copy (the last paper of a save cut short) is completed by a later full listing."""
+    cut = stored(Paper("Denoisers", "Deep networks trained for denoising are"), 3)
+    full = Paper("Denoisers", "Deep networks trained for denoising are biased. Code: https://example.github.io/x/")
+    assert changes(cut, full) == {"abstract": full.abstract}
+    rewrapped = Paper("Denoisers", "Deep networks  trained\nfor denoising are biased towards harmonic bases.")
+    assert changes(cut, rewrapped) == {"abstract": rewrapped.abstract}
+
+
+def test_a_shorter_or_different_abstract_never_replaces_the_stored_one():
+    full = stored(Paper("Denoisers", "Deep networks trained for denoising are biased."), 3)
+    assert changes(full, Paper("Denoisers", "Deep networks trained for")) == {}
+    assert changes(full, Paper("Denoisers", "Another text of some greater length than the stored one.")) == {}
+
+
+def test_repeats_in_one_listing_merge_into_the_fuller_copy():
+    first = Paper("T", "", arxiv_id="2601.00001")
+    second = Paper("T", "The abstract.", arxiv_id="2601.00001")
+    assert [p.abstract for p in dedupe([first, second])] == ["The abstract."]
+    cut = Paper("T", "The abs", arxiv_id="2601.00001")
+    assert [p.abstract for p in dedupe([cut, second])] == ["The abstract."]

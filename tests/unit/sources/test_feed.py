@@ -251,11 +251,11 @@ def test_entries_without_title_are_skipped_with_a_warning():
     assert result.warnings == ["entry 1: no title, skipped"]
 
 
-def test_repeated_arxiv_id_is_kept_once():
+def test_repeated_arxiv_id_is_kept_for_the_diff_to_merge():
     link = "<link>https://arxiv.org/abs/2601.00001v1</link>"
     result = feed.parse(rss(rss_item("A", extra=link), rss_item("B", extra=link)))
-    assert [p.title for p in result.papers] == ["A"]
-    assert len(result.warnings) == 1
+    assert [p.title for p in result.papers] == ["A", "B"]
+    assert result.warnings == ["entry 2: arXiv:2601.00001 listed again (entry 1); merged"]
 
 
 def test_truncated_feed_is_read_with_a_warning(samples):

@@ -136,10 +136,11 @@ def test_items_without_title_are_skipped_with_a_warning():
     assert result.warnings == ["item 1: no title, skipped", "item 3: not an object but a number, skipped"]
 
 
-def test_repeated_paper_is_kept_once():
-    result = hf_api.parse(dumps([item("First"), item("Second")]))
-    assert [p.title for p in result.papers] == ["First"]
-    assert len(result.warnings) == 1
+def test_repeated_paper_is_kept_for_the_diff_to_merge():
+    """The fuller copy may be the second: both go to digest.diff.dedupe, which merges them."""
+    result = hf_api.parse(dumps([item("First"), item("First", summary="The abstract.")]))
+    assert [(p.title, p.abstract) for p in result.papers] == [("First", ""), ("First", "The abstract.")]
+    assert result.warnings == ["item 2: arXiv:2601.00001 listed again (item 1); merged"]
 
 
 def test_every_item_unusable_is_an_error():
@@ -147,10 +148,24 @@ def test_every_item_unusable_is_an_error():
         hf_api.parse(dumps([{"paper": {"id": "1"}}, {"paper": {"title": "  "}}]))
 
 
-def test_truncated_json_names_the_line(samples):
+def test_truncated_json_keeps_the_complete_items(samples):
     data = (samples / "hf-api/daily-papers-5-pretty.json").read_bytes()
+    result = hf_api.parse(data[: len(data) // 2])
+    assert [p.title for p in result.papers] == [p.title for p in hf_api.parse(data).papers[:2]]
+    assert result.warnings == ["the response is cut off in item 3 (line 235); kept the 2 complete items before it"]
+
+
+@pytest.mark.parametrize("cut", [b'[{"paper": {"id": "2606.00467", "title": "On the Limits', b"[", b'{"papers": [{"title": "A"}'])
+def test_truncated_json_without_a_complete_item_is_refused(cut):
+    with pytest.raises(SnapshotError, match="invalid JSON"):
+        hf_api.parse(cut)
+
+
+def test_bad_json_inside_the_document_names_the_line(samples):
+    data = (samples / "hf-api/daily-papers-5-pretty.json").read_bytes()
+    middle = data.index(b"\n", len(data) // 2)
     with pytest.raises(SnapshotError) as caught:
-        hf_api.parse(data[: len(data) // 2])
+        hf_api.parse(data[:middle] + b" garbage" + data[middle:])
     assert caught.value.message.startswith("invalid JSON: ")
     assert caught.value.line is not None and caught.value.line > 100
     assert "\n" not in str(caught.value)
