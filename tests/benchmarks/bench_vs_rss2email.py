@@ -23,6 +23,11 @@ subscribers, ingest, `r2e add`) is not in the timed run; our ingest is reported 
 since rss2email's run parses the feed itself. With --repeat the three alternate in order
 and every figure is given as a range. Other people's work on the machine shows in the load
 average, printed before and after. The last line is one JSON object with every figure.
+
+The children import `digest` as this environment would (the editable checkout); to measure
+another version, e.g. a commit before a change, put its tree first on PYTHONPATH:
+
+    git archive COMMIT | tar -x -C /tmp/before && PYTHONPATH=/tmp/before python tests/benchmarks/bench_vs_rss2email.py
 """
 
 from __future__ import annotations
@@ -41,8 +46,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # first, even when an editable install already lists it
 
 from tests.benchmarks.disk_sink import DiskSink, spawn_disk_sink
 from tests.benchmarks.paper_feed import load_papers, write_feed, write_subscribers
@@ -68,7 +72,8 @@ class Phase:
     emails: int
     distinct_ids: int
     wall_s: float
-    cpu_s: float
+    cpu_s: float  # user + system
+    sys_s: float  # system (kernel) part of cpu_s
     sink_cpu_s: float
     bytes_per_email: float
     send_wall_s: float | None = None  # the ideal client's sending phase alone
@@ -84,6 +89,7 @@ class Phase:
 
     def figures(self) -> dict:
         return {**asdict(self), "emails_per_s": round(self.per_second, 1), "cpu_ms_per_email": round(self.cpu_ms, 3),
+                "sys_ms_per_email": round(1000 * self.sys_s / max(self.emails, 1), 3),
                 "sink_cpu_ms_per_email": round(1000 * self.sink_cpu_s / max(self.emails, 1), 3)}
 
 
@@ -97,8 +103,19 @@ def tool(name: str) -> str:
     return path
 
 
-def run_child(cmd: list[str], *, cwd: Path, env: dict | None = None, log: Path) -> tuple[float, float, str]:
-    """Run `cmd` to completion; (wall s, CPU s from its rusage, its output). Raises BenchError."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Child:
+    """A finished child process: wall seconds, CPU seconds (user + system) and system seconds
+    from its rusage (its own children included), and what it printed."""
+
+    wall_s: float
+    cpu_s: float
+    sys_s: float
+    output: str
+
+
+def run_child(cmd: list[str], *, cwd: Path, env: dict | None = None, log: Path) -> Child:
+    """Run `cmd` to completion, its output going to `log`. Raises BenchError if it fails."""
     with log.open("w") as out:
         started = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -110,22 +127,23 @@ def run_child(cmd: list[str], *, cwd: Path, env: dict | None = None, log: Path) 
         tail = " | ".join(output.strip().splitlines()[-5:])
         raise BenchError(f"{' '.join(Path(c).name if i == 0 else c for i, c in enumerate(cmd))} exited "
                          f"{proc.returncode}: {tail}")
-    return wall, usage.ru_utime + usage.ru_stime, output
+    return Child(wall_s=wall, cpu_s=usage.ru_utime + usage.ru_stime, sys_s=usage.ru_stime, output=output)
 
 
 def timed(system: str, domain: str, sink: DiskSink, cmd: list[str], *, cwd: Path, env: dict | None,
           log: Path) -> tuple[Phase, str]:
     """Run one system against the sink and count what the sink received from `domain`."""
     before = sink.figures_after(time.time())
-    wall, cpu, output = run_child(cmd, cwd=cwd, env=env, log=log)
+    child = run_child(cmd, cwd=cwd, env=env, log=log)
     after = sink.figures_after(time.time())
     got, had = after["domains"].get(domain, {}), before["domains"].get(domain, {})
     emails = got.get("messages", 0) - had.get("messages", 0)
-    phase = Phase(system=system, emails=emails, wall_s=round(wall, 3), cpu_s=round(cpu, 3),
+    phase = Phase(system=system, emails=emails, wall_s=round(child.wall_s, 3), cpu_s=round(child.cpu_s, 3),
+                  sys_s=round(child.sys_s, 3),
                   distinct_ids=got.get("distinct_message_ids", 0) - had.get("distinct_message_ids", 0),
                   sink_cpu_s=round(after["cpu_s"] - before["cpu_s"], 3),
                   bytes_per_email=round((got.get("bytes", 0) - had.get("bytes", 0)) / max(emails, 1)))
-    return phase, output
+    return phase, child.output
 
 
 # -- the three systems ------------------------------------------------------------------------
@@ -166,12 +184,11 @@ def run_ours(work: Path, feed: Path, people: Path, sink: DiskSink, pool: int) ->
     run_child([digest, "db", "upgrade"], cwd=folder, env=env, log=folder / "db.log")
     run_child([digest, "subscribers", "import", str(people), "--apply", "--json"], cwd=folder, env=env,
               log=folder / "import.log")
-    ingest_wall, ingest_cpu, _ = run_child([digest, "ingest", str(feed), "--json"], cwd=folder, env=env,
-                                           log=folder / "ingest.log")
+    ingest = run_child([digest, "ingest", str(feed), "--json"], cwd=folder, env=env, log=folder / "ingest.log")
     phase, output = timed("ours", OURS_DOMAIN, sink, [digest, "run", "--now", "--json"], cwd=folder, env=env,
                           log=folder / "run.log")
     report = json.loads(output[output.index("{"):])
-    return phase, {"ingest_wall_s": round(ingest_wall, 3), "ingest_cpu_s": round(ingest_cpu, 3), "run_report": report}
+    return phase, {"ingest_wall_s": round(ingest.wall_s, 3), "ingest_cpu_s": round(ingest.cpu_s, 3), "run_report": report}
 
 
 def run_ideal(work: Path, sink: DiskSink, n: int, size: int, pool: int) -> Phase:
@@ -182,12 +199,19 @@ def run_ideal(work: Path, sink: DiskSink, n: int, size: int, pool: int) -> Phase
     return Phase(**{**asdict(phase), "send_wall_s": round(inner["wall_s"], 3), "send_cpu_s": round(inner["cpu_s"], 3)})
 
 
+def digest_location(work: Path) -> str:
+    """The folder of the `digest` package the children import (PYTHONPATH can choose it)."""
+    child = run_child([sys.executable, "-c", "import digest, os; print(os.path.dirname(digest.__file__))"], cwd=work,
+                      log=work / "where.log")
+    return child.output.strip().splitlines()[-1]
+
+
 def startup_cpu(work: Path) -> dict:
     """Wall and CPU seconds of `--help` alone: what every run pays before its first email."""
     figures = {}
     for name, cmd in (("digest", [tool("digest"), "--help"]), ("r2e", [tool("r2e"), "--help"])):
-        wall, cpu, _ = run_child(cmd, cwd=work, log=work / f"{name}-help.log")
-        figures[name] = {"wall_s": round(wall, 3), "cpu_s": round(cpu, 3)}
+        child = run_child(cmd, cwd=work, log=work / f"{name}-help.log")
+        figures[name] = {"wall_s": round(child.wall_s, 3), "cpu_s": round(child.cpu_s, 3)}
     return figures
 
 
@@ -314,6 +338,8 @@ def _bench(work: Path, args: argparse.Namespace) -> dict:
     figures: dict = {"n": args.n, "rounds": args.repeat, "pool": args.pool, "fsync": args.fsync,
                      "papers_from": source.origin, "papers_note": source.note, "load_before": os.getloadavg()}
     figures["startup"] = startup_cpu(work)
+    figures["digest_package"] = digest_location(work)
+    print(f"ours: the digest package in {figures['digest_package']}")
     sink = spawn_disk_sink(sink_folder(work), work / "sink.json", fsync=args.fsync, line_limit=SINK_LINE_LIMIT)
     try:
         rounds = [one_round(k, work, feed, people, sink, args) for k in range(args.repeat)]

@@ -31,8 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # first, even when an editable install already lists it
 
 from tests.smtp_server import SERVER_NAME, message_id_of
 
@@ -94,6 +93,7 @@ async def _serve(args: argparse.Namespace) -> None:
     from aiosmtpd.smtp import SMTP
 
     loop = asyncio.get_running_loop()
+    Path(args.dir).mkdir(parents=True, exist_ok=True)
     handler = DiskHandler(Path(args.dir), fsync=args.fsync)
     # aiosmtpd's limit is also its stream buffer size: raising it accepts long lines (as
     # Postfix does, splitting them) and reads DATA in larger pieces.
@@ -153,7 +153,6 @@ def _first_line(proc: subprocess.Popen, timeout: float) -> str:
 def spawn_disk_sink(folder: Path, dump: Path, *, fsync: bool = False, line_limit: int = 1001,
                     ready_timeout: float = 15.0) -> DiskSink:
     """Start the sink writing into `folder`; raises RuntimeError if it does not come up."""
-    folder.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "tests.benchmarks.disk_sink", "--dir", str(folder), "--dump", str(dump), "--port", "0",
            "--line-limit", str(line_limit)]
     if fsync:

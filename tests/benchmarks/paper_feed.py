@@ -145,9 +145,9 @@ def interests(rng: random.Random, words: list[str], phrases: list[str]) -> str:
     return " ".join(parts)
 
 
-def write_subscribers(papers: list[FeedPaper], n: int, path: Path, *, seed: int = 7) -> None:
-    """A CSV for `digest subscribers import`: `n` active subscribers, 10 papers each, varied
-    interests (70% pick one of a few hundred popular queries, as real lists share them)."""
+def write_subscribers(papers: list[FeedPaper], n: int, path: Path, *, seed: int = 7, max_papers: int = 10) -> None:
+    """A CSV for `digest subscribers import`: `n` active subscribers, `max_papers` papers each,
+    varied interests (70% pick one of a few hundred popular queries, as real lists share them)."""
     rng = random.Random(seed)
     words, phrases = topic_terms(papers)
     popular = [interests(rng, words, phrases) for _ in range(max(1, min(n // 10, 500)))]
@@ -156,4 +156,4 @@ def write_subscribers(papers: list[FeedPaper], n: int, path: Path, *, seed: int 
         writer.writerow(["email", "name", "status", "interests", "timezone", "send_hour", "max_papers"])
         for k in range(n):
             query = rng.choice(popular) if rng.random() < 0.7 else interests(rng, words, phrases)
-            writer.writerow([f"reader{k}@example{k % 101}.org", f"Reader {k}", "active", query, "UTC", 7, 10])
+            writer.writerow([f"reader{k}@example{k % 101}.org", f"Reader {k}", "active", query, "UTC", 7, max_papers])
