@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from digest.cli.common import console, err_console, fail, handle_errors, interactive, print_json, runtime, to_json, warn
 from digest.errors import DigestError
@@ -15,6 +16,7 @@ from digest.jobs.ingest import ingest_location
 from digest.models import IngestReport, Paper
 from digest.sources import FORMATS
 from digest.store.papers import list_papers
+from digest.text import display_abstract, display_byline, display_title
 
 papers_app = typer.Typer(help="Look at stored papers.", no_args_is_help=True)
 
@@ -102,6 +104,8 @@ def _paper_json(paper: Paper) -> dict:
         "doi": paper.doi,
         "title": paper.title,
         "abstract": paper.abstract,
+        "display_title": display_title(paper),  # LaTeX rendered, length capped: what a reader sees
+        "display_abstract": display_abstract(paper),
         "authors": list(paper.authors),
         "author_count": paper.author_count,
         "organization": paper.organization,
@@ -125,6 +129,9 @@ def papers_list(
 ) -> None:
     """List stored papers, newest first.
 
+    The table shows titles as readers see them (LaTeX rendered as Unicode); --json gives
+    both the stored `title`/`abstract` and the rendered `display_title`/`display_abstract`.
+
     Example:  digest papers list --since 2026-09-01 --search pooling --limit 20
     """
     rt = runtime(ctx)
@@ -143,8 +150,8 @@ def papers_list(
     for paper in found:
         table.add_row(
             paper.key,
-            paper.title,
-            paper.byline,
+            Text(display_title(paper)),  # Text: a title's "[...]" is not Rich markup
+            Text(display_byline(paper)),
             str(paper.listing_day or ""),
             "" if paper.upvotes is None else str(paper.upvotes),
             paper.first_seen.strftime("%Y-%m-%d") if paper.first_seen else "",
