@@ -40,7 +40,9 @@ TZ_SCRIPT = """(function () {
   var zone;
   try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone; } catch (e) { return; }
   for (var i = 0; i < select.options.length; i++) {
-    if (select.options[i].value === zone) { select.value = zone; return; }
+    var option = select.options[i];  // data-alias: older names browsers report (Asia/Calcutta)
+    var aliases = " " + (option.getAttribute("data-alias") || "") + " ";
+    if (option.value === zone || aliases.indexOf(" " + zone + " ") >= 0) { select.value = option.value; return; }
   }
 })();
 """

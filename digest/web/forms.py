@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Mapping
-from zoneinfo import available_timezones
 
 from pydantic import ValidationError
 
 from digest.errors import QueryError
 from digest.ranking import validate_query
 from digest.subscribers import WEEKDAYS, SubscriberSpec
+from digest.web.zones import timezone_choices  # noqa: F401 - the routes take the form's choices from here
 
 # The fields a browser may set; status, name, feed token and the rest never come from a form.
 SUBSCRIBE_FIELDS = ("email", "interests", "timezone", "send_hour", "frequency", "weekday")
@@ -98,13 +97,6 @@ def _field_error(field: str, problem: Mapping[str, Any]) -> FieldError:
     if field in _FRIENDLY and not isinstance(cause, ValueError):
         return FieldError(_FRIENDLY[field])
     return FieldError(str(cause) if cause else problem["msg"])
-
-
-@lru_cache(maxsize=1)
-def timezone_choices() -> tuple[str, ...]:
-    """Every IANA zone name, UTC first then alphabetical (legacy aliases like 'US/...' kept:
-    a subscriber may already have one)."""
-    return ("UTC", *sorted(zone for zone in available_timezones() if zone != "UTC"))
 
 
 HOURS = tuple((str(h), f"{h:02d}:00") for h in range(24))

@@ -3,120 +3,51 @@
 uvicorn serves the real app on 127.0.0.1 in a thread; the real `digest run` delivers the
 confirmation email to an aiosmtpd sink; the browser follows the link from that email,
 reaches the manage page and unsubscribes with its button. Screenshots of every step go
-to test-artifacts/ (git-ignored). Skips when Chromium or Playwright is missing.
+to test-artifacts/ (git-ignored). Also: the time zone list as a browser shows it, and zone
+detection under the old names Chromium reports. Skips when Chromium or Playwright is missing
+(see tests/e2e/browser.py); accessibility checks are in test_accessibility.py.
 """
 
 from __future__ import annotations
 
-import email
-import email.policy
-import re
-import socket
-import threading
-import time
-from pathlib import Path
-
 import pytest
 from sqlalchemy import select
 
-from digest import jobs
-from digest.config import load_settings
 from digest.store.tables import deliveries, subscribers
-from digest.web import create_app
+from tests.e2e.browser import (
+    ARTIFACTS,
+    eventually,
+    link_in_text,
+    received,
+    send_mail,
+    watch_problems,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="the Playwright package is not installed")
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no /usr/bin/chromium (apt-get install chromium)"),
-]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def site(database_url, monkeypatch, smtp_sink, samples):
-    """The app under uvicorn at its base URL, configured like production through DIGEST_*."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("the browser journey runs once, on SQLite")
-    import uvicorn
-
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    for name, value in {"DATABASE_URL": database_url, "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_sink.port),
-                        "SECRET_KEY": "browser-test-secret-key", "BASE_URL": base,
-                        "FROM": "Paper Digest <digest@example.org>"}.items():
-        monkeypatch.setenv(f"DIGEST_{name}", value)
-    app = create_app(load_settings())
-    engine = app.state.web.engine
-    for name in ("hf-listing-compact.txt", "hf-listing-with-metadata.txt"):
-        jobs.ingest_bytes(engine, (samples / "snapshots" / name).read_bytes(), input=name)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield base, engine
-    server.should_exit = True
-    thread.join(10)
-
-
-@pytest.fixture
-def browser_page():
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        # A Berlin browser: the subscribe page should preselect that zone by itself.
-        context = browser.new_context(timezone_id="Europe/Berlin", viewport={"width": 420, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        problems: list[str] = []
-        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-        page.on("pageerror", lambda error: problems.append(str(error)))
-        yield page, problems
-        context.close()
-        browser.close()
+def browser_page(chromium):
+    # A Berlin browser: the subscribe page should preselect that zone by itself.
+    context = chromium.new_context(timezone_id="Europe/Berlin", viewport={"width": 420, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page, watch_problems(page)
+    context.close()
 
 
 def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"web-{name}.png"), full_page=True)
 
 
-def status(engine, address: str) -> str:
+def status(engine, address: str) -> str | None:
     with engine.connect() as conn:
-        return conn.execute(select(subscribers.c.status).where(subscribers.c.email == address)).scalar_one()
-
-
-def confirmation_link(sink, base: str) -> str:
-    [received] = sink.handler.messages
-    message = email.message_from_bytes(received.data, policy=email.policy.default)
-    text = message.get_body(("plain",)).get_content()
-    return re.search(rf"{re.escape(base)}/confirm/\S+", text).group(0)
-
-
-def in_thread(work):
-    """Run `work` in a fresh thread: Playwright's sync API keeps an event loop running in this
-    one, and `digest run` starts its own with asyncio.run."""
-    result = []
-    thread = threading.Thread(target=lambda: result.append(work()))
-    thread.start()
-    thread.join(60)
-    assert result, "the command did not finish"
-    return result[0]
+        return conn.execute(select(subscribers.c.status).where(subscribers.c.email == address)).scalar_one_or_none()
 
 
 def test_subscribe_confirm_manage_and_unsubscribe_in_a_browser(site, browser_page, cli, smtp_sink):
-    base, engine = site
+    base, engine = site.base, site.engine
     page, problems = browser_page
 
     page.goto(f"{base}/")
@@ -134,11 +65,11 @@ def test_subscribe_confirm_manage_and_unsubscribe_in_a_browser(site, browser_pag
     page.click("button[type=submit]")
     page.wait_for_selector("text=Check your inbox")
     shot(page, "3-check-inbox")
-    assert status(engine, "ada@example.org") == "pending"
+    assert eventually(lambda: status(engine, "ada@example.org")) == "pending"
 
-    ran = in_thread(lambda: cli("run", "--json"))  # the real sender drains the outbox: the confirmation
-    assert ran.exit_code == 0 and ran.json()["sent"] == 1, ran.stderr
-    page.goto(confirmation_link(smtp_sink, base))
+    send_mail(cli)  # the real sender drains the outbox: the confirmation
+    [confirmation] = received(smtp_sink)
+    page.goto(link_in_text(confirmation, base, "confirm"))
     page.wait_for_selector("text=Confirm my subscription")
     assert status(engine, "ada@example.org") == "pending"  # opening the link alone confirms nothing
     page.click("text=Confirm my subscription")
@@ -159,3 +90,36 @@ def test_subscribe_confirm_manage_and_unsubscribe_in_a_browser(site, browser_pag
         assert conn.execute(select(deliveries.c.kind, deliveries.c.status)).all() == [("confirm", "sent")]
     # No script errors, no CSP violations, no missing resources (the form's own 400 aside).
     assert [p for p in problems if "status of 400" not in p] == []
+
+
+# Chromium reports some zones by their old names (Asia/Calcutta, Europe/Kiev, Asia/Saigon):
+# the list offers only the current ones, and detection must still find them.
+@pytest.mark.parametrize(("browser_zone", "listed"), [
+    ("Asia/Kolkata", "Asia/Kolkata"), ("Europe/Kyiv", "Europe/Kyiv"), ("Asia/Ho_Chi_Minh", "Asia/Ho_Chi_Minh"),
+    ("America/Argentina/Buenos_Aires", "America/Argentina/Buenos_Aires"), ("Etc/UTC", "UTC"),
+    ("America/Los_Angeles", "America/Los_Angeles"),
+])
+def test_the_browser_zone_is_preselected_even_under_an_old_name(site, chromium, browser_zone, listed):
+    context = chromium.new_context(timezone_id=browser_zone)
+    page = context.new_page()
+    problems = watch_problems(page)
+    page.goto(f"{site.base}/")
+    reported = page.evaluate("Intl.DateTimeFormat().resolvedOptions().timeZone")
+    assert page.locator("#timezone").input_value() == listed, f"the browser reports {reported}"
+    label = page.eval_on_selector("#timezone", "s => s.options[s.selectedIndex].label")
+    assert label == "UTC" or label.startswith(listed.partition("/")[2].replace("_", " ").replace("/", " / ") + " (UTC")
+    assert problems == []
+    context.close()
+
+
+def test_the_zone_list_is_grouped_by_region_with_offsets(site, chromium):
+    page = chromium.new_page()
+    page.goto(f"{site.base}/")
+    groups = page.eval_on_selector_all("#timezone optgroup", "all => all.map(g => g.label)")
+    assert groups[:2] == ["Africa", "Americas"] and "Europe" in groups and groups == sorted(groups)
+    labels = page.eval_on_selector_all("#timezone option", "all => all.map(o => o.label)")
+    values = page.eval_on_selector_all("#timezone option", "all => all.map(o => o.value)")
+    assert values[0] == "UTC" and not {"Factory", "localtime", "Etc/GMT+5", "US/Pacific", "Asia/Calcutta"} & set(values)
+    berlin = labels[values.index("Europe/Berlin")]
+    assert berlin in ("Berlin (UTC+01:00)", "Berlin (UTC+02:00)")
+    page.close()
