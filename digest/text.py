@@ -20,6 +20,7 @@ cache. pylatexenc alone on whole abstracts would cost 5,000 µs per paper with m
 from __future__ import annotations
 
 import html
+import re
 from dataclasses import replace
 from functools import lru_cache
 
@@ -42,6 +43,9 @@ ELLIPSIS = "…"
 # an abstract), so the cache stays under ~25 MB.
 CACHE_SIZE = 8_192
 _B_OPEN, _B_CLOSE = "\ue000", "\ue001"  # private-use stand-ins for a snippet's <b> and </b>
+# Control characters (but tab and line breaks), lone surrogates, U+FFFE/U+FFFF: invisible junk
+# that breaks XML and mail; removed before whitespace is collapsed ("a\x1fb" -> "ab").
+_JUNK = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -49,9 +53,9 @@ def rendered(text: str) -> str:
     """`text` with LaTeX rendered as Unicode, paragraphs kept, other whitespace one space.
 
     Cached: one paper is shown in many digests and feeds. Never raises; text that is not
-    well-formed LaTeX comes back as it was.
+    well-formed LaTeX comes back as it was. Control characters are dropped.
     """
-    return latex_to_text(text)
+    return latex_to_text(_JUNK.sub("", text))
 
 
 def shorten(text: str, limit: int) -> str:
@@ -67,7 +71,7 @@ def _line(text: str | None, limit: int) -> str:
     """One line of display text; the raw text if rendering leaves nothing (a title "{}")."""
     if not text:
         return ""
-    return shorten(" ".join(rendered(text).split()) or " ".join(text.split()), limit)
+    return shorten(" ".join(rendered(text).split()) or " ".join(_JUNK.sub("", text).split()), limit)
 
 
 def display_title(paper: Paper) -> str:
@@ -77,7 +81,7 @@ def display_title(paper: Paper) -> str:
 
 def display_abstract(paper: Paper) -> str:
     """The abstract rendered, paragraphs kept, at most ABSTRACT_CHARS characters."""
-    return shorten(rendered(paper.abstract) or paper.abstract.strip(), ABSTRACT_CHARS) if paper.abstract else ""
+    return shorten(rendered(paper.abstract) or _JUNK.sub("", paper.abstract).strip(), ABSTRACT_CHARS) if paper.abstract else ""
 
 
 def display_byline(paper: Paper) -> str:
