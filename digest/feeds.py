@@ -26,7 +26,8 @@ tab/LF/CR, DEL, C1, lone surrogates, U+FFFE/U+FFFF) are removed from every strin
 goes into the feed (`clean_text`). Titles, bylines and categories are additionally
 collapsed to one line (`one_line`). Entry bodies are HTML whose only markup is our own
 ``<p>`` paragraphs and the ``<b>`` marks of a ranked paper's snippet; all other text is
-escaped.
+escaped. Titles, bylines, snippets and abstracts are display text (`digest.text`: arXiv
+LaTeX rendered as Unicode, lengths capped); ids come from the stored paper.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from feedgen.feed import FeedGenerator
 import digest
 from digest.diff import paper_key
 from digest.models import Paper, RankedPaper
+from digest.text import display_byline, display_ranked, for_display
 
 __all__ = [
     "EPOCH",
@@ -258,9 +260,11 @@ def _feed_generator(info: FeedInfo, format: FeedFormat, feed_date: datetime) -> 
 
 
 def _add_entry(fg: FeedGenerator, item: RankedPaper | Paper, format: FeedFormat, fallback: datetime) -> None:
-    paper = _paper(item)
+    paper = _paper(item)  # as stored: its key and links identify the entry
+    # What readers see: LaTeX rendered as Unicode, lengths capped (digest.text).
+    shown = display_ranked(item) if isinstance(item, RankedPaper) else for_display(item)
     fe: FeedEntry = fg.add_entry(order="append")  # feedgen prepends by default
-    fe.title(one_line(paper.title))
+    fe.title(one_line(_paper(shown).title))
     key = _key(paper)
     if format == "rss":
         fe.guid(key, permalink=False)
@@ -272,7 +276,7 @@ def _add_entry(fg: FeedGenerator, item: RankedPaper | Paper, format: FeedFormat,
     moment = entry_date(paper) or fallback
     fe.published(moment)
     fe.updated(moment)
-    byline = one_line(paper.byline)
+    byline = one_line(display_byline(paper))
     if byline:
         if format == "rss":
             fe.dc.dc_creator(byline)
@@ -281,10 +285,10 @@ def _add_entry(fg: FeedGenerator, item: RankedPaper | Paper, format: FeedFormat,
     for category in dict.fromkeys(one_line(c) for c in paper.categories):
         if category:
             fe.category({"term": category})
-    body = entry_html(item)
+    body = entry_html(shown)
     if not body and not url:
         # An Atom entry needs content or an alternate link; the title is all there is.
-        body = _escape(paper.title)
+        body = _escape(_paper(shown).title)
     if body:
         if format == "rss":
             fe.description(body)

@@ -25,6 +25,7 @@ from digest.errors import NotFoundError
 from digest.store import subscribers as subscriber_store
 from digest.store.db import write_transaction
 from digest.subscribers import SubscriberSpec
+from digest.text import display_ranked
 from digest.tokens import BadToken, read_token
 from digest.web.context import Web
 from digest.web.feed_data import preview
@@ -155,6 +156,7 @@ def manage_page(web: Web, request: Request, row: Row, values: dict[str, str], er
     """Preferences form, status buttons and a preview of the stored keywords' last 7 days."""
     with web.engine.connect() as conn:
         ranked = preview(conn, web.indexes, row.interests or "", now=web.clock(), limit=PREVIEW_LIMIT)
+    ranked = [display_ranked(item) for item in ranked]  # titles and snippets as readers see them
     return web.page(
         request, "manage.html", status=status, form=True, row=row, values=values, errors=errors, notice=notice,
         action=request.url.path, ranked=ranked, zones=timezone_choices(), hours=HOURS, days=DAYS,

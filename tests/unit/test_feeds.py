@@ -24,6 +24,7 @@ from digest.feeds import (
     last_modified,
 )
 from digest.models import Paper, RankedPaper
+from digest.text import display_title
 
 FORMATS = ("rss", "atom")
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -275,13 +276,14 @@ _REMOVED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\u
 
 
 def expected_title(title: str) -> str:
-    """The title contract: remove `_REMOVED` characters, then collapse whitespace.
+    """The title contract: the display title (digest.text: LaTeX rendered, capped), with
+    `_REMOVED` characters removed, then whitespace collapsed.
 
     Whitespace is what `str.split()` splits on (Unicode whitespace, incl. NBSP and
     U+2028); runs become one space and the ends are trimmed. Control characters are
     removed *before* collapsing, so "a\\x1fb" (U+001F is str whitespace) becomes "ab".
     """
-    return " ".join(_REMOVED.sub("", title).split())
+    return " ".join(_REMOVED.sub("", display_title(Paper(title))).split())
 
 
 # Any code point, surrogates included: the feed must cope with whatever a listing held.
