@@ -17,6 +17,7 @@ from digest.cli.common import console, err_console, handle_errors, print_json, r
 from digest.models import RankedPaper
 from digest.ranking import build_index, rank, validate_query
 from digest.store.papers import list_papers
+from digest.text import display_ranked
 
 _TAG = re.compile(r"<b>(.*?)</b>", re.S)
 
@@ -53,7 +54,7 @@ def show_ranked(items: list[RankedPaper], title: str) -> None:
     table.add_column("score", justify="right")
     table.add_column("paper", overflow="fold", ratio=2)
     table.add_column("why", overflow="fold", ratio=3)
-    for number, item in enumerate(items, start=1):
+    for number, item in enumerate(map(display_ranked, items), start=1):  # LaTeX rendered, capped
         matched = ", ".join(item.matched) or "top by upvotes"
         paper = Text(item.paper.title, style="bold") + Text(f"\n{item.paper.key}", style="dim")
         why = snippet_text(item.snippet) + Text(f"\nmatched: {matched}", style="dim")

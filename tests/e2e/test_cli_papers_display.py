@@ -32,3 +32,12 @@ def test_a_huge_title_is_capped_in_the_table(cli, tmp_path):
     [paper] = cli("papers", "list", "--json").json()
     assert len(paper["title"]) > 99_000 and len(paper["display_title"]) <= 500
     assert len(cli("papers", "list").stdout) < 5_000
+
+
+def test_rank_table_shows_rendered_titles_and_snippets(cli, tmp_path):
+    _ingest(cli, tmp_path, [{"paper": {"id": "2601.00003", "title": r"Token $\mathcal{O}(n^2)$ pooling",
+                                       "summary": r"Token pooling gives a 6.01$\times$ speedup."}}])
+    ran = cli("rank", "--query", "pooling speedup")
+    assert ran.exit_code == 0, ran.stderr
+    flat = " ".join(ran.stdout.split())
+    assert "𝒪(n²)" in flat and "6.01×" in flat and "$" not in ran.stdout
