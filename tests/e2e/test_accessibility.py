@@ -157,6 +157,30 @@ def test_an_invalid_field_gets_the_error_border(site, chromium, cli, smtp_sink, 
     assert border("#max_papers[aria-invalid=true]") == (error_colour, "2px")
 
 
+CONTRAST = """([fg, bg]) => {
+  const luminance = colour => {
+    const [r, g, b] = colour.match(/\\d+/g).slice(0, 3).map(v => v / 255)
+      .map(c => c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4);
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const [high, low] = [luminance(fg), luminance(bg)].sort((a, b) => b - a);
+  return (high + 0.05) / (low + 0.05);
+}"""
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_every_form_field_edge_has_3_to_1_contrast(site, chromium, scheme):
+    """WCAG 1.4.11 (non-text contrast), which axe does not check: a field is seen by its border."""
+    page = open_page(chromium, scheme=scheme)
+    page.goto(f"{site.base}/")
+    card = page.eval_on_selector(".card", "e => getComputedStyle(e).backgroundColor")
+    edges = page.eval_on_selector_all("input:not([type=hidden]):not([type=radio]), select, textarea",
+                                      "all => all.map(e => [e.id, getComputedStyle(e).borderTopColor])")
+    assert len(edges) == 5
+    low = {name: round(page.evaluate(CONTRAST, [colour, card]), 2) for name, colour in edges}
+    assert {name: ratio for name, ratio in low.items() if ratio < 3} == {}
+
+
 def test_a_failed_submit_moves_focus_to_the_error_summary(site, chromium, cli, smtp_sink):
     page = open_page(chromium)
     page.goto(f"{site.base}/")
