@@ -50,6 +50,16 @@ class FetchError(DigestError):
         super().__init__(message)
 
 
+class SourceError(DigestError):
+    """A source definition that cannot work: bad name, location, interval or kind."""
+
+
+class SourceUnavailable(DigestError):
+    """A source that cannot be read right now (its folder is gone or unreadable)."""
+
+    exit_code = 2
+
+
 class QueryError(DigestError):
     """An interests query that cannot be parsed.
 

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from digest.enums import Frequency
 from digest.models import Subscriber
 
 
@@ -32,7 +33,7 @@ def send_time(subscriber: Subscriber, day: date) -> datetime:
 
 
 def period_of(subscriber: Subscriber, day: date) -> str:
-    if subscriber.frequency == "weekly":
+    if subscriber.frequency == Frequency.WEEKLY:
         year, week, _ = day.isocalendar()
         return f"{year}-W{week:02d}"
     return day.isoformat()
@@ -43,7 +44,7 @@ def latest_slot(subscriber: Subscriber, now: datetime) -> tuple[date, datetime] 
     today = now.astimezone(_zone(subscriber.timezone)).date()
     for back in range(8):
         day = today - timedelta(days=back)
-        if subscriber.frequency == "weekly" and day.weekday() != (subscriber.weekday or 0):
+        if subscriber.frequency == Frequency.WEEKLY and day.weekday() != (subscriber.weekday or 0):
             continue
         instant = send_time(subscriber, day)
         if instant <= now:

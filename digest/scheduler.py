@@ -24,7 +24,7 @@ from sqlalchemy import Engine, text
 from digest.config import Settings
 from digest.jobs.common import utcnow
 from digest.errors import DigestError
-from digest.jobs.delivery import PlanReport, plan_digests
+from digest.jobs.planning import PlanReport, plan_digests
 from digest.jobs.mailbox import check_mailbox, mailbox_configured
 
 log = logging.getLogger("digest.scheduler")
@@ -66,7 +66,7 @@ def plan_job(engine: Engine, clock: Callable[[], datetime] = utcnow) -> PlanRepo
 
 def poll_job(engine: Engine, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:
     """Poll every source whose interval has passed (each failure is recorded on its source)."""
-    from digest.sources.poll import poll_due
+    from digest.jobs.polling import poll_due
 
     for report in poll_due(engine, settings, now=clock()):
         log.info("ingested %s: %d new, %d updated", report.input, report.new, report.updated)

@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import secrets
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from digest.enums import Frequency, SubscriberStatus
 from digest.errors import DigestError, QueryError
 from digest.ranking import validate_query
 
-STATUSES = ("pending", "active", "paused", "unsubscribed", "bounced")
+STATUSES = tuple(status.value for status in SubscriberStatus)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 HARD_BOUNCE_LIMIT = 3
 
@@ -74,11 +75,11 @@ class SubscriberSpec(BaseModel):
 
     email: str
     name: str | None = Field(default=None, max_length=200)
-    status: Literal["pending", "active", "paused", "unsubscribed", "bounced"] = "pending"
+    status: SubscriberStatus = SubscriberStatus.PENDING
     interests: str = Field(default="", max_length=1000)
     timezone: str = "UTC"
     send_hour: int = Field(default=7, ge=0, le=23)
-    frequency: Literal["daily", "weekly"] = "daily"
+    frequency: Frequency = Frequency.DAILY
     weekday: int | None = None
     max_papers: int = Field(default=10, ge=1, le=100)
     min_score: float = Field(default=0.0, ge=0)
@@ -125,9 +126,9 @@ class SubscriberSpec(BaseModel):
 
     @model_validator(mode="after")
     def _weekly_needs_a_day(self) -> "SubscriberSpec":
-        if self.frequency == "weekly" and self.weekday is None:
+        if self.frequency == Frequency.WEEKLY and self.weekday is None:
             self.weekday = 0
-        if self.frequency == "daily":
+        if self.frequency == Frequency.DAILY:
             self.weekday = None
         return self
 

@@ -39,6 +39,18 @@ def _isolated_settings(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
 
 
+@pytest.fixture
+def no_fetch_waits(monkeypatch):
+    """CLI runs fetch 127.0.0.1 back to back: no per-host spacing, no backoff between attempts.
+
+    The CLI builds its own Fetcher, which reads these process-wide values when it is made."""
+    from digest import fetch
+    from digest.ratelimit import Pacer
+
+    monkeypatch.setattr(fetch, "HOSTS", Pacer(1e-6))
+    monkeypatch.setattr(fetch, "BACKOFF_SECONDS", 0.0)
+
+
 @pytest.fixture(scope="session")
 def samples() -> Path:
     return SAMPLES

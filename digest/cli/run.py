@@ -4,32 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from datetime import timedelta
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Optional
 
 import typer
 
 from digest.cli.common import console, err_console, handle_errors, print_json, runtime
-from digest.config import Settings
-from digest.jobs.common import utcnow
+from digest.jobs.dispatch import Dispatcher, SendReport, dispatcher_for, write_dry_run
+from digest.jobs.planning import plan_digests, queue_test_digest
 from digest.logs import configure_logging
-from digest.jobs.delivery import Dispatcher, MailSetup, Renderer, plan_digests, queue_test_digest
-from digest.mail.sender import FileSender, SmtpConfig, SmtpSender
-from digest.store import papers as paper_store
-from digest.store import subscribers as subscriber_store
+
+smtp_dispatcher = dispatcher_for  # the name `digest serve` imports
 
 
-def smtp_dispatcher(engine, settings: Settings, sender=None, *, allow_demo_secret: bool = False) -> Dispatcher:
-    """A Dispatcher over the configured relay (or `sender`), sized to the connection pool."""
-    setup = MailSetup.from_settings(settings, allow_demo_secret=allow_demo_secret)
-    sender = sender or SmtpSender(SmtpConfig.from_settings(settings))
-    return Dispatcher(engine, sender, setup, concurrency=settings.smtp_pool_size,
-                      lease=timedelta(seconds=settings.lease_seconds), max_age=timedelta(hours=settings.retry_max_age_hours))
-
-
-async def _drain(dispatcher: Dispatcher, only: str | None):
+async def _drain(dispatcher: Dispatcher, only: str | None) -> SendReport:
     async with dispatcher.sender:
         return await dispatcher.drain(only=only)
 
@@ -52,10 +40,13 @@ def run(
     """
     rt = runtime(ctx)
     if dry_run:
-        figures = _dry_run(rt.engine, rt.settings, force=now, only=only, out=out)
+        report = write_dry_run(rt.engine, rt.settings, out, force=now, only=only)
+        err_console.print(f"dry run: wrote {report.written} messages to {out}/ (nothing was sent or recorded)",
+                          highlight=False)
+        figures = report.as_dict()
     else:
         plan = plan_digests(rt.engine, force=now, only=only)
-        report = asyncio.run(_drain(smtp_dispatcher(rt.engine, rt.settings), only))
+        report = asyncio.run(_drain(dispatcher_for(rt.engine, rt.settings), only))
         figures = {"planned": plan.planned, "skipped_empty": plan.skipped_empty, **report.as_dict()}
         for error in report.errors[:20]:
             err_console.print(f"failed: {error}", highlight=False, soft_wrap=True)
@@ -63,25 +54,6 @@ def run(
         print_json(figures)
     else:
         console.print(", ".join(f"{value} {name.replace('_', ' ')}" for name, value in figures.items()), highlight=False)
-
-
-def _dry_run(engine, settings: Settings, *, force: bool, only: str | None, out: Path) -> dict:
-    plan = plan_digests(engine, force=force, only=only, write=False)
-    renderer = Renderer(MailSetup.from_settings(settings, allow_demo_secret=True))
-    sender = FileSender(out)
-    now = utcnow()
-    with engine.connect() as conn:
-        people = subscriber_store.by_ids(conn, (row["subscriber_id"] for row in plan.rows))
-        papers = paper_store.papers_by_id(conn, (item[0] for row in plan.rows for item in row["items"]))
-    written = 0
-    for number, row in enumerate(plan.rows, start=1):
-        if row["status"] != "queued":
-            continue
-        message = renderer.message(SimpleNamespace(id=number, **row), people[row["subscriber_id"]], papers, now)
-        asyncio.run(sender.send(message))
-        written += 1
-    err_console.print(f"dry run: wrote {written} messages to {out}/ (nothing was sent or recorded)", highlight=False)
-    return {"planned": plan.planned, "skipped_empty": plan.skipped_empty, "written": written}
 
 
 @handle_errors
@@ -96,7 +68,7 @@ def send_test(
     """
     rt = runtime(ctx)
     papers = queue_test_digest(rt.engine, email)
-    report = asyncio.run(_drain(smtp_dispatcher(rt.engine, rt.settings), email))
+    report = asyncio.run(_drain(dispatcher_for(rt.engine, rt.settings), email))
     figures = {"papers": papers, **report.as_dict()}
     if as_json:
         print_json(figures)
@@ -127,7 +99,7 @@ def worker(
     configure_logging(log_format or settings.log_format)
     if concurrency:
         settings = settings.model_copy(update={"smtp_pool_size": concurrency})
-    report = asyncio.run(_work(smtp_dispatcher(rt.engine, settings), poll))
+    report = asyncio.run(_work(dispatcher_for(rt.engine, settings), poll))
     err_console.print(f"worker stopped: {report.as_dict()}", highlight=False)
 
 

@@ -1,7 +1,7 @@
 """`digest sources ...`: the URLs and folders polled for new snapshots.
 
 Registered by the app as `app.add_typer(sources_app, name="sources")`. The scheduler runs
-the same `digest.sources.poll` functions as `digest sources poll --due`.
+the same `digest.jobs.polling` functions as `digest sources poll --due`.
 """
 
 from __future__ import annotations
@@ -13,16 +13,13 @@ import typer
 from rich import box
 from rich.markup import escape
 from rich.table import Table
-from sqlalchemy import func, select
 
 from digest.cli.common import console, err_console, fail, handle_errors, print_json, runtime
+from digest.jobs import polling
+from digest.jobs import sources as source_jobs
 from digest.jobs.common import utcnow
 from digest.models import IngestReport
 from digest.sources import FORMATS
-from digest.sources import poll as poller
-from digest.store import sources as source_store
-from digest.store.db import write_transaction
-from digest.store.tables import snapshots
 
 sources_app = typer.Typer(help="Manage the URLs and folders polled for new snapshots.", no_args_is_help=True)
 
@@ -47,21 +44,20 @@ def _row_json(row: Any) -> dict[str, Any]:
         "location": row.location,
         "format": row.format,
         "interval_seconds": row.interval_seconds,
-        "every": poller.format_interval(row.interval_seconds),
+        "every": source_jobs.format_interval(row.interval_seconds),
         "paused": row.paused,
         "etag": row.etag,
         "last_modified": row.last_modified,
         "last_checked_at": row.last_checked_at,
         "last_success_at": row.last_success_at,
         "last_error": row.last_error,
-        "next_check_at": poller.next_check_at(row),
+        "next_check_at": source_jobs.next_check_at(row),
         "created_at": row.created_at,
     }
 
 
 def _get(ctx: typer.Context, name: str) -> Any:
-    with runtime(ctx).engine.connect() as conn:
-        return source_store.get(conn, name)
+    return source_jobs.get_source(runtime(ctx).engine, name)
 
 
 @sources_app.command("add")
@@ -71,7 +67,7 @@ def add(
     name: str = typer.Argument(..., help="A short name for the source, e.g. arxiv-cs-ai."),
     location: str = typer.Argument(..., help="An http(s) URL to poll, or a folder to watch.", metavar="URL|DIR"),
     format: Optional[str] = typer.Option(None, "--format", "-f", help=FORMAT_HELP),
-    every: str = typer.Option(poller.DEFAULT_INTERVAL, "--every", help="How often to poll: 90s, 30m, 2h, 1d (minimum 1m)."),
+    every: str = typer.Option(source_jobs.DEFAULT_INTERVAL, "--every", help="How often to poll: 90s, 30m, 2h, 1d (minimum 1m)."),
     as_json: bool = typer.Option(False, "--json", help="Print the stored source as JSON."),
 ) -> None:
     """Add a source: a URL polled for a listing, or a folder watched for dropped snapshot files.
@@ -82,18 +78,11 @@ def add(
 
     Example:  digest sources add arxiv-cs-ai https://rss.arxiv.org/rss/cs.AI --every 2h
     """
-    if format is not None and format not in FORMATS:
-        fail(f"unknown format {format!r}: choose one of {', '.join(FORMATS)}")
-    name = poller.check_name(name)
-    kind, stored_location = poller.resolve_location(location)
-    interval = poller.parse_interval(every)
-    with write_transaction(runtime(ctx).engine) as conn:
-        row = source_store.add(conn, name=name, location=stored_location, kind=kind, format=format,
-                               interval_seconds=interval, now=utcnow())
+    row = source_jobs.add_source(runtime(ctx).engine, name, location, format=format, every=every)
     if as_json:
         print_json(_row_json(row))
         return
-    console.print(f"added source {row.name} ({row.kind}, every {poller.format_interval(interval)}): {row.location}",
+    console.print(f"added source {row.name} ({row.kind}, every {source_jobs.format_interval(row.interval_seconds)}): {row.location}",
                   highlight=False)
 
 
@@ -107,8 +96,7 @@ def list_(
 
     Example:  digest sources list --json
     """
-    with runtime(ctx).engine.connect() as conn:
-        rows = source_store.listing(conn)
+    rows = source_jobs.list_sources(runtime(ctx).engine)
     if as_json:
         print_json([_row_json(row) for row in rows])
         return
@@ -123,7 +111,7 @@ def list_(
                          style="cyan" if column == "name" else None)
     for row in rows:
         table.add_row(
-            row.name, row.kind, row.location, row.format or "auto", poller.format_interval(row.interval_seconds),
+            row.name, row.kind, row.location, row.format or "auto", source_jobs.format_interval(row.interval_seconds),
             "yes" if row.paused else "no", _ago(row.last_checked_at, now), _ago(row.last_success_at, now),
             f"[red]{escape(row.last_error)}[/]" if row.last_error else "",
         )
@@ -144,19 +132,14 @@ def remove(
     row = _get(ctx, name)
     if not yes:
         typer.confirm(f"Remove source {row.name} ({row.location})?", abort=True, err=True)
-    with write_transaction(runtime(ctx).engine) as conn:
-        kept = conn.execute(select(func.count()).select_from(snapshots).where(snapshots.c.source_id == row.id)).scalar_one()
-        source_store.remove(conn, row.id)
-    console.print(f"removed source {row.name} (its {kept} snapshot{'' if kept == 1 else 's'} stay)", highlight=False)
+    removed = source_jobs.remove_source(runtime(ctx).engine, row.name)
+    kept = removed.snapshots_kept
+    console.print(f"removed source {removed.name} (its {kept} snapshot{'' if kept == 1 else 's'} stay)",
+                  highlight=False)
 
 
 def _set_paused(ctx: typer.Context, name: str, paused: bool) -> None:
-    row = _get(ctx, name)
-    if not paused and row.kind not in source_store.POLLED_KINDS:
-        raise poller.SourceError(f"{row.name} is a {row.kind} source (it labels snapshots given to digest ingest "
-                                 "--source): it is never polled")
-    with write_transaction(runtime(ctx).engine) as conn:
-        source_store.set_paused(conn, [row.id], paused)
+    row = source_jobs.set_paused(runtime(ctx).engine, name, paused)
     console.print(f"{'paused' if paused else 'resumed'} {row.name}", highlight=False)
 
 
@@ -184,8 +167,7 @@ def _chosen(ctx: typer.Context, name: str | None) -> list[Any]:
     """The named source (paused or not), or every unpaused polled source."""
     if name is not None:
         return [_get(ctx, name)]
-    with runtime(ctx).engine.connect() as conn:
-        return source_store.listing(conn, polled_only=True, unpaused_only=True)
+    return source_jobs.list_sources(runtime(ctx).engine, polled_only=True, unpaused_only=True)
 
 
 def _report_line(report: IngestReport, verb: str) -> str:
@@ -196,7 +178,7 @@ def _report_line(report: IngestReport, verb: str) -> str:
     return f"{report.input}: {report.format}{day}: {report.papers} papers — {verb}{counts}"
 
 
-def _show(outcomes: list[poller.PollOutcome], *, as_json: bool, verb: str) -> None:
+def _show(outcomes: list[polling.PollOutcome], *, as_json: bool, verb: str) -> None:
     if as_json:
         print_json([outcome.as_dict() for outcome in outcomes])
         return
@@ -215,7 +197,7 @@ def _show(outcomes: list[poller.PollOutcome], *, as_json: bool, verb: str) -> No
             err_console.print(f"[bold red]error:[/] {outcome.source}: {error}", highlight=False, soft_wrap=True)
 
 
-def _exit_code(outcomes: list[poller.PollOutcome]) -> int:
+def _exit_code(outcomes: list[polling.PollOutcome]) -> int:
     return max((outcome.exit_code for outcome in outcomes), default=0)
 
 
@@ -236,7 +218,7 @@ def check(
     """
     rt = runtime(ctx)
     now = utcnow()
-    outcomes = [poller.check_source(rt.engine, rt.settings, row, now=now) for row in _chosen(ctx, name)]
+    outcomes = [polling.check_source(rt.engine, rt.settings, row, now=now) for row in _chosen(ctx, name)]
     _show(outcomes, as_json=as_json, verb="would add ")
     if code := _exit_code(outcomes):
         raise typer.Exit(code)
@@ -262,9 +244,9 @@ def poll(
     if due:
         if name is not None:
             fail("give a NAME or --due, not both")
-        outcomes = poller.poll_due_outcomes(rt.engine, rt.settings, now=now)
+        outcomes = polling.poll_due_outcomes(rt.engine, rt.settings, now=now)
     else:
-        outcomes = poller.poll_sources(rt.engine, rt.settings, _chosen(ctx, name), now=now)
+        outcomes = polling.poll_sources(rt.engine, rt.settings, _chosen(ctx, name), now=now)
     _show(outcomes, as_json=as_json, verb="")
     if code := _exit_code(outcomes):
         raise typer.Exit(code)

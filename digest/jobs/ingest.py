@@ -1,4 +1,4 @@
-"""Ingest use case: parse, diff and store one snapshot."""
+"""Ingest use case: parse, diff and store one snapshot (or only preview what it would do)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,27 @@ from datetime import date, datetime
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from digest.config import Settings
 from digest.diff import dedupe, diff_snapshot
+from digest.fetch import Fetcher, is_url, read_local
 from digest.jobs.common import gc_paused, utcnow
 from digest.models import IngestReport, ParsedSnapshot
-from digest.config import Settings
 from digest.sources import parse_snapshot
-from digest.sources.fetch import fetch_url, is_url, read_input
-from digest.store import sources as source_store
 from digest.store import papers as paper_store
+from digest.store import sources as source_store
 from digest.store.db import write_transaction
 
+__all__ = ["ingest_bytes", "ingest_location", "preview_bytes"]
 
-def _duplicate(input: str, row) -> IngestReport:
-    return IngestReport(
-        input=input,
-        format=row.format,
-        papers=row.paper_count,
-        new=0,
-        updated=0,
-        unchanged=0,
-        duplicate_snapshot=True,
-        listing_day=row.listing_day,
-        snapshot_id=row.id,
-    )
+
+def _already_stored(engine: Engine, input: str, sha256: str) -> IngestReport | None:
+    """The report for content stored before (recognised by its hash), or None."""
+    with engine.connect() as conn:
+        row = paper_store.find_snapshot(conn, sha256)
+    if row is None:
+        return None
+    return IngestReport(input=input, format=row.format, papers=row.paper_count, new=0, updated=0, unchanged=0,
+                        duplicate_snapshot=True, listing_day=row.listing_day, snapshot_id=row.id)
 
 
 def ingest_bytes(
@@ -50,21 +48,45 @@ def ingest_bytes(
     """
     now = now or utcnow()
     sha256 = hashlib.sha256(data).hexdigest()
-    with engine.connect() as conn:
-        seen = paper_store.find_snapshot(conn, sha256)
-    if seen is not None:
-        return _duplicate(input, seen)
+    if (seen := _already_stored(engine, input, sha256)) is not None:
+        return seen
     try:
         with gc_paused():
             parsed = parse_snapshot(data, input=input, format=format, today=today)
             return _store(engine, parsed, input=input, sha256=sha256, source_id=source_id, now=now)
     except IntegrityError:
         # Another process stored the same content between our check and our insert.
-        with engine.connect() as conn:
-            seen = paper_store.find_snapshot(conn, sha256)
-        if seen is None:
+        if (seen := _already_stored(engine, input, sha256)) is None:
             raise
-        return _duplicate(input, seen)
+        return seen
+
+
+def preview_bytes(engine: Engine, data: bytes, *, input: str, format: str | None = None) -> IngestReport:
+    """What `ingest_bytes` would report for `data`, computed without writing anything.
+
+    Parses, then diffs against the stored papers inside a transaction that is rolled back.
+    Raises SnapshotError (naming `input`) like ingest_bytes. `snapshot_id` is the stored
+    snapshot's for known content, else None.
+    """
+    if (seen := _already_stored(engine, input, hashlib.sha256(data).hexdigest())) is not None:
+        return seen
+    parsed = parse_snapshot(data, input=input, format=format)
+    unique = dedupe(parsed.papers)
+    with engine.connect() as conn:
+        transaction = conn.begin()
+        try:
+            diff = diff_snapshot(unique, paper_store.load_known(conn, unique))
+        finally:
+            transaction.rollback()
+    return _report(parsed, diff, input=input, snapshot_id=None)
+
+
+def _report(parsed: ParsedSnapshot, diff, *, input: str, snapshot_id: int | None) -> IngestReport:
+    return IngestReport(
+        input=input, format=parsed.format, papers=len(diff.sightings), new=len(diff.new),
+        updated=len(diff.updated), unchanged=len(diff.unchanged), duplicate_snapshot=False,
+        listing_day=parsed.listing_day, snapshot_id=snapshot_id, warnings=list(parsed.warnings),
+    )
 
 
 def _store(
@@ -77,18 +99,7 @@ def _store(
         snapshot_id = paper_store.save_snapshot(
             conn, parsed=parsed, diff=diff, input=input, sha256=sha256, now=now, source_id=source_id
         )
-    return IngestReport(
-        input=input,
-        format=parsed.format,
-        papers=len(diff.sightings),
-        new=len(diff.new),
-        updated=len(diff.updated),
-        unchanged=len(diff.unchanged),
-        duplicate_snapshot=False,
-        listing_day=parsed.listing_day,
-        snapshot_id=snapshot_id,
-        warnings=list(parsed.warnings),
-    )
+    return _report(parsed, diff, input=input, snapshot_id=snapshot_id)
 
 
 def ingest_location(
@@ -99,25 +110,34 @@ def ingest_location(
     format: str | None = None,
     source: str | None = None,
     now: datetime | None = None,
+    fetcher: Fetcher | None = None,
 ) -> IngestReport:
-    """Read a path, '-' or URL and ingest it. A URL named with a `source` is fetched
-    conditionally with that source's ETag / Last-Modified, which are kept after a successful
-    ingest; a 304 gives a report with `not_modified` set and changes nothing else."""
+    """Read a path, '-' or URL and ingest it.
+
+    A URL is fetched like a polled source (retries, per-host limit). Named with a `source`,
+    it is fetched conditionally with that source's ETag / Last-Modified, which are kept
+    after a successful ingest; a 304 gives a report with `not_modified` set and changes
+    nothing else. `fetcher` is for tests.
+    """
     now = now or utcnow()
-    source_id = source_store.ensure_source(engine, source, location=location if is_url(location) else "") if source else None
-    if not (source_id and is_url(location)):
-        data = read_input(location, cap=settings.max_snapshot_bytes, timeout=settings.fetch_timeout)
+    url = is_url(location)
+    source_id = source_store.ensure_source(engine, source, location=location if url else "") if source else None
+    if not url:
+        data = read_local(location, cap=settings.max_snapshot_bytes)
         return ingest_bytes(engine, data, input=location, format=format, source_id=source_id, now=now)
-    with engine.connect() as conn:
-        row = source_store.by_id(conn, source_id)
-    fetched = fetch_url(location, cap=settings.max_snapshot_bytes, timeout=settings.fetch_timeout,
-                        etag=row.etag, last_modified=row.last_modified)
+    row = None
+    if source_id:
+        with engine.connect() as conn:
+            row = source_store.by_id(conn, source_id)
+    with fetcher or Fetcher.for_settings(settings) as fetcher:
+        fetched = fetcher.get(location, etag=row.etag if row else None, last_modified=row.last_modified if row else None)
     if fetched.data is None:
-        report = IngestReport(input=location, format=format or row.format or "", papers=0, new=0, updated=0,
+        report = IngestReport(input=location, format=format or (row.format if row else None) or "", papers=0, new=0, updated=0,
                               unchanged=0, duplicate_snapshot=False, not_modified=True)
     else:
         report = ingest_bytes(engine, fetched.data, input=location, format=format, source_id=source_id, now=now)
-    with write_transaction(engine) as conn:
-        source_store.record_check(conn, source_id, now=now, succeeded=True, error=None,
-                                  validators=(fetched.etag, fetched.last_modified))
+    if row is not None:
+        with write_transaction(engine) as conn:
+            source_store.record_check(conn, source_id, now=now, succeeded=True, error=None,
+                                      validators=(fetched.etag, fetched.last_modified))
     return report

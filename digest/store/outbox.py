@@ -16,23 +16,25 @@ from typing import Any, Iterable, Sequence
 from sqlalchemy import Connection, Row, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
+from digest.enums import DeliveryKind, DeliveryStatus, SubscriberStatus
 from digest.store.bulk import execute_rows
 from digest.store.papers import chunks
 from digest.store.tables import deliveries, subscribers
 from digest.subscribers import HARD_BOUNCE_LIMIT
 
-PENDING = ("queued", "sending")
+PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
 
 
-@dataclass(slots=True)
-class Outcome:
-    """How one claimed row ended: "sent", "retry", "failed" or "skipped" (not sent on purpose)."""
+@dataclass(slots=True, kw_only=True)
+class Settlement:
+    """How one claimed row ended: SENT, FAILED, SKIPPED (not sent on purpose), or QUEUED
+    again for a retry at `next_attempt_at`."""
 
     delivery_id: int
     subscriber_id: int
-    kind: str
+    kind: DeliveryKind
     cursor_to: int
-    status: str
+    status: DeliveryStatus
     code: int | None = None
     error: str | None = None
     next_attempt_at: datetime | None = None
@@ -42,12 +44,13 @@ class Outcome:
 
 def queue_confirmation(conn: Connection, subscriber_id: int, *, now: datetime) -> None:
     """Queue a double opt-in email; each request is its own row (period = request time)."""
-    conn.execute(insert(deliveries), new_row(subscriber_id, "confirm", now.isoformat(timespec="microseconds"),
+    conn.execute(insert(deliveries), new_row(subscriber_id, DeliveryKind.CONFIRM, now.isoformat(timespec="microseconds"),
                                              items=[], cursor_to=0, now=now))
 
 
-def new_row(subscriber_id: int, kind: str, period: str, *, items: list, cursor_to: int, now: datetime,
-            status: str = "queued") -> dict[str, Any]:
+def new_row(subscriber_id: int, kind: DeliveryKind, period: str, *, items: list, cursor_to: int, now: datetime,
+            status: DeliveryStatus = DeliveryStatus.QUEUED) -> dict[str, Any]:
+    """An outbox row to insert (see `insert_planned`)."""
     return {
         "subscriber_id": subscriber_id,
         "kind": kind,
@@ -63,7 +66,7 @@ def new_row(subscriber_id: int, kind: str, period: str, *, items: list, cursor_t
     }
 
 
-def planned(conn: Connection, pairs: Iterable[tuple[int, str]], kind: str = "digest") -> set[tuple[int, str]]:
+def planned(conn: Connection, pairs: Iterable[tuple[int, str]], kind: DeliveryKind = DeliveryKind.DIGEST) -> set[tuple[int, str]]:
     """Which (subscriber id, period) pairs already have a row."""
     wanted = set(pairs)
     found: set[tuple[int, str]] = set()
@@ -85,7 +88,7 @@ def pending_cursors(conn: Connection, subscriber_ids: Sequence[int]) -> dict[int
     for batch in chunks(sorted(subscriber_ids)):
         query = (
             select(deliveries.c.subscriber_id, func.max(deliveries.c.cursor_to))
-            .where(deliveries.c.kind == "digest", deliveries.c.status.in_(PENDING), deliveries.c.subscriber_id.in_(batch))
+            .where(deliveries.c.kind == DeliveryKind.DIGEST, deliveries.c.status.in_(PENDING), deliveries.c.subscriber_id.in_(batch))
             .group_by(deliveries.c.subscriber_id)
         )
         found.update((sid, cursor) for sid, cursor in conn.execute(query))
@@ -118,8 +121,8 @@ def advance_cursors(conn: Connection, cursors: dict[int, int]) -> None:
 
 def _claimable(now: datetime):
     return or_(
-        and_(deliveries.c.status == "queued", deliveries.c.next_attempt_at <= now),
-        and_(deliveries.c.status == "sending", deliveries.c.lease_expires_at < now),
+        and_(deliveries.c.status == DeliveryStatus.QUEUED, deliveries.c.next_attempt_at <= now),
+        and_(deliveries.c.status == DeliveryStatus.SENDING, deliveries.c.lease_expires_at < now),
     )
 
 
@@ -139,44 +142,45 @@ def claim(
     statement = (
         update(deliveries)
         .where(deliveries.c.id.in_(due.scalar_subquery()))
-        .values(status="sending", lease_owner=owner, lease_expires_at=now + lease)
+        .values(status=DeliveryStatus.SENDING, lease_owner=owner, lease_expires_at=now + lease)
         .returning(*deliveries.c)
     )
     return sorted(conn.execute(statement), key=lambda row: (row.next_attempt_at, row.id))
 
 
-def settle(conn: Connection, outcomes: Sequence[Outcome], *, now: datetime) -> None:
+def settle(conn: Connection, outcomes: Sequence[Settlement], *, now: datetime) -> None:
     """Record how claimed rows ended, all in the caller's transaction.
 
     Sent digests advance their subscriber's cursor; permanent failures count a hard bounce
     and the third one marks the subscriber bounced.
     """
-    for status in ("sent", "retry", "failed", "skipped"):
+    for status, settle_group in _SETTLERS.items():
         group = [o for o in outcomes if o.status == status]
         if group:
-            _SETTLERS[status](conn, group, now)
-    advance_cursors(conn, {o.subscriber_id: o.cursor_to for o in outcomes if o.status == "sent" and o.kind == "digest"})
+            settle_group(conn, group, now)
+    advance_cursors(conn, {o.subscriber_id: o.cursor_to for o in outcomes
+                           if o.status == DeliveryStatus.SENT and o.kind == DeliveryKind.DIGEST})
     bounced = [o.subscriber_id for o in outcomes if o.hard_bounce]
     if bounced:
         count_hard_bounces(conn, bounced, now)
 
 
-def _settle_sent(conn: Connection, group: list[Outcome], now: datetime) -> None:
+def _settle_sent(conn: Connection, group: list[Settlement], now: datetime) -> None:
     statement = (
         update(deliveries)
         .where(deliveries.c.id == bindparam("d_id"))
-        .values(status="sent", sent_at=now, lease_owner=None, lease_expires_at=None,
+        .values(status=DeliveryStatus.SENT, sent_at=now, lease_owner=None, lease_expires_at=None,
                 attempts=deliveries.c.attempts + 1, maybe_delivered=deliveries.c.maybe_delivered + bindparam("d_maybe"))
     )
     rows = [{"d_id": o.delivery_id, "d_maybe": int(o.maybe_delivered)} for o in group]
     execute_rows(conn, statement, rows, {"d_id": deliveries.c.id.type, "d_maybe": deliveries.c.maybe_delivered.type})
 
 
-def _settle_retry(conn: Connection, group: list[Outcome], now: datetime) -> None:
+def _settle_retry(conn: Connection, group: list[Settlement], now: datetime) -> None:
     statement = (
         update(deliveries)
         .where(deliveries.c.id == bindparam("d_id"))
-        .values(status="queued", lease_owner=None, lease_expires_at=None, attempts=deliveries.c.attempts + 1,
+        .values(status=DeliveryStatus.QUEUED, lease_owner=None, lease_expires_at=None, attempts=deliveries.c.attempts + 1,
                 next_attempt_at=bindparam("d_next"), last_code=bindparam("d_code"), last_error=bindparam("d_error"),
                 maybe_delivered=deliveries.c.maybe_delivered + bindparam("d_maybe"))
     )
@@ -188,7 +192,7 @@ def _settle_retry(conn: Connection, group: list[Outcome], now: datetime) -> None
     execute_rows(conn, statement, rows, types)
 
 
-def _settle_failed(conn: Connection, group: list[Outcome], now: datetime) -> None:
+def _settle_failed(conn: Connection, group: list[Settlement], now: datetime) -> None:
     statement = (
         update(deliveries)
         .where(deliveries.c.id == bindparam("d_id"))
@@ -200,7 +204,8 @@ def _settle_failed(conn: Connection, group: list[Outcome], now: datetime) -> Non
     execute_rows(conn, statement, rows, types)
 
 
-_SETTLERS = {"sent": _settle_sent, "retry": _settle_retry, "failed": _settle_failed, "skipped": _settle_failed}
+_SETTLERS = {DeliveryStatus.SENT: _settle_sent, DeliveryStatus.QUEUED: _settle_retry, DeliveryStatus.FAILED: _settle_failed,
+             DeliveryStatus.SKIPPED: _settle_failed}
 
 
 def count_hard_bounces(conn: Connection, subscriber_ids: list[int], now: datetime) -> None:
@@ -215,7 +220,8 @@ def count_hard_bounces(conn: Connection, subscriber_ids: list[int], now: datetim
             .where(subscribers.c.id == sid)
             .values(
                 hard_bounces=subscribers.c.hard_bounces + 1,
-                status=case((subscribers.c.hard_bounces + 1 >= HARD_BOUNCE_LIMIT, "bounced"), else_=subscribers.c.status),
+                status=case((subscribers.c.hard_bounces + 1 >= HARD_BOUNCE_LIMIT, SubscriberStatus.BOUNCED.value),
+                            else_=subscribers.c.status),
                 bounced_at=case((subscribers.c.hard_bounces + 1 >= HARD_BOUNCE_LIMIT, now), else_=subscribers.c.bounced_at),
                 updated_at=now,
             )
@@ -231,14 +237,37 @@ def release(conn: Connection, owner: str) -> int:
     """Hand back every row `owner` still holds (graceful shutdown); returns how many."""
     result = conn.execute(
         update(deliveries)
-        .where(deliveries.c.lease_owner == owner, deliveries.c.status == "sending")
-        .values(status="queued", lease_owner=None, lease_expires_at=None)
+        .where(deliveries.c.lease_owner == owner, deliveries.c.status == DeliveryStatus.SENDING)
+        .values(status=DeliveryStatus.QUEUED, lease_owner=None, lease_expires_at=None)
     )
     return result.rowcount
 
 
-def status_counts(conn: Connection, *, kind: str | None = None) -> dict[str, int]:
+def status_counts(conn: Connection, *, kind: DeliveryKind | None = None) -> dict[str, int]:
+    """How many rows are in each status (of one kind, or all)."""
     query = select(deliveries.c.status, func.count()).group_by(deliveries.c.status)
     if kind:
         query = query.where(deliveries.c.kind == kind)
     return {status: count for status, count in conn.execute(query)}
+
+
+def last_confirmation_at(conn: Connection, subscriber_id: int) -> datetime | None:
+    """When the newest confirmation email for this subscriber was queued (None: never)."""
+    query = (
+        select(deliveries.c.created_at)
+        .where(deliveries.c.subscriber_id == subscriber_id, deliveries.c.kind == DeliveryKind.CONFIRM)
+        .order_by(deliveries.c.id.desc())
+        .limit(1)
+    )
+    return conn.execute(query).scalar()  # a typed column (not max()): aware UTC on every backend
+
+
+def recent_sent(conn: Connection, limit: int) -> list[Row]:
+    """(created_at, sent_at) of the newest `limit` sent deliveries."""
+    query = (
+        select(deliveries.c.created_at, deliveries.c.sent_at)
+        .where(deliveries.c.status == DeliveryStatus.SENT, deliveries.c.sent_at.is_not(None))
+        .order_by(deliveries.c.id.desc())
+        .limit(limit)
+    )
+    return list(conn.execute(query))

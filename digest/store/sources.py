@@ -10,12 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Sequence
 
-from sqlalchemy import Connection, Engine, Row, delete, insert, select, update
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from digest.errors import DigestError, NotFoundError
 from digest.store.db import write_transaction
-from digest.store.tables import sources
+from digest.store.tables import snapshots, sources
 
 # Kinds a poller reads; "manual" sources only label snapshots given to `digest ingest`.
 POLLED_KINDS = ("url", "dir")
@@ -100,6 +100,11 @@ def listing(conn: Connection, *, polled_only: bool = False, unpaused_only: bool 
 def remove(conn: Connection, source_id: int) -> None:
     """Delete a source. Its snapshots stay (their source_id becomes NULL by the foreign key)."""
     conn.execute(delete(sources).where(sources.c.id == source_id))
+
+
+def snapshot_count(conn: Connection, source_id: int) -> int:
+    """How many stored snapshots came from this source."""
+    return conn.execute(select(func.count()).select_from(snapshots).where(snapshots.c.source_id == source_id)).scalar_one()
 
 
 def set_paused(conn: Connection, source_ids: Sequence[int], paused: bool) -> None:

@@ -38,8 +38,10 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, insert  # noqa:
 
 from digest.config import load_settings  # noqa: E402
 from digest.jobs import ingest_bytes  # noqa: E402
-from digest.jobs.delivery import Dispatcher, MailSetup, Renderer, plan_digests  # noqa: E402
-from digest.mail.sender import SmtpConfig, SmtpSender  # noqa: E402
+from digest.jobs.dispatch import Dispatcher  # noqa: E402
+from digest.jobs.planning import plan_digests  # noqa: E402
+from digest.jobs.rendering import MailSetup, Renderer  # noqa: E402
+from digest.mail.smtp import SmtpConfig, SmtpSender  # noqa: E402
 from digest.sources import parse_snapshot  # noqa: E402
 from digest.store.bulk import insert_rows  # noqa: E402
 from digest.store.db import open_engine, write_transaction  # noqa: E402
@@ -49,7 +51,7 @@ from digest.subscribers import SubscriberSpec  # noqa: E402
 from tests.benchmarks.workload import Day, planned_at  # noqa: E402
 from tests.smtp_server import spawn_sink  # noqa: E402
 
-SECRET = "benchmark-secret"
+SECRET = "benchmark-secret-0123456789abcdefghij"
 
 
 def peak_rss_mb() -> float:

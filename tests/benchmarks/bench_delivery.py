@@ -249,7 +249,7 @@ async def _run_workers(messages: list, concurrency: int, send_one) -> tuple[floa
 
 
 async def _send_pooled(config, messages: list, concurrency: int) -> tuple[float, float, int, int]:
-    from digest.mail.sender import SmtpSender
+    from digest.mail.smtp import SmtpSender
 
     async with SmtpSender(config) as sender:
         async def one(message) -> bool:
@@ -263,7 +263,7 @@ async def _send_connection_per_message(config, messages: list, concurrency: int)
     """The same transaction code, but open, send and QUIT a new connection per message."""
     from dataclasses import replace
 
-    from digest.mail.sender import SmtpSender
+    from digest.mail.smtp import SmtpSender
 
     single = replace(config, pool_size=1)
 
@@ -310,7 +310,7 @@ def _make_cert(folder: Path) -> tuple[Path, Path] | None:
 def _bench_one_sink(engine: str, security: str, messages: list, pool: int, tmp: Path, cert: tuple[Path, Path] | None) -> dict:
     """Run the three senders against one sink process; the sink's own count is checked
     against what the senders reported as sent."""
-    from digest.mail.sender import SmtpConfig
+    from digest.mail.smtp import SmtpConfig
     from tests.smtp_server import spawn_sink
 
     n = len(messages)

@@ -177,7 +177,7 @@ def test_demo_runs_the_pipeline_and_is_repeatable(tmp_path):
     assert os.path.exists(folder / "digest.db")
 
 
-def test_url_ingest_with_a_source_keeps_the_etag_and_sends_it_next_time(cli, samples):
+def test_url_ingest_with_a_source_keeps_the_etag_and_sends_it_next_time(cli, samples, no_fetch_waits):
     from tests.integration.test_sources import serve_feed
 
     body = (samples / "feeds" / "arxiv-rss-cs-ai.xml").read_bytes()
@@ -193,7 +193,7 @@ def test_url_ingest_with_a_source_keeps_the_etag_and_sends_it_next_time(cli, sam
     assert "If-None-Match" not in seen[2]
 
 
-def test_unreachable_url_exits_2_with_one_line(cli):
+def test_unreachable_url_exits_2_with_one_line(cli, no_fetch_waits):
     ran = cli("ingest", "http://127.0.0.1:9/feed.xml")
     assert ran.exit_code == 2
     assert ran.stderr.count("\n") == 1 and "127.0.0.1:9" in ran.stderr

@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from digest.sources import poll
 from tests.integration.test_sources import serve_feed
 
 
@@ -17,9 +16,8 @@ COMMANDS = ("add", "list", "remove", "pause", "resume", "check", "poll")
 
 
 @pytest.fixture(autouse=True)
-def _no_rate_limit_waits(monkeypatch):
-    """The CLI uses the process-wide limiter; tests poll 127.0.0.1 back to back without waiting."""
-    monkeypatch.setattr(poll, "DEFAULT_LIMITER", poll.HostRateLimiter(3.0, sleep=lambda seconds: None))
+def _no_rate_limit_waits(no_fetch_waits):
+    """The CLI uses the process-wide per-host limit; tests poll 127.0.0.1 back to back."""
 
 
 @pytest.fixture

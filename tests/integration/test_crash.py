@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import func, select
 
 from digest.jobs import ingest_bytes
-from digest.jobs.delivery import plan_digests
+from digest.jobs.planning import plan_digests
 from digest.mail.message import make_message_id
 from digest.store.bulk import insert_rows
 from digest.store.db import open_engine, write_transaction
@@ -58,7 +58,7 @@ def worker_env(database_url: str, port: int) -> dict[str, str]:
         DIGEST_SMTP_POOL_SIZE=str(POOL),
         DIGEST_SMTP_RATE="100000",
         DIGEST_LEASE_SECONDS="2",
-        DIGEST_SECRET_KEY="crash-test-secret",
+        DIGEST_SECRET_KEY="crash-test-secret-0123456789abcdefghij",
         DIGEST_FROM="Digest <digest@example.org>",
     )
 
@@ -78,10 +78,10 @@ def unsent(database_url: str) -> int:
 
 def expected_ids(database_url: str) -> set[str]:
     engine = open_engine(database_url)
-    from digest.jobs.delivery import MailSetup
+    from digest.jobs.rendering import MailSetup
     from digest.config import load_settings
 
-    setup = MailSetup.from_settings(load_settings(secret_key="crash-test-secret", **{"DIGEST_FROM": "Digest <digest@example.org>"}))
+    setup = MailSetup.from_settings(load_settings(secret_key="crash-test-secret-0123456789abcdefghij", **{"DIGEST_FROM": "Digest <digest@example.org>"}))
     with engine.connect() as conn:
         ids = {make_message_id(row.id, setup.domain, salt=setup.id_salt) for row in conn.execute(select(deliveries.c.id))}
     engine.dispose()

@@ -13,31 +13,23 @@ import pytest
 from sqlalchemy import select
 
 from digest.jobs import add_subscriber, ingest_bytes
-from digest.jobs.delivery import Dispatcher, MailSetup, plan_digests
+from digest.jobs.dispatch import Dispatcher
+from digest.jobs.planning import plan_digests
+from digest.jobs.rendering import MailSetup
 from digest.mail.breaker import CircuitBreaker
-from digest.mail.sender import SmtpConfig, SmtpSender
+from digest.mail.smtp import SmtpConfig, SmtpSender
 from digest.config import load_settings
 from digest.store.tables import deliveries, subscribers
 from digest.subscribers import spec_from
 from tests.smtp_server import drop, reply, slow
+from tests.fakes import FakeClock
 
 PEOPLE = ("ada@example.org", "bob@example.org", "cyd@example.org")
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @pytest.fixture
 def world(engine, samples):
-    clock = Clock()
+    clock = FakeClock(datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc))
     ingest_bytes(engine, (samples / "snapshots" / "hf-listing-plain.txt").read_bytes(), input="plain", now=clock())
     for address in PEOPLE:
         add_subscriber(engine, spec_from({"email": address, "interests": "normalization OR pruning", "status": "active"}),
@@ -47,7 +39,7 @@ def world(engine, samples):
 
 
 def drain(engine, clock, server, *, timeout: float = 5.0, breaker: CircuitBreaker | None = None):
-    settings = load_settings(secret_key="test-secret", base_url="https://digest.example.org",
+    settings = load_settings(secret_key="test-secret-key-for-signing-links", base_url="https://digest.example.org",
                              **{"DIGEST_FROM": "Digest <digest@example.org>"})
     config = SmtpConfig(host="127.0.0.1", port=server.port, pool_size=1, rate_per_second=None, timeout=timeout,
                         local_hostname="test.local")

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import threading
 
+import httpx
 import pytest
 from sqlalchemy import func, select, text
 
+from digest.config import load_settings
 from digest.errors import SnapshotError
+from digest.fetch import Fetcher
 from digest.jobs import ingest_bytes
+from digest.jobs.ingest import ingest_location
+from digest.ratelimit import Pacer
 from digest.store.papers import list_papers
 from digest.store.tables import papers, sightings, snapshots
+from tests.fakes import FakeClock
 
 SNAPSHOTS = ("hf-listing-compact.txt", "hf-listing-with-metadata.txt", "hf-listing-plain.txt")
 
@@ -108,3 +114,21 @@ def test_concurrent_ingest_of_the_same_content_stores_it_once(engine, samples):
     assert errors == []
     assert sorted(r.duplicate_snapshot for r in reports) == [False, True, True]
     assert counts(engine)[:2] == (48, 1)
+
+
+def test_a_url_is_fetched_like_a_polled_source(engine, samples):
+    """`digest ingest URL` and polling share one fetch path: a 503 is retried with backoff, and
+    the second request to the host waits for the per-host limit."""
+    feed = (samples / "feeds" / "arxiv-rss-cs-ai.xml").read_bytes()
+    calls = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(503) if len(calls) == 1 else httpx.Response(200, content=feed)
+
+    clock, settings = FakeClock(), load_settings()
+    fetcher = Fetcher.for_settings(settings, client=httpx.Client(transport=httpx.MockTransport(handler)),
+                                   pacer=Pacer(3.0, clock=clock), sleep=clock.sleep)
+    report = ingest_location(engine, settings, "https://rss.arxiv.org/rss/cs.AI", fetcher=fetcher)
+    assert report.new == 3 and len(calls) == 2
+    assert clock.slept == [1.0, 2.0]  # 1 s backoff, then topped up to the host's 3 s

@@ -15,6 +15,7 @@ from digest.jobs import add_subscriber, ingest_bytes
 from digest.scheduler import build_scheduler, plan_job, planning_lock
 from digest.store.tables import deliveries, subscribers
 from digest.subscribers import spec_from
+from tests.fakes import FakeClock
 
 STEP = timedelta(minutes=30)
 # 23 Oct - 3 Nov 2026: Europe leaves summer time on 25 Oct, the US on 1 Nov; Japan never.
@@ -25,14 +26,6 @@ PEOPLE = {
     "berlin@example.org": ("Europe/Berlin", 8),
     "la@example.org": ("America/Los_Angeles", 6),
 }
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def add_people(engine, people: dict, *, joined: datetime, **extra) -> None:
@@ -51,7 +44,7 @@ def planned_rows(engine) -> dict[str, list]:
     return found
 
 
-def run_planner(engine, clock: Clock, until: datetime, *, skip: tuple[datetime, datetime] | None = None) -> None:
+def run_planner(engine, clock: FakeClock, until: datetime, *, skip: tuple[datetime, datetime] | None = None) -> None:
     while clock.now < until:
         if not (skip and skip[0] <= clock.now < skip[1]):
             plan_job(engine, clock)
@@ -59,7 +52,7 @@ def run_planner(engine, clock: Clock, until: datetime, *, skip: tuple[datetime, 
 
 
 def test_each_subscriber_gets_one_digest_per_local_day_at_their_hour_across_dst(engine, samples):
-    clock = Clock(START)
+    clock = FakeClock(START)
     ingest_bytes(engine, (samples / "snapshots" / "hf-listing-plain.txt").read_bytes(), input="plain", now=START)
     add_people(engine, PEOPLE, joined=START)
     run_planner(engine, clock, END)
@@ -81,7 +74,7 @@ def test_each_subscriber_gets_one_digest_per_local_day_at_their_hour_across_dst(
 
 
 def test_weekly_subscriber_gets_one_digest_per_week_on_their_day(engine):
-    clock = Clock(START)
+    clock = FakeClock(START)
     add_people(engine, {"weekly@example.org": ("Europe/Berlin", 9)}, joined=START,
                frequency="weekly", weekday="friday")
     run_planner(engine, clock, END)
@@ -94,7 +87,7 @@ def test_weekly_subscriber_gets_one_digest_per_week_on_their_day(engine):
 
 def test_downtime_over_the_send_hour_sends_once_when_back(engine):
     day = datetime(2026, 11, 10, 0, 0, tzinfo=timezone.utc)  # Berlin is UTC+1 in November
-    clock = Clock(day)
+    clock = FakeClock(day)
     add_people(engine, {"berlin@example.org": ("Europe/Berlin", 7)}, joined=day)
     down = (day.replace(hour=5), day.replace(hour=8))  # 06:00-09:00 Berlin time
     run_planner(engine, clock, day + timedelta(hours=20), skip=down)
@@ -105,7 +98,7 @@ def test_downtime_over_the_send_hour_sends_once_when_back(engine):
 
 def test_a_subscriber_who_joins_after_today_s_hour_starts_tomorrow(engine):
     joined = datetime(2026, 11, 10, 12, 0, tzinfo=timezone.utc)
-    clock = Clock(joined)
+    clock = FakeClock(joined)
     add_people(engine, {"late@example.org": ("UTC", 7)}, joined=joined)
     run_planner(engine, clock, joined + timedelta(days=1))
     assert [period for period, _ in planned_rows(engine)["late@example.org"]] == ["2026-11-11"]

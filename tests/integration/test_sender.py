@@ -1,4 +1,4 @@
-"""SmtpSender against a real aiosmtpd server on 127.0.0.1, plus FileSender and MemorySender.
+"""SmtpSender against a real aiosmtpd server on 127.0.0.1.
 
 Each test runs its own event loop (asyncio.run); servers run in a thread (aiosmtpd's
 Controller) on an ephemeral port. Timeouts are small so the file stays fast.
@@ -7,30 +7,19 @@ Controller) on an ephemeral port. Timeouts are small so the file stays fast.
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import shutil
 import ssl
 import subprocess
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 from aiosmtpd.smtp import AuthResult
 
-from digest.mail.message import build_message, make_message_id
-from digest.config import Settings
-from digest.mail.sender import (
-    FileSender,
-    MemorySender,
-    Outgoing,
-    SendResult,
-    SlidingWindowLimit,
-    SmtpConfig,
-    SmtpSender,
-    TokenBucket,
-)
+from digest.mail.message import make_message_id
+from digest.mail.sender import Outgoing, SendResult
+from digest.mail.smtp import SmtpConfig, SmtpSender
+from tests.fakes import sample_outgoing as outgoing
 from tests.smtp_server import (  # noqa: F401  (fixtures)
     RunningServer,
     SinkHandler,
@@ -43,26 +32,8 @@ from tests.smtp_server import (  # noqa: F401  (fixtures)
     start_server,
 )
 
-DATE = datetime(2025, 11, 21, 7, 0, tzinfo=timezone.utc)
 # The scripted server answers at RCPT or after the payload (our stage "reply").
 STAGE_OF = {"rcpt": "rcpt", "data": "reply"}
-
-
-def outgoing(delivery_id: int, to: str | None = None) -> Outgoing:
-    to = to or f"user{delivery_id}@example.com"
-    data = build_message(
-        from_addr="digest@example.org",
-        from_name="Paper Digest",
-        to_addr=to,
-        to_name=None,
-        subject=f"Digest {delivery_id}",
-        # A line that is a lone "." must survive dot-stuffing.
-        text=f"Hello,\n.\n.leading dot\npapers for {delivery_id}\n",
-        html="<p>Hello</p>",
-        message_id=make_message_id(delivery_id, "example.org"),
-        date=DATE,
-    )
-    return Outgoing(delivery_id, "bounces@example.org", (to,), data)
 
 
 def config(server: RunningServer, **changes) -> SmtpConfig:
@@ -268,41 +239,6 @@ def test_rate_limit_spaces_messages_across_all_connections(smtp_sink):
     assert elapsed >= 1.9  # 100 messages at 50/s: 99 intervals of 20 ms
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_token_bucket_spaces_reservations_evenly():
-    clock = FakeClock()
-    bucket = TokenBucket(50, clock=clock)
-    assert [round(bucket.reserve(), 3) for _ in range(4)] == [0.0, 0.02, 0.04, 0.06]
-    clock.now = 10.0  # idle time does not build up a burst
-    assert [round(bucket.reserve(), 3) for _ in range(2)] == [0.0, 0.02]
-
-
-def test_sliding_window_allows_at_most_limit_per_window():
-    clock = FakeClock()
-    window = SlidingWindowLimit(3, window=3600, clock=clock)
-    assert [window.reserve() for _ in range(3)] == [0.0, 0.0, 0.0]
-    clock.now = 100.0
-    assert window.reserve() == 3500.0  # waits until the first one leaves the hour
-    clock.now = 3700.0
-    assert window.reserve() == 0.0
-
-
-def test_config_from_settings():
-    settings = Settings(smtp_host="relay.example.org", smtp_port=587, smtp_security="starttls", smtp_username="digest",
-                        smtp_password="s3cret", smtp_pool_size=6, smtp_rate=20, smtp_rate_per_hour=1000, smtp_timeout=15)
-    cfg = SmtpConfig.from_settings(settings)
-    assert (cfg.host, cfg.port, cfg.security, cfg.username, cfg.password) == ("relay.example.org", 587, "starttls", "digest", "s3cret")
-    assert (cfg.pool_size, cfg.rate_per_second, cfg.rate_per_hour, cfg.timeout) == (6, 20, 1000, 15)
-    assert "s3cret" not in repr(cfg)
-
-
 # -- the sink in another process --------------------------------------------------------
 
 
@@ -373,43 +309,3 @@ def test_implicit_tls(server_tls):
 
 
 # -- files and memory -------------------------------------------------------------------
-
-
-def test_file_sender_writes_parseable_eml_files(tmp_path: Path):
-    folder = tmp_path / "out"
-
-    async def run() -> list[SendResult]:
-        async with FileSender(folder) as sender:
-            return [await sender.send(outgoing(i)) for i in (5, 6, 5)]
-
-    results = asyncio.run(run())
-    assert all(r.ok for r in results)
-    assert sorted(p.name for p in folder.iterdir()) == ["5.eml", "6.eml"]  # no temporary files left
-    parsed = email.message_from_bytes((folder / "5.eml").read_bytes(), policy=email.policy.default)
-    assert parsed["Message-ID"] == make_message_id(5, "example.org")
-    assert parsed["To"] == "user5@example.com"
-    assert parsed.get_body(("plain",)).get_content().splitlines()[:3] == ["Hello,", ".", ".leading dot"]
-    assert results[0].reply == str(folder / "5.eml")
-
-
-def test_file_sender_reports_disk_errors_as_failures(tmp_path: Path):
-    blocker = tmp_path / "not-a-folder"
-    blocker.write_text("x")
-    result = asyncio.run(FileSender(blocker / "sub").send(outgoing(1)))
-    assert not result.ok and not result.permanent and "cannot write" in result.reply
-
-
-def test_memory_sender_fails_only_when_told():
-    sender = MemorySender()
-    sender.fail(2, times=1)
-    sender.fail(3, permanent=True)
-
-    async def run() -> list[SendResult]:
-        return [await sender.send(outgoing(i)) for i in (1, 2, 3, 2)]
-
-    results = asyncio.run(run())
-    assert [r.ok for r in results] == [True, False, False, True]
-    assert results[1].transient and results[1].code == 451
-    assert results[2].permanent and results[2].code == 550
-    assert [m.delivery_id for m in sender.sent] == [1, 2]
-    assert len(sender.attempts) == 4

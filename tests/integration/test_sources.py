@@ -21,14 +21,15 @@ import pytest
 from sqlalchemy import func, select
 
 from digest.config import load_settings
-from digest.errors import FetchError, SnapshotError
+from digest.errors import FetchError, SnapshotError, SourceUnavailable
 from digest.jobs import ingest_bytes
-from digest.sources import poll
-from digest.sources.poll import HostRateLimiter
+from digest.fetch import Fetcher
+from digest.jobs import polling as poll
+from digest.ratelimit import Pacer
 from digest.store import sources as source_store
 from digest.store.db import write_transaction
 from digest.store.tables import papers, snapshots
-from tests.unit.sources.test_poll import FakeClock
+from tests.fakes import FakeClock
 
 NOW = datetime(2026, 8, 6, 0, 5, tzinfo=timezone.utc)
 FEED_URL = "https://rss.arxiv.org/rss/cs.AI"
@@ -77,9 +78,10 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def polite(clock) -> dict:
-    """Keyword arguments giving a poll a fake-clock limiter and sleep."""
-    return {"limiter": HostRateLimiter(3.0, clock=clock, sleep=clock.sleep), "sleep": clock.sleep}
+def polite(clock, settings):
+    """polite(client): a Fetcher over `client` whose per-host limit and backoff run on the fake clock."""
+    pacer = Pacer(3.0, clock=clock)  # shared by every poll of the test, as the process-wide one is
+    return lambda client: Fetcher.for_settings(settings, client=client, pacer=pacer, sleep=clock.sleep)
 
 
 def add_source(engine, name: str, location: str, *, kind: str = "url", every: int = 1800, format: str | None = None):
@@ -106,7 +108,7 @@ def test_first_poll_ingests_then_the_etag_gets_a_304(engine, settings, feed, pol
     client = server.client()
     source = add_source(engine, "arxiv", FEED_URL)
 
-    reports = poll.poll_source(engine, settings, source, now=NOW, client=client, **polite)
+    reports = poll.poll_source(engine, settings, source, now=NOW, fetcher=polite(client))
     assert [(r.format, r.papers, r.new) for r in reports] == [("arxiv-rss", 3, 3)]
     stored = reload(engine, "arxiv")
     assert stored.etag and stored.last_modified == "Mon, 27 Apr 2026 04:00:00 GMT"
@@ -115,7 +117,7 @@ def test_first_poll_ingests_then_the_etag_gets_a_304(engine, settings, feed, pol
         assert conn.execute(select(snapshots.c.source_id, snapshots.c.input)).all() == [(source.id, FEED_URL)]
 
     later = NOW + timedelta(minutes=30)
-    assert poll.poll_source(engine, settings, stored, now=later, client=client, **polite) == []
+    assert poll.poll_source(engine, settings, stored, now=later, fetcher=polite(client)) == []
     second = server.requests[1].headers
     assert second["if-none-match"] == stored.etag and second["if-modified-since"] == stored.last_modified
     again = reload(engine, "arxiv")
@@ -128,12 +130,12 @@ def test_validators_are_kept_only_after_the_response_was_ingested(engine, settin
     server = FakeServer({"/rss/cs.AI": lambda request: httpx.Response(200, content=next(answers), headers={"ETag": '"x"'})})
     source = add_source(engine, "arxiv", FEED_URL)
     with pytest.raises(SnapshotError):
-        poll.poll_source(engine, settings, source, now=NOW, client=server.client(), **polite)
+        poll.poll_source(engine, settings, source, now=NOW, fetcher=polite(server.client()))
     failed = reload(engine, "arxiv")
     assert failed.etag is None and failed.last_error and failed.last_checked_at == NOW
     assert failed.last_success_at is None and count(engine, snapshots) == 0
 
-    reports = poll.poll_source(engine, settings, failed, now=NOW + timedelta(hours=1), client=server.client(), **polite)
+    reports = poll.poll_source(engine, settings, failed, now=NOW + timedelta(hours=1), fetcher=polite(server.client()))
     assert "if-none-match" not in server.requests[1].headers
     assert reports[0].new == 3 and reload(engine, "arxiv").etag == '"x"' and reload(engine, "arxiv").last_error is None
 
@@ -142,7 +144,7 @@ def test_a_500_is_retried_and_the_poll_succeeds(engine, settings, feed, polite, 
     answers = iter([httpx.Response(500), httpx.Response(200, content=feed)])
     server = FakeServer({"/rss/cs.AI": lambda request: next(answers)})
     source = add_source(engine, "arxiv", FEED_URL)
-    reports = poll.poll_source(engine, settings, source, now=NOW, client=server.client(), **polite)
+    reports = poll.poll_source(engine, settings, source, now=NOW, fetcher=polite(server.client()))
     assert reports[0].new == 3 and len(server.requests) == 2
     assert clock.slept[0] == 1.0  # the first backoff
     assert reload(engine, "arxiv").last_error is None
@@ -152,7 +154,7 @@ def test_persistent_5xx_gives_up_after_three_attempts_and_records_it(engine, set
     server = FakeServer({"/rss/cs.AI": lambda request: httpx.Response(503)})
     source = add_source(engine, "arxiv", FEED_URL)
     with pytest.raises(FetchError, match="HTTP 503.*after 3 attempts"):
-        poll.poll_source(engine, settings, source, now=NOW, client=server.client(), **polite)
+        poll.poll_source(engine, settings, source, now=NOW, fetcher=polite(server.client()))
     assert len(server.requests) == 3 and clock.slept[:2] == [1.0, 2.0]
     stored = reload(engine, "arxiv")
     assert "HTTP 503" in stored.last_error and "\n" not in stored.last_error
@@ -166,7 +168,7 @@ def test_poll_due_records_timeouts_and_goes_on_with_the_others(engine, settings,
     server = FakeServer({"/slow": slow, "/rss/cs.AI": feed})
     add_source(engine, "slow", "https://slow.example.org/slow")
     add_source(engine, "arxiv", FEED_URL)
-    outcomes = poll.poll_due_outcomes(engine, settings, now=NOW, client=server.client(), **polite)
+    outcomes = poll.poll_due_outcomes(engine, settings, now=NOW, fetcher=polite(server.client()))
     by_name = {o.source: o for o in outcomes}
     assert set(by_name) == {"arxiv", "slow"}
     assert by_name["arxiv"].reports[0].new == 3 and by_name["arxiv"].errors == []
@@ -179,8 +181,8 @@ def test_poll_due_returns_the_reports_and_logs_each_failing_source(engine, setti
     server = FakeServer({"/rss/cs.AI": feed, "/gone": lambda request: httpx.Response(410)})
     add_source(engine, "arxiv", FEED_URL)
     add_source(engine, "gone", "https://example.org/gone")
-    with caplog.at_level("WARNING", logger="digest.sources.poll"):
-        reports = poll.poll_due(engine, settings, now=NOW, client=server.client(), **polite)
+    with caplog.at_level("WARNING", logger="digest.jobs.polling"):
+        reports = poll.poll_due(engine, settings, now=NOW, fetcher=polite(server.client()))
     assert [(r.input, r.new) for r in reports] == [(FEED_URL, 3)]
     assert [r.getMessage() for r in caplog.records] == ["source gone: https://example.org/gone: HTTP 410 Gone"]
     assert caplog.records[0].source == "gone"
@@ -207,7 +209,7 @@ def test_per_host_limiter_spaces_requests_by_three_seconds(engine, settings, fee
         add_source(engine, "elsewhere", "https://example.org/feed"),
         add_source(engine, "lg", "https://rss.arxiv.org/rss/cs.LG"),
     ]
-    poll.poll_sources(engine, settings, sources, now=NOW, client=server.client(), **polite)
+    poll.poll_sources(engine, settings, sources, now=NOW, fetcher=polite(server.client()))
     arxiv = [t for host, t in server.times if host == "rss.arxiv.org"]
     assert len(arxiv) == 2 and arxiv[1] - arxiv[0] >= 3.0
     assert [t for host, t in server.times if host == "example.org"] == [0.0]  # another host is not held back
@@ -225,14 +227,14 @@ def test_hf_api_source_polls_yesterday_and_today(engine, settings, samples, poli
 
     server = FakeServer({"/api/daily_papers": daily})
     source = add_source(engine, "hf", "https://huggingface.co/api/daily_papers?limit=30")
-    reports = poll.poll_source(engine, settings, source, now=NOW, client=server.client(), **polite)
+    reports = poll.poll_source(engine, settings, source, now=NOW, fetcher=polite(server.client()))
     asked = [parse_qs(urlsplit(str(r.url)).query) for r in server.requests]
     assert [q["date"] for q in asked] == [["2026-08-05"], ["2026-08-06"]] and all(q["limit"] == ["30"] for q in asked)
     assert [r.format for r in reports] == ["hf-api", "hf-api"] and not any(r.duplicate_snapshot for r in reports)
     assert [r.input for r in reports] == [str(r.url) for r in server.requests]
     # Two resources: no validators are sent or kept for them.
     assert reload(engine, "hf").etag is None
-    again = poll.poll_source(engine, settings, reload(engine, "hf"), now=NOW + timedelta(hours=1), client=server.client(), **polite)
+    again = poll.poll_source(engine, settings, reload(engine, "hf"), now=NOW + timedelta(hours=1), fetcher=polite(server.client()))
     assert "if-none-match" not in server.requests[-1].headers
     assert all(r.duplicate_snapshot and r.new == 0 for r in again)
 
@@ -246,9 +248,9 @@ def test_poll_due_picks_unpaused_sources_whose_interval_has_passed(engine, setti
     source_store.ensure_source(engine, "manual")
     client = server.client()
 
-    assert [o.source for o in poll.poll_due_outcomes(engine, settings, now=NOW, client=client, **polite)] == ["never-checked"]
-    assert poll.poll_due_outcomes(engine, settings, now=NOW + timedelta(minutes=59), client=client, **polite) == []
-    due_again = poll.poll_due_outcomes(engine, settings, now=NOW + timedelta(hours=1), client=client, **polite)
+    assert [o.source for o in poll.poll_due_outcomes(engine, settings, now=NOW, fetcher=polite(client))] == ["never-checked"]
+    assert poll.poll_due_outcomes(engine, settings, now=NOW + timedelta(minutes=59), fetcher=polite(client)) == []
+    due_again = poll.poll_due_outcomes(engine, settings, now=NOW + timedelta(hours=1), fetcher=polite(client))
     assert [(o.source, o.not_modified) for o in due_again] == [("never-checked", [FEED_URL])]
     assert len(server.requests) == 2
 
@@ -277,15 +279,15 @@ def test_check_writes_nothing_and_matches_what_poll_then_does(engine, settings, 
     listing = add_source(engine, "listing", "https://example.org/listing")
     before = (count(engine, papers), count(engine, snapshots), reload(engine, "arxiv"))
 
-    checked = [poll.check_source(engine, settings, s, now=NOW, client=client, **polite) for s in (arxiv, listing)]
+    checked = [poll.check_source(engine, settings, s, now=NOW, fetcher=polite(client)) for s in (arxiv, listing)]
     assert (count(engine, papers), count(engine, snapshots), reload(engine, "arxiv")) == before
     preview = [o.reports[0] for o in checked]
     assert [(r.new, r.updated, r.snapshot_id) for r in preview] == [(3, 0, None), (0, 38, None)]
 
-    polled = [o.reports[0] for o in poll.poll_sources(engine, settings, [arxiv, listing], now=NOW, client=client, **polite)]
+    polled = [o.reports[0] for o in poll.poll_sources(engine, settings, [arxiv, listing], now=NOW, fetcher=polite(client))]
     assert [(r.papers, r.new, r.updated, r.unchanged) for r in polled] == [(r.papers, r.new, r.updated, r.unchanged) for r in preview]
     # After the poll the URL is unchanged: check sends the ETag and reports 304.
-    after = poll.check_source(engine, settings, reload(engine, "arxiv"), now=NOW, client=client, **polite)
+    after = poll.check_source(engine, settings, reload(engine, "arxiv"), now=NOW, fetcher=polite(client))
     assert after.not_modified == [FEED_URL] and after.reports == []
 
 
@@ -334,11 +336,11 @@ def serve_feed(body: bytes, etag: str = '"feed-1"', status: int = 200) -> Iterat
 
 
 def test_a_real_http_server_conditional_get(engine, settings, feed):
-    no_wait = HostRateLimiter(3.0, sleep=lambda seconds: None)
+    no_wait = Fetcher.for_settings(settings, pacer=Pacer(1e-6))
     with serve_feed(feed) as (base, seen):
         source = add_source(engine, "local", f"{base}/rss/cs.AI")
-        first = poll.poll_source(engine, settings, source, now=NOW, limiter=no_wait)
-        second = poll.poll_source(engine, settings, reload(engine, "local"), now=NOW + timedelta(hours=1), limiter=no_wait)
+        first = poll.poll_source(engine, settings, source, now=NOW, fetcher=no_wait)
+        second = poll.poll_source(engine, settings, reload(engine, "local"), now=NOW + timedelta(hours=1), fetcher=no_wait)
     assert [r.new for r in first] == [3] and second == []
     assert "If-None-Match" not in seen[0] and seen[1]["If-None-Match"] == '"feed-1"'
     assert seen[0]["User-Agent"].startswith("paper-digest/")
@@ -433,7 +435,7 @@ def test_a_file_still_being_written_waits_for_the_next_poll(engine, settings, in
 def test_a_missing_folder_is_recorded_and_raised(engine, settings, inbox):
     source = add_source(engine, "inbox", str(inbox), kind="dir")
     inbox.rmdir()
-    with pytest.raises(poll.SourceUnavailable):
+    with pytest.raises(SourceUnavailable):
         poll_now(engine, settings, source)
     stored = reload(engine, "inbox")
     assert "directory not found" in stored.last_error and stored.last_success_at is None

@@ -30,6 +30,10 @@ def run_workers(pg_url, samples, tmp_path, *, kill_one: bool) -> tuple[collectio
     make_outbox(pg_url, samples, MESSAGES)
     with spawn_sink(engine="fast", dump=tmp_path / "sink.json") as sink:
         env = worker_env(pg_url, sink.port)
+        if not kill_one:
+            # No claim has to expire here. A 2 s lease can run out while claimed rows wait in a
+            # worker's queue on a loaded machine, and then another worker sends them again.
+            env["DIGEST_LEASE_SECONDS"] = "120"
         workers = [start_worker(env) for _ in range(3)]
         if kill_one:
             time.sleep(3.0)
@@ -71,7 +75,12 @@ def test_sigterm_finishes_in_flight_sends_and_releases_leases(database_url, samp
     make_outbox(database_url, samples, 200)
     server = scripted_smtp(decide=lambda address, stage, attempt: slow(0.3) if stage == "data" else None)
     worker = start_worker(worker_env(database_url, server.port))
-    time.sleep(2.0)
+    # Stop it once it is sending (its signal handlers are in place by then), however slow
+    # the machine is to start a process.
+    deadline = time.monotonic() + 60
+    while unsent(database_url) == 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 0
     engine = open_engine(database_url)

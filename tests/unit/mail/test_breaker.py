@@ -8,27 +8,20 @@ import pytest
 
 from digest.mail.breaker import CircuitBreaker
 from digest.mail.sender import SendResult
+from tests.fakes import FakeClock
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def breaker(clock: Clock, **kw) -> CircuitBreaker:
+def breaker(clock: FakeClock, **kw) -> CircuitBreaker:
     kw = {"window": 10, "threshold": 0.5, "min_samples": 4, "cooldown_seconds": 60, **kw}
     return CircuitBreaker(clock=clock, **kw)
 
 
 def result(ok: bool, permanent: bool = False, stage: str = "reply") -> SendResult:
-    return SendResult(1, ok, permanent, 250 if ok else (550 if permanent else 451), "", False, stage)
+    return SendResult(delivery_id=1, ok=ok, permanent=permanent, code=250 if ok else (550 if permanent else 451), stage=stage)
 
 
 def test_closed_until_min_samples_even_if_all_failed():
-    b = breaker(Clock())
+    b = breaker(FakeClock(1000.0))
     for _ in range(3):
         b.record(False)
     assert b.state == "closed" and b.allow()
@@ -37,7 +30,7 @@ def test_closed_until_min_samples_even_if_all_failed():
 
 
 def test_opens_exactly_at_the_threshold_of_the_window():
-    b = breaker(Clock())
+    b = breaker(FakeClock(1000.0))
     for ok in [True] * 6 + [False] * 3:
         b.record(ok)
     assert b.state == "closed"  # 3 of 9
@@ -48,7 +41,7 @@ def test_opens_exactly_at_the_threshold_of_the_window():
 
 
 def test_old_failures_leave_the_window():
-    b = breaker(Clock(), window=4, min_samples=4, threshold=0.75)
+    b = breaker(FakeClock(1000.0), window=4, min_samples=4, threshold=0.75)
     for ok in [False, False, True, True, True, True, False, False]:
         b.record(ok)
     # 4 failures in all, but only 2 of the last 4: still closed.
@@ -58,7 +51,7 @@ def test_old_failures_leave_the_window():
 
 
 def test_half_open_after_cooldown_allows_one_probe_and_success_closes():
-    clock = Clock()
+    clock = FakeClock(1000.0)
     b = breaker(clock)
     for _ in range(4):
         b.record(False)
@@ -77,7 +70,7 @@ def test_half_open_after_cooldown_allows_one_probe_and_success_closes():
 
 
 def test_failed_probe_reopens_for_another_cooldown():
-    clock = Clock()
+    clock = FakeClock(1000.0)
     b = breaker(clock)
     for _ in range(4):
         b.record(False)
@@ -90,7 +83,7 @@ def test_failed_probe_reopens_for_another_cooldown():
 
 
 def test_a_probe_whose_outcome_is_never_reported_is_replaced_after_a_cooldown():
-    clock = Clock()
+    clock = FakeClock(1000.0)
     b = breaker(clock)
     for _ in range(4):
         b.record(False)
@@ -103,7 +96,7 @@ def test_a_probe_whose_outcome_is_never_reported_is_replaced_after_a_cooldown():
 
 
 def test_outcomes_reported_while_open_are_ignored():
-    clock = Clock()
+    clock = FakeClock(1000.0)
     b = breaker(clock)
     for _ in range(4):
         b.record(False)
@@ -112,7 +105,7 @@ def test_outcomes_reported_while_open_are_ignored():
 
 
 def test_permanent_failure_for_one_address_does_not_count():
-    b = breaker(Clock())
+    b = breaker(FakeClock(1000.0))
     for _ in range(20):
         b.record_result(result(False, permanent=True, stage="rcpt"))
         b.record_result(result(False, permanent=True, stage="reply"))
@@ -120,9 +113,9 @@ def test_permanent_failure_for_one_address_does_not_count():
 
 
 def test_transient_failures_and_refused_sender_count():
-    b = breaker(Clock())
+    b = breaker(FakeClock(1000.0))
     b.record_result(result(False))  # 451
-    b.record_result(SendResult(1, False, False, None, "cannot connect", False, "connect"))
+    b.record_result(SendResult(delivery_id=1, ok=False, reply="cannot connect", stage="connect"))
     b.record_result(result(False, permanent=True, stage="mail"))  # relay refuses our sender
     assert b.state == "closed"
     b.record_result(result(False))
@@ -130,14 +123,14 @@ def test_transient_failures_and_refused_sender_count():
 
 
 def test_successes_keep_it_closed():
-    b = breaker(Clock())
+    b = breaker(FakeClock(1000.0))
     for _ in range(100):
         b.record_result(result(True))
     assert b.state == "closed"
 
 
 def test_logs_warning_when_opening_and_info_when_closing(caplog):
-    clock = Clock()
+    clock = FakeClock(1000.0)
     b = CircuitBreaker(window=50, threshold=0.5, min_samples=20, cooldown_seconds=60, clock=clock)
     caplog.set_level(logging.INFO, logger="digest.mail")
     for ok in [True] * 19 + [False] * 31:

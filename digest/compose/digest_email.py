@@ -1,0 +1,271 @@
+"""Render digests to subject, plain text and inlined HTML, fast: the work is per run, not per message.
+
+* The digest page (base.html + digest.html) is compiled once into a `Shell`
+  (`compose.shells`): rendered with slot markers, CSS-inlined, split at the markers.
+* The small per-message pieces of the paper list (item wrapper, snippet paragraph,
+  "why you got this" line) are macros in `_paper.html`, compiled to shells the same way.
+* Each paper's head (title link, byline, upvotes) is rendered and inlined once per
+  paper and cached by paper key, so subscribers sharing a paper share the work.
+* Only the plain-text part and the one-line subject/preheader go through Jinja per
+  message; they need no CSS.
+
+The confirmation email is rare and rendered the ordinary way (`compose.confirm_email`).
+"""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import css_inline
+import jinja2
+import nh3
+
+from digest.compose.confirm_email import render_confirmation
+from digest.compose.records import Links, RenderedEmail
+from digest.compose.shells import Shell, Slot, esc
+from digest.compose.templates import finish_text, make_environment, oneline, require_url, safe_url
+from digest.models import Digest, Paper, RankedPaper, Subscriber
+
+__all__ = ["Composer"]
+
+_STYLE_RE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
+# Both per-run caches are cleared when full: a dict lookup is the hot path of every
+# message, and a run rarely sees more distinct snippets than this.
+_SNIPPET_CACHE_MAX = 20_000
+
+
+@dataclass(slots=True)
+class _Fragment:
+    """One paper's head, rendered once per run: inlined HTML and indented plain text."""
+
+    html: str
+    text: str
+
+
+@dataclass(slots=True)
+class _TextItem:
+    head: str
+    snippet: str
+    matched: tuple[str, ...]
+
+
+def _topics(papers: list[RankedPaper], limit: int = 3) -> list[str]:
+    """The most frequent matched terms across the digest, first-seen order on ties."""
+    counts: dict[str, int] = {}  # insertion order is first-seen order
+    for rp in papers:
+        for term in rp.matched:
+            counts[term] = counts.get(term, 0) + 1
+    ranked = sorted(counts, key=counts.__getitem__, reverse=True)  # stable on ties
+    return [term for term in map(oneline, ranked) if term][:limit]
+
+
+_B_TAG = re.compile(r"</?b>")
+_BAD_SNIPPET = re.compile(r"[<>\x00]|&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});)")
+
+
+def _is_plain_snippet(html: str) -> bool:
+    """True when `html` is escaped text with balanced, unnested <b>...</b> and nothing else."""
+    tags = _B_TAG.findall(html)
+    if tags and tags != ["<b>", "</b>"] * (len(tags) // 2):
+        return False
+    return _BAD_SNIPPET.search(_B_TAG.sub("", html) if tags else html) is None
+
+
+def _paper_key(paper: Paper) -> str:
+    """Cache key: the store's stable key, falling back to whatever identifies the paper."""
+    if paper.key:
+        return paper.key
+    if paper.id is not None:
+        return f"id:{paper.id}"
+    if paper.arxiv_id:
+        return f"arxiv:{paper.arxiv_id}"
+    return f"anon:{paper.title}\x00{paper.url}\x00{paper.byline}\x00{paper.upvotes}"
+
+
+class Composer:
+    """Renders emails; build one per run and reuse it for every message.
+
+    Not thread-safe (caches are plain dicts); use one per worker. The paper cache
+    assumes a paper key means the same title/byline/upvotes/link for the Composer's
+    lifetime, which holds within one run; call `clear_cache()` between runs if the
+    Composer is long-lived.
+    """
+
+    def __init__(
+        self,
+        env: jinja2.Environment | None = None,
+        *,
+        site_name: str = "Paper Digest",
+        base_url: str = "http://localhost:8000/",
+        confirm_valid_for: timedelta | None = timedelta(days=3),
+    ):
+        self.env = env or make_environment()
+        self.site_name = oneline(site_name)
+        self.base_url = require_url(base_url, "base_url")
+        self.confirm_valid_for = confirm_valid_for
+        self._base = {"site_name": self.site_name, "base_url": self.base_url}
+
+        self._page_inliner = css_inline.CSSInliner(keep_at_rules=True, minify_css=True, load_remote_stylesheets=False)
+        self._fragment_inliner = css_inline.CSSInliner(minify_css=True, load_remote_stylesheets=False)
+
+        self._digest_page, self.css = self._compile_digest_page()
+        macros = self.env.get_template("email/_paper.html").module
+        self._head_macro = macros.head
+        self._item = self._compile_fragment(macros.item(Slot("head"), Slot("extra")), ("head", "extra"), "item")
+        self._snippet_shell = self._compile_fragment(macros.snippet(Slot("html")), ("html",), "snippet")
+        self._why = self._compile_fragment(macros.why(Slot("terms")), ("terms",), "why")
+        self._empty = self._fragment_inliner.inline_fragment(str(macros.empty()), self.css)
+
+        self._text_head = self.env.get_template("email/_paper.txt")
+        self._subject = self.env.get_template("email/digest.subject.txt")
+        self._preheader = self.env.get_template("email/digest.preheader.txt")
+        self._text = self.env.get_template("email/digest.txt")
+
+        self._fragments: dict[str, _Fragment] = {}
+        self._snippets: dict[str, tuple[str, str]] = {}
+        self._why_cache: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {}
+        self.fragments_rendered = 0  # observable: paper heads rendered (cache misses)
+
+    # -- compilation -------------------------------------------------------------
+
+    _PAGE_SLOTS = ("title", "preheader", "period", "papers", "query", "manage_url", "unsubscribe_url", "feed_url")
+
+    def _compile_digest_page(self) -> tuple[Shell, str]:
+        context = {name: Slot(name) for name in self._PAGE_SLOTS} | self._base
+        rendered = self.env.get_template("email/digest.html").render(context)
+        css = "\n".join(_STYLE_RE.findall(rendered))
+        inlined = self._page_inliner.inline(rendered)
+        return Shell(inlined, self._PAGE_SLOTS, "email/digest.html"), css
+
+    def _compile_fragment(self, rendered: str, slots: tuple[str, ...], name: str) -> Shell:
+        inlined = self._fragment_inliner.inline_fragment(str(rendered), self.css)
+        return Shell(inlined, slots, f"email/_paper.html:{name}")
+
+    # -- caches ------------------------------------------------------------------
+
+    @property
+    def cache_size(self) -> int:
+        """How many paper heads are cached."""
+        return len(self._fragments)
+
+    def clear_cache(self) -> None:
+        """Forget cached paper heads and snippets (e.g. between runs)."""
+        self._fragments.clear()
+        self._snippets.clear()
+        self._why_cache.clear()
+
+    def _fragment(self, paper: Paper) -> _Fragment:
+        key = _paper_key(paper)
+        fragment = self._fragments.get(key)
+        if fragment is None:
+            url = safe_url(paper.url)
+            head = self._head_macro(paper, url)
+            html = self._fragment_inliner.inline_fragment(str(head), self.css)
+            text = self._text_head.render(paper=paper, url=url).rstrip("\n")
+            fragment = self._fragments[key] = _Fragment(html, text)
+            self.fragments_rendered += 1
+        return fragment
+
+    def _snippet(self, snippet: str) -> tuple[str, str]:
+        """The snippet as safe HTML (text and <b> only) and as plain text, on one line.
+
+        The ranker promises escaped text with <b> marks, but this is the last line
+        before an inbox, so that promise is checked, not trusted: a snippet exactly in
+        that form is used as it is (cheap), anything else goes through nh3, which keeps
+        only <b> and drops <script>/<style> with their content. Cached by value, since
+        subscribers with the same query get the same snippets.
+        """
+        cached = self._snippets.get(snippet)
+        if cached is None:
+            html = " ".join(snippet.split())
+            if not _is_plain_snippet(html):
+                html = " ".join(nh3.clean(html, tags={"b"}, attributes={}, strip_comments=True).split())
+            text = html_lib.unescape(html.replace("<b>", "").replace("</b>", ""))
+            if len(self._snippets) >= _SNIPPET_CACHE_MAX:
+                self._snippets.clear()
+            cached = self._snippets[snippet] = (html, text)
+        return cached
+
+    def _matched(self, matched: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+        """("why" paragraph HTML, cleaned terms) for a tuple of matched terms, cached."""
+        cached = self._why_cache.get(matched)
+        if cached is None:
+            terms = tuple(term for term in map(oneline, matched) if term)
+            html = self._why.fill(terms=esc(", ".join(terms))) if terms else ""
+            if len(self._why_cache) >= _SNIPPET_CACHE_MAX:
+                self._why_cache.clear()
+            cached = self._why_cache[matched] = (html, terms)
+        return cached
+
+    # -- rendering ---------------------------------------------------------------
+
+    def render_digest(self, digest: Digest, links: Links) -> RenderedEmail:
+        """Render one subscriber's digest.
+
+        Raises ValueError when `links` lack a manage, unsubscribe or feed URL: a digest
+        without a way out must never be sent.
+        """
+        links = Links(
+            manage_url=require_url(links.manage_url, "manage_url"),
+            unsubscribe_url=require_url(links.unsubscribe_url, "unsubscribe_url"),
+            feed_url=require_url(links.feed_url, "feed_url"),
+        )
+        papers = digest.papers
+        period = oneline(digest.period)
+        query = oneline(digest.subscriber.interests)
+        small = {"count": len(papers), "topics": _topics(papers), "period": period,
+                 "subscriber": digest.subscriber, **self._base}
+        subject = oneline(self._subject.render(small))
+        preheader = oneline(self._preheader.render(small))
+        items_html, items_text = self._items(papers)
+        html = self._digest_page.fill(
+            title=esc(subject),
+            preheader=esc(preheader),
+            period=esc(period),
+            papers="".join(items_html) if items_html else self._empty,
+            query=esc(query),
+            manage_url=esc(links.manage_url),
+            unsubscribe_url=esc(links.unsubscribe_url),
+            feed_url=esc(links.feed_url),
+        )
+        text = self._text.render(items=items_text, period=period, preheader=preheader, query=query, links=links,
+                                 **self._base)
+        return RenderedEmail(subject=subject, text=finish_text(text), html=html)
+
+    def _items(self, papers: list[RankedPaper]) -> tuple[list[str], list[_TextItem]]:
+        """Each paper as an HTML list item and as a plain-text item."""
+        items_html: list[str] = []
+        items_text: list[_TextItem] = []
+        item_fill, snippet_fill = self._item.fill, self._snippet_shell.fill
+        for rp in papers:
+            fragment = self._fragment(rp.paper)
+            matched = rp.matched if type(rp.matched) is tuple else tuple(rp.matched)
+            why_html, terms = self._matched(matched)
+            snippet_html = snippet_text = ""
+            if rp.snippet:
+                snippet_html, snippet_text = self._snippet(rp.snippet)
+            extra = snippet_fill(html=snippet_html) + why_html if snippet_html else why_html
+            items_html.append(item_fill(head=fragment.html, extra=extra))
+            items_text.append(_TextItem(fragment.text, snippet_text, terms))
+        return items_html, items_text
+
+    def render_confirmation(
+        self,
+        subscriber: Subscriber,
+        links: Links,
+        *,
+        requested_at: datetime | None = None,
+    ) -> RenderedEmail:
+        """Render the double opt-in email for `subscriber` with `links.confirm_url`.
+
+        `requested_at`, when given, is shown as the time of the request. The stated
+        expiry is the Composer's `confirm_valid_for`; keep it equal to the max age the
+        confirm endpoint passes to `tokens.read_token`.
+        """
+        subject, text, html = render_confirmation(
+            self.env, self._page_inliner, subscriber=subscriber, confirm_url=links.confirm_url, base=self._base,
+            requested_at=requested_at, valid_for=self.confirm_valid_for)
+        return RenderedEmail(subject=subject, text=text, html=html)

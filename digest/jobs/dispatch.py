@@ -1,0 +1,295 @@
+"""Dispatch: drain the outbox through a Sender and settle every row.
+
+`Dispatcher.drain` claims rows under a lease, renders them (`jobs.rendering`), sends them
+over a pooled sender, and settles each outcome in small group commits; a message is
+never sent before its predecessor on the same slot is recorded, so a crash resends at
+most `concurrency` messages. `write_dry_run` renders what planning would queue into
+.eml files instead, writing nothing to the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable, Mapping, Union
+
+from sqlalchemy import Engine, Row
+
+from digest.config import Settings
+from digest.enums import DeliveryKind, DeliveryStatus, SubscriberStatus
+from digest.errors import DigestError
+from digest.jobs.common import utcnow
+from digest.jobs.planning import plan_digests
+from digest.jobs.rendering import MailSetup, PlannedRow, Renderer
+from digest.mail.breaker import CircuitBreaker
+from digest.mail.files import FileSender
+from digest.mail.sender import Outgoing, Sender, SendResult
+from digest.mail.smtp import SmtpConfig, SmtpSender
+from digest.models import Paper, Subscriber
+from digest.store import outbox
+from digest.store import papers as paper_store
+from digest.store import subscribers as subscriber_store
+from digest.store.db import write_transaction
+from digest.store.outbox import Settlement
+
+__all__ = ["Dispatcher", "DryRunReport", "SendReport", "dispatcher_for", "outcome_of", "retry_at", "write_dry_run"]
+
+RETRY_BASE = timedelta(minutes=1)
+RETRY_CAP = timedelta(hours=6)
+
+# A claimed row and what to do with it: send the message, or settle it as it is.
+Prepared = tuple[Row, Union[Outgoing, Settlement]]
+
+
+@dataclass(slots=True, kw_only=True)
+class SendReport:
+    """What one drain did; `errors` names each failed delivery."""
+
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    maybe_delivered: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"sent": self.sent, "retried": self.retried, "failed": self.failed, "cancelled": self.cancelled,
+                "maybe_delivered": self.maybe_delivered}
+
+    def count(self, settlement: Settlement) -> None:
+        if settlement.maybe_delivered:
+            self.maybe_delivered += 1
+        if settlement.status == DeliveryStatus.SENT:
+            self.sent += 1
+        elif settlement.status == DeliveryStatus.QUEUED:
+            self.retried += 1
+        elif settlement.status == DeliveryStatus.SKIPPED:
+            self.cancelled += 1
+        else:
+            self.failed += 1
+            self.errors.append(f"delivery {settlement.delivery_id}: {settlement.error}")
+
+
+def retry_at(attempts: int, now: datetime, *, rng: random.Random = random.Random()) -> datetime:
+    """Exponential backoff with jitter: about 1, 2, 4 ... minutes, at most 6 hours apart."""
+    delay = min(RETRY_CAP, RETRY_BASE * (2 ** min(attempts, 20)))
+    return now + delay * rng.uniform(0.75, 1.25)
+
+
+def outcome_of(row: Row, result: SendResult, *, now: datetime, max_age: timedelta) -> Settlement:
+    """Classify one send: sent, queued again for a retry later, or failed for good."""
+    base = dict(delivery_id=row.id, subscriber_id=row.subscriber_id, kind=row.kind, cursor_to=row.cursor_to,
+                code=result.code, error=(result.reply or "")[:500] or None, maybe_delivered=result.maybe_delivered)
+    if result.ok:
+        return Settlement(status=DeliveryStatus.SENT, **base)
+    if result.permanent:
+        return Settlement(status=DeliveryStatus.FAILED, hard_bounce=result.code is not None and 500 <= result.code < 600, **base)
+    if now - row.created_at > max_age:
+        base["error"] = f"gave up after {row.attempts + 1} attempts: {base['error'] or 'no reply'}"
+        return Settlement(status=DeliveryStatus.FAILED, **base)
+    return Settlement(status=DeliveryStatus.QUEUED, next_attempt_at=retry_at(row.attempts, now), **base)
+
+
+def _settle_unsent(row: Row, status: DeliveryStatus, error: str) -> Settlement:
+    return Settlement(delivery_id=row.id, subscriber_id=row.subscriber_id, kind=row.kind, cursor_to=row.cursor_to,
+                      status=status, error=error)
+
+
+class _Settler:
+    """Group commit of settlements: callers await their own settlement being durable."""
+
+    def __init__(self, engine: Engine, clock: Callable[[], datetime]):
+        self.engine = engine
+        self.clock = clock
+        self.pending: list[tuple[Settlement, asyncio.Future]] = []
+        self.task: asyncio.Task | None = None
+
+    async def record(self, settlement: Settlement) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self.pending.append((settlement, future))
+        if self.task is None or self.task.done():
+            self.task = asyncio.create_task(self._run())
+        await future
+
+    async def _run(self) -> None:
+        while self.pending:
+            batch, self.pending = self.pending, []
+            try:
+                await asyncio.to_thread(self._write, [s for s, _ in batch])
+            except Exception as err:  # the futures carry it to each waiting sender
+                for _, future in batch:
+                    future.set_exception(err)
+                continue
+            for _, future in batch:
+                future.set_result(None)
+
+    def _write(self, settlements: list[Settlement]) -> None:
+        with write_transaction(self.engine) as conn:
+            outbox.settle(conn, settlements, now=self.clock())
+
+
+class Dispatcher:
+    """Drains the outbox through a Sender, `concurrency` messages in flight at most."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        sender: Sender,
+        setup: MailSetup,
+        *,
+        concurrency: int = 4,
+        lease: timedelta = timedelta(minutes=5),
+        max_age: timedelta = timedelta(hours=48),
+        owner: str | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        breaker: CircuitBreaker | None = None,
+        renderer: Renderer | None = None,
+    ):
+        self.engine = engine
+        self.sender = sender
+        self.renderer = renderer or Renderer(setup)
+        self.concurrency = concurrency
+        self.lease = lease
+        self.max_age = max_age
+        self.owner = owner or f"{uuid.uuid4().hex[:12]}"
+        self.clock = clock
+        self.breaker = breaker or CircuitBreaker()
+        self.report = SendReport()
+
+    async def drain(self, *, only: str | None = None, stop: asyncio.Event | None = None,
+                    idle_wait: float | None = None) -> SendReport:
+        """Send everything due; with `idle_wait`, keep polling until `stop` is set.
+
+        One producer claims and renders batches in a thread while `concurrency` consumers
+        send, so rendering the next batch overlaps sending this one. On `stop`, messages
+        already sending finish; claimed ones not yet started are handed back.
+        """
+        subscriber_id = self._subscriber_id(only) if only else None
+        stop = stop or asyncio.Event()
+        settler = _Settler(self.engine, self.clock)
+        queue: asyncio.Queue = asyncio.Queue(maxsize=self.concurrency * 16)
+        consumers = [asyncio.create_task(self._consume(queue, settler, stop)) for _ in range(self.concurrency)]
+        try:
+            await self._produce(queue, subscriber_id, stop, idle_wait)
+        finally:
+            for _ in consumers:
+                await queue.put(None)
+            await asyncio.gather(*consumers, return_exceptions=True)
+            await asyncio.to_thread(self._release)
+        return self.report
+
+    async def _produce(self, queue: asyncio.Queue, subscriber_id: int | None, stop: asyncio.Event,
+                       idle_wait: float | None) -> None:
+        while not stop.is_set():
+            if not self.breaker.allow():
+                if idle_wait is None:
+                    return  # a one-shot run stops; what is left is sent by the next run
+                await _sleep_or_stop(min(self.breaker.retry_in, 5.0), stop)
+                continue
+            prepared = await asyncio.to_thread(self._claim_and_render, subscriber_id)
+            if not prepared:
+                if idle_wait is None and queue.empty():
+                    return
+                await _sleep_or_stop(idle_wait if idle_wait is not None else 0.05, stop)
+                continue
+            for item in prepared:
+                await queue.put(item)
+
+    async def _consume(self, queue: asyncio.Queue, settler: _Settler, stop: asyncio.Event) -> None:
+        while (item := await queue.get()) is not None:
+            if stop.is_set():
+                continue  # claimed but not started: released with the rest when we stop
+            await self._deliver(*item, settler)
+
+    def _subscriber_id(self, email: str) -> int:
+        with self.engine.connect() as conn:
+            return subscriber_store.get(conn, email).id
+
+    def _claim_and_render(self, subscriber_id: int | None) -> list[Prepared]:
+        now = self.clock()
+        with write_transaction(self.engine) as conn:
+            rows = outbox.claim(conn, owner=self.owner, now=now, lease=self.lease, limit=self.concurrency * 8,
+                                subscriber_id=subscriber_id)
+        if not rows:
+            return []
+        with self.engine.connect() as conn:
+            people = subscriber_store.by_ids(conn, (row.subscriber_id for row in rows))
+            papers = paper_store.papers_by_id(conn, (item[0] for row in rows for item in row.items))
+        return [(row, self._prepare(row, people.get(row.subscriber_id), papers, now)) for row in rows]
+
+    def _prepare(self, row: Row, subscriber: Subscriber | None, papers: Mapping[int, Paper],
+                 now: datetime) -> Outgoing | Settlement:
+        wanted = SubscriberStatus.PENDING if row.kind == DeliveryKind.CONFIRM else SubscriberStatus.ACTIVE
+        if subscriber is None or subscriber.status != wanted:
+            state = subscriber.status if subscriber else "removed"
+            return _settle_unsent(row, DeliveryStatus.SKIPPED, f"not sent: subscriber is {state}")
+        try:
+            return self.renderer.message(row, subscriber, papers, now)
+        except DigestError as err:  # e.g. an address the relay could never accept
+            return _settle_unsent(row, DeliveryStatus.FAILED, str(err))
+
+    async def _deliver(self, row: Row, message: Outgoing | Settlement, settler: _Settler) -> None:
+        if isinstance(message, Settlement):
+            settlement = message
+        else:
+            result = await self.sender.send(message)
+            self.breaker.record_result(result)
+            settlement = outcome_of(row, result, now=self.clock(), max_age=self.max_age)
+        await settler.record(settlement)
+        self.report.count(settlement)
+
+    def _release(self) -> None:
+        with write_transaction(self.engine) as conn:
+            outbox.release(conn, self.owner)
+
+
+async def _sleep_or_stop(seconds: float, stop: asyncio.Event) -> None:
+    try:
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+    except asyncio.TimeoutError:
+        return  # the wait is over and nobody asked us to stop
+
+
+def dispatcher_for(engine: Engine, settings: Settings, sender: Sender | None = None, *,
+                   allow_demo_secret: bool = False) -> Dispatcher:
+    """A Dispatcher over the configured relay (or `sender`), sized to the connection pool."""
+    setup = MailSetup.from_settings(settings, allow_demo_secret=allow_demo_secret)
+    sender = sender or SmtpSender(SmtpConfig.from_settings(settings))
+    return Dispatcher(engine, sender, setup, concurrency=settings.smtp_pool_size,
+                      lease=timedelta(seconds=settings.lease_seconds),
+                      max_age=timedelta(hours=settings.retry_max_age_hours))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DryRunReport:
+    planned: int
+    skipped_empty: int
+    written: int
+
+    def as_dict(self) -> dict:
+        return {"planned": self.planned, "skipped_empty": self.skipped_empty, "written": self.written}
+
+
+def write_dry_run(engine: Engine, settings: Settings, out: Path, *, force: bool = False,
+                  only: str | None = None) -> DryRunReport:
+    """Plan without writing and render each message that would be queued into `out`/N.eml."""
+    plan = plan_digests(engine, force=force, only=only, write=False)
+    renderer = Renderer(MailSetup.from_settings(settings, allow_demo_secret=True))
+    now = utcnow()
+    with engine.connect() as conn:
+        people = subscriber_store.by_ids(conn, (row["subscriber_id"] for row in plan.rows))
+        papers = paper_store.papers_by_id(conn, (item[0] for row in plan.rows for item in row["items"]))
+    messages = [renderer.message(PlannedRow.numbered(number, row), people[row["subscriber_id"]], papers, now)
+                for number, row in enumerate(plan.rows, start=1) if row["status"] == DeliveryStatus.QUEUED]
+    asyncio.run(_send_all(FileSender(out), messages))
+    return DryRunReport(planned=plan.planned, skipped_empty=plan.skipped_empty, written=len(messages))
+
+
+async def _send_all(sender: Sender, messages: list[Outgoing]) -> None:
+    async with sender:
+        for message in messages:
+            await sender.send(message)

@@ -1,0 +1,151 @@
+"""Planning: which digests are due, ranked once, written as outbox rows.
+
+`plan_digests` ranks every due subscriber against one index of the candidate papers and
+writes one outbox row per (subscriber, period) under a unique key, so planning twice
+(a re-run, a second scheduler) writes nothing twice. `preview_digest` and
+`queue_test_digest` rank one subscriber the same way. Sending is `jobs.dispatch`'s job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any, Iterator
+
+from sqlalchemy import Engine
+
+from digest.enums import DeliveryKind, DeliveryStatus
+from digest.jobs.common import gc_paused, utcnow
+from digest.models import RankedPaper, Subscriber
+from digest.ranking import PaperIndex, build_index, rank_subscribers
+from digest.schedule import current_period, due_period
+from digest.store import outbox
+from digest.store import papers as paper_store
+from digest.store import subscribers as subscriber_store
+from digest.store.db import write_transaction
+
+__all__ = ["MAX_LOOKBACK", "PlanReport", "plan_digests", "preview_digest", "queue_test_digest"]
+
+# A digest never reaches further back than this, however stale a cursor is.
+MAX_LOOKBACK = timedelta(days=30)
+
+Due = list[tuple[Subscriber, str]]  # (subscriber, period) pairs of one batch
+
+
+@dataclass(slots=True, kw_only=True)
+class PlanReport:
+    """What one planning run did; `rows` holds the rows instead of writing them in a dry run."""
+
+    due: int = 0
+    planned: int = 0
+    skipped_empty: int = 0
+    already_planned: int = 0
+    candidates: int = 0
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def plan_digests(
+    engine: Engine,
+    now: datetime | None = None,
+    *,
+    force: bool = False,
+    only: str | None = None,
+    batch_size: int = 5000,
+    write: bool = True,
+) -> PlanReport:
+    """Insert one outbox row per due (subscriber, period); safe to run any number of times.
+
+    `force` treats every active subscriber as due for their current period (`run --now`).
+    A digest with no papers is recorded as skipped (and the cursor moves on) unless the
+    subscriber asked for empty digests. With `write=False` nothing is written and the rows
+    that would be are returned in `report.rows` (a dry run).
+    """
+    now = now or utcnow()
+    report = PlanReport()
+    index, newest = None, 0  # built on the first due batch: most minutes nobody is due
+    with gc_paused():
+        for batch in _batches_of_due(engine, now, force=force, only=only, size=batch_size, report=report):
+            if index is None:
+                index, newest = _candidate_index(engine, now)
+                report.candidates = len(index)
+            _plan_batch(engine, index, batch, newest=newest, now=now, report=report, write=write)
+    return report
+
+
+def _candidate_index(engine: Engine, now: datetime) -> tuple[PaperIndex, int]:
+    """One index over every paper some active subscriber has not had yet (30 days at most)."""
+    with engine.connect() as conn:
+        floor = max(subscriber_store.min_active_cursor(conn), paper_store.first_id_since(conn, now - MAX_LOOKBACK))
+        candidates = paper_store.papers_after(conn, floor)
+        newest = paper_store.max_paper_id(conn)
+    return build_index(candidates), newest
+
+
+def _batches_of_due(engine: Engine, now: datetime, *, force: bool, only: str | None, size: int,
+                    report: PlanReport) -> Iterator[Due]:
+    """Batches of due subscribers not planned yet, each cursor moved past digests still pending."""
+    with engine.connect() as conn:
+        for batch in subscriber_store.active_batches(conn, only=only, size=size):
+            due = [(s, current_period(s, now) if force else due_period(s, now)) for s in batch]
+            due = [(s, period) for s, period in due if period is not None]
+            report.due += len(due)
+            if not due:
+                continue
+            taken = outbox.planned(conn, ((s.id, period) for s, period in due))
+            report.already_planned += len(taken)
+            due = [(s, period) for s, period in due if (s.id, period) not in taken]
+            if not due:
+                continue
+            promised = outbox.pending_cursors(conn, [s.id for s, _ in due])
+            yield [(replace(s, cursor=max(s.cursor, promised.get(s.id, 0))), period) for s, period in due]
+
+
+def _items(ranked: list[RankedPaper]) -> list[list]:
+    """A digest's papers as stored on its outbox row: [paper id, score, matched terms]."""
+    return [[r.paper.id, r.score, list(r.matched)] for r in ranked]
+
+
+def _plan_batch(engine: Engine, index: PaperIndex, batch: Due, *, newest: int, now: datetime,
+                report: PlanReport, write: bool) -> None:
+    periods = {s.id: period for s, period in batch}
+    rows, skipped = [], {}
+    for subscriber, ranked in rank_subscribers(index, [s for s, _ in batch], snippets=False):
+        items = _items(ranked)
+        cursor_to = max(newest, subscriber.cursor)
+        status = DeliveryStatus.QUEUED if items or subscriber.send_empty else DeliveryStatus.SKIPPED
+        rows.append(outbox.new_row(subscriber.id, DeliveryKind.DIGEST, periods[subscriber.id], items=items,
+                                   cursor_to=cursor_to, now=now, status=status))
+        if status is DeliveryStatus.SKIPPED:
+            skipped[subscriber.id] = cursor_to
+    if write:
+        with write_transaction(engine) as conn:
+            outbox.insert_planned(conn, rows)
+            outbox.advance_cursors(conn, skipped)
+    else:
+        report.rows.extend(rows)
+    report.planned += len(rows) - len(skipped)
+    report.skipped_empty += len(skipped)
+
+
+def preview_digest(engine: Engine, email: str) -> tuple[Subscriber, list[RankedPaper]]:
+    """What `email`'s next digest would hold if it were planned now (writes nothing)."""
+    now = utcnow()
+    with engine.connect() as conn:
+        subscriber = subscriber_store.to_subscriber(subscriber_store.get(conn, email))
+        cursor = max(subscriber.cursor, outbox.pending_cursors(conn, [subscriber.id]).get(subscriber.id, 0))
+        floor = max(cursor, paper_store.first_id_since(conn, now - MAX_LOOKBACK))
+        candidates = paper_store.papers_after(conn, floor)
+    subscriber = replace(subscriber, cursor=cursor)
+    _, ranked = next(rank_subscribers(build_index(candidates), [subscriber]))
+    return subscriber, ranked
+
+
+def queue_test_digest(engine: Engine, email: str, *, now: datetime | None = None) -> int:
+    """Plan a one-off digest for `email` now (period "test-<time>"), whatever their schedule."""
+    now = now or utcnow()
+    subscriber, ranked = preview_digest(engine, email)
+    row = outbox.new_row(subscriber.id, DeliveryKind.DIGEST, f"test-{now.isoformat(timespec='seconds')}",
+                         items=_items(ranked), cursor_to=subscriber.cursor, now=now)
+    with write_transaction(engine) as conn:
+        outbox.insert_planned(conn, [row])
+    return len(ranked)

@@ -1,0 +1,142 @@
+"""Rendering: outbox rows -> message bytes, with the settings resolved once per run.
+
+`MailSetup` is everything a message needs from the settings (plain values, so it can be
+handed to a worker process); `Renderer` turns a planned or claimed row, its subscriber
+and the papers it names into an `Outgoing` message: compose, MIME, DKIM.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import parseaddr
+from typing import Any, Mapping, Protocol
+
+from digest.compose import Composer
+from digest.config import Settings
+from digest.enums import DeliveryKind
+from digest.errors import DigestError
+from digest.links import links_for
+from digest.mail.message import build_message, make_message_id, sign_dkim
+from digest.mail.sender import Outgoing
+from digest.models import Digest, Paper, RankedPaper, Subscriber
+from digest.ranking import Highlighter
+
+__all__ = ["DeliveryRow", "MailSetup", "PlannedRow", "Renderer", "render_preview_html"]
+
+
+class DeliveryRow(Protocol):
+    """What rendering reads of an outbox row (a claimed row, or a `PlannedRow`)."""
+
+    id: int
+    kind: str
+    period: str
+    items: list
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlannedRow:
+    """A row a dry run planned but never wrote, numbered so its message has an id."""
+
+    id: int
+    kind: str
+    period: str
+    items: list
+    created_at: datetime
+
+    @classmethod
+    def numbered(cls, number: int, row: Mapping[str, Any]) -> "PlannedRow":
+        """`row` as `outbox.new_row` built it, given the id `number`."""
+        return cls(id=number, kind=row["kind"], period=row["period"], items=row["items"],
+                   created_at=row["created_at"])
+
+
+@dataclass(frozen=True, kw_only=True)
+class MailSetup:
+    """Everything a message needs from the settings, resolved once per run."""
+
+    base_url: str
+    secret: str
+    from_addr: str
+    from_name: str | None
+    domain: str
+    list_id: str
+    id_salt: str
+    dkim: tuple[str, str, bytes] | None = None  # selector, domain, private key
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, allow_demo_secret: bool = False) -> "MailSetup":
+        """Raises DigestError when DIGEST_FROM has no address (ConfigError without a secret)."""
+        name, address = parseaddr(settings.from_)
+        if "@" not in address:
+            raise DigestError(f"DIGEST_FROM must contain an address, got {settings.from_!r}")
+        domain = address.rsplit("@", 1)[1]
+        secret = settings.secret(allow_demo=allow_demo_secret)
+        dkim = None
+        if settings.dkim_private_key_file and settings.dkim_selector:
+            dkim = (settings.dkim_selector, settings.dkim_domain or domain, settings.dkim_private_key_file.read_bytes())
+        return cls(
+            base_url=settings.base_url,
+            secret=secret,
+            from_addr=address,
+            from_name=name or None,
+            domain=domain,
+            list_id=f"digest.{domain}",
+            # Message-IDs differ between installations sharing a domain, stable per row.
+            id_salt=hashlib.sha256(secret.encode()).hexdigest()[:12],
+            dkim=dkim,
+        )
+
+
+class Renderer:
+    """Turns outbox rows into message bytes; one per run (it caches fragments), not thread-safe."""
+
+    def __init__(self, setup: MailSetup, composer: Composer | None = None):
+        self.setup = setup
+        self.composer = composer or Composer(base_url=setup.base_url + "/")
+        self.highlighter = Highlighter()
+
+    def digest_of(self, row: DeliveryRow, subscriber: Subscriber, papers: Mapping[int, Paper]) -> Digest:
+        """The row's papers with their snippets; a paper deleted since planning is left out."""
+        ranked = []
+        for paper_id, score, matched in row.items:
+            paper = papers.get(paper_id)
+            if paper is not None:
+                ranked.append(RankedPaper(paper, score, tuple(matched), self.highlighter.snippet(paper, matched)))
+        return Digest(subscriber=subscriber, period=row.period, papers=ranked, delivery_id=row.id)
+
+    def message(self, row: DeliveryRow, subscriber: Subscriber, papers: Mapping[int, Paper],
+                now: datetime) -> Outgoing:
+        """The complete message for `row`; raises DigestError (or ValueError) for what cannot be sent."""
+        setup = self.setup
+        if row.kind == DeliveryKind.CONFIRM:
+            links = links_for(setup.base_url, setup.secret, subscriber, confirm=True)
+            rendered = self.composer.render_confirmation(subscriber, links, requested_at=row.created_at)
+            list_headers = {}
+        else:
+            links = links_for(setup.base_url, setup.secret, subscriber)
+            rendered = self.composer.render_digest(self.digest_of(row, subscriber, papers), links)
+            list_headers = {
+                "list_id": setup.list_id,
+                "list_unsubscribe_url": links.unsubscribe_url,
+                "list_unsubscribe_mailto": f"mailto:{setup.from_addr}?subject=unsubscribe",
+            }
+        data = build_message(
+            from_addr=setup.from_addr, from_name=setup.from_name, to_addr=subscriber.email, to_name=subscriber.name,
+            subject=rendered.subject, text=rendered.text, html=rendered.html,
+            message_id=make_message_id(row.id, setup.domain, salt=setup.id_salt), date=now, **list_headers,
+        )
+        if setup.dkim:
+            selector, domain, key = setup.dkim
+            data = sign_dkim(data, selector=selector, domain=domain, private_key_pem=key)
+        return Outgoing(delivery_id=row.id, mail_from=setup.from_addr, recipients=(subscriber.email,), data=data)
+
+
+def render_preview_html(settings: Settings, subscriber: Subscriber, ranked: list[RankedPaper]) -> str:
+    """The HTML body `subscriber`'s next digest would have (links signed as in a real send)."""
+    setup = MailSetup.from_settings(settings, allow_demo_secret=True)
+    renderer = Renderer(setup)
+    digest = Digest(subscriber=subscriber, period="preview", papers=ranked)
+    return renderer.composer.render_digest(digest, links_for(setup.base_url, setup.secret, subscriber)).html

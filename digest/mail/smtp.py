@@ -1,0 +1,398 @@
+"""Send through an SMTP relay: a pool of reused aiosmtplib connections, paced by limits.
+
+How SMTP outcomes are classified (`SendResult` fields):
+
+    what happened                                  ok     permanent  maybe_delivered
+    2xx final reply to DATA                        True   False      False
+    4xx reply to MAIL, RCPT, DATA or the payload   False  False      False
+    5xx reply to MAIL, RCPT, DATA or the payload   False  True       False
+    malformed or unexpected reply (e.g. 3xx)       False  False      False
+    address that cannot go on an SMTP command      False  True       False
+    connect / greeting / EHLO / STARTTLS / AUTH    False  False      False  (any code:
+        failure, including 5xx such as 535            it says nothing about the message)
+    disconnect or timeout before the payload       False  False      False
+        was handed to the socket
+    disconnect or timeout while waiting for the    False  False      True
+        final reply, after the payload was written
+
+`maybe_delivered` is decided by the stage the transaction had reached: the sender runs
+MAIL, RCPT and DATA itself and writes the payload itself, so it knows whether the
+payload was fully handed to the transport when the connection died. The server may
+then have accepted the message (RFC 1047), so a retry may duplicate it; the retry
+carries the same Message-ID, so receivers can de-duplicate. It errs on the safe side:
+a connection lost while the kernel was still sending the payload also counts.
+
+A 421 reply (service closing) is a transient failure like any 4xx; the connection is
+dropped and the next message opens a new one. A connection the relay closed while it
+sat idle is noticed before use, or at MAIL, and the message retried once on a fresh
+connection (safe: nothing was sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import aiosmtplib
+
+from digest.mail.sender import AsyncClosing, Outgoing, SendResult, Stage
+from digest.mail.smtp_wire import crlf, describe, dot_stuffed, envelope_problem, waiting_for
+from digest.ratelimit import Pacer, SlidingWindow
+
+if TYPE_CHECKING:
+    from digest.config import Settings
+
+__all__ = ["SmtpConfig", "SmtpSender"]
+
+log = logging.getLogger("digest.mail")
+
+Security = Literal["none", "starttls", "tls"]
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    """How to reach the relay and how hard to push it.
+
+    security: "none" (plain, no opportunistic STARTTLS), "starttls" (required), or
+        "tls" (implicit TLS, usually port 465).
+    username/password: AUTH after connecting when username is set.
+    rate_per_second / rate_per_hour: global limits over all connections (None = off).
+    timeout: seconds for connecting and for each reply, including the final one.
+    validate_certs / tls_context: certificate checking; tests pass validate_certs=False
+        or their own context.
+    local_hostname: the EHLO name; None = this host's FQDN (looked up once).
+    connect_backoff / connect_backoff_max: after a failed connect, later connects wait
+        this long, doubling up to the maximum, so a down relay is not hammered.
+    """
+
+    host: str = "localhost"
+    port: int = 25
+    security: Security = "none"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    pool_size: int = 4
+    rate_per_second: float | None = 50.0
+    rate_per_hour: int | None = None
+    timeout: float = 30.0
+    validate_certs: bool = True
+    tls_context: ssl.SSLContext | None = field(default=None, repr=False)
+    local_hostname: str | None = None
+    connect_backoff: float = 0.1
+    connect_backoff_max: float = 2.0
+
+    def __post_init__(self) -> None:
+        if self.security not in ("none", "starttls", "tls"):
+            raise ValueError(f"security must be none, starttls or tls, got {self.security!r}")
+        if self.pool_size < 1:
+            raise ValueError("pool_size must be at least 1")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be positive")
+
+    @classmethod
+    def from_settings(cls, settings: "Settings") -> "SmtpConfig":
+        """The SMTP part of the application settings."""
+        password = settings.smtp_password.get_secret_value() if settings.smtp_password is not None else None
+        return cls(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            security=settings.smtp_security,
+            username=settings.smtp_username or None,
+            password=password,
+            pool_size=settings.smtp_pool_size,
+            rate_per_second=settings.smtp_rate,
+            rate_per_hour=settings.smtp_rate_per_hour,
+            timeout=settings.smtp_timeout,
+        )
+
+    def limits(self) -> list[Pacer | SlidingWindow]:
+        """The configured rate limits, the slow (hourly) one first."""
+        limits: list[Pacer | SlidingWindow] = []
+        if self.rate_per_hour:
+            limits.append(SlidingWindow(self.rate_per_hour, window=3600.0))
+        if self.rate_per_second:
+            limits.append(Pacer.per_second(self.rate_per_second))
+        return limits
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _TransactionEnd:
+    """How a transaction ended. in_step: the session is in a known state (reusable after
+    RSET). stale: the connection turned out dead before anything was sent."""
+
+    result: SendResult
+    in_step: bool
+    stale: bool = False
+
+
+class SmtpSender(AsyncClosing):
+    """Send through an SMTP relay over a pool of reused connections.
+
+    Up to `pool_size` `send()` calls run at once, each on its own connection;
+    connections are opened lazily and kept open between messages. A connection that
+    saw any error is reset with RSET if the session is still in step, otherwise
+    closed and replaced, so one failure never leaks into the next message.
+
+    Messages with several recipients are treated as one unit: the first refused RCPT
+    aborts the whole message (RSET) and its reply is the result, so a message is never
+    delivered to only some of its recipients. Digests use one recipient per message.
+
+    `send()` may wait for the rate limit (per hour: possibly long; cancel it to stop)
+    and, after connect failures, for a short backoff; it returns a transient failure
+    rather than waiting for the relay to come back.
+    """
+
+    def __init__(self, config: SmtpConfig):
+        self.config = config
+        self._slots = asyncio.Semaphore(config.pool_size)
+        self._idle: list[aiosmtplib.SMTP] = []
+        self._limits = config.limits()
+        self._tls_context: ssl.SSLContext | None = None
+        self._local_hostname = config.local_hostname
+        self._connect_failures = 0
+        self._next_connect_at = 0.0
+        self._closed = False
+        self.connections_opened = 0  # for tests and benchmarks
+
+    async def send(self, message: Outgoing) -> SendResult:
+        """Send one message; see the module docstring for how outcomes are classified.
+
+        Raises RuntimeError after `close()`. CancelledError propagates; the connection
+        in use is then closed, since its state is unknown.
+        """
+        if self._closed:
+            raise RuntimeError("SmtpSender is closed")
+        problem = envelope_problem(message)
+        if problem:
+            return SendResult.unsendable(message, stage=Stage.ENVELOPE, reason=problem)
+        for limit in self._limits:
+            await limit.acquire()
+        async with self._slots:
+            return await self._send_on_pool(message)
+
+    async def close(self) -> None:
+        """QUIT every idle connection; in-flight ones are closed when their send ends."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(self._quit(conn) for conn in idle))
+
+    # -- pool ----------------------------------------------------------------------------
+
+    async def _send_on_pool(self, message: Outgoing) -> SendResult:
+        conn = self._take_idle()
+        reused = conn is not None
+        if conn is None:
+            conn = await self._open(message)
+            if isinstance(conn, SendResult):
+                return conn
+        end = await self._send_on(conn, message)
+        if reused and end.stale:
+            # The relay had closed the idle connection (idle timeout) before our MAIL
+            # reached it. Nothing of the message was sent: one retry on a fresh
+            # connection is safe.
+            conn = await self._open(message)
+            if isinstance(conn, SendResult):
+                return conn
+            end = await self._send_on(conn, message)
+        return end.result
+
+    def _take_idle(self) -> aiosmtplib.SMTP | None:
+        while self._idle:
+            conn = self._idle.pop()  # most recently used first: least likely to be stale
+            if conn.is_connected:
+                return conn
+            conn.close()
+        return None
+
+    async def _send_on(self, conn: aiosmtplib.SMTP, message: Outgoing) -> _TransactionEnd:
+        """Run one transaction on `conn`, then give `conn` back to the pool or drop it."""
+        try:
+            end = await self._transact(conn, message)
+            keep = end.in_step and (end.result.ok or await self._reset(conn))
+        except BaseException:
+            conn.close()  # cancelled mid-transaction: the session state is unknown
+            raise
+        if not keep or not conn.is_connected:
+            conn.close()
+        elif self._closed:
+            await self._quit(conn)  # close() was called while this send was in flight
+        else:
+            self._idle.append(conn)
+        return end
+
+    async def _reset(self, conn: aiosmtplib.SMTP) -> bool:
+        """RSET after a refused transaction; False if the connection must go."""
+        if not conn.is_connected:
+            return False
+        try:
+            reply = await conn.rset(timeout=self.config.timeout)
+        except (aiosmtplib.SMTPException, OSError):
+            return False
+        return 200 <= reply.code <= 299
+
+    async def _quit(self, conn: aiosmtplib.SMTP) -> None:
+        # A relay that answers QUIT badly (or not at all) changes nothing: we are leaving.
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            if conn.is_connected:
+                await conn.quit(timeout=min(self.config.timeout, 5.0))
+        conn.close()
+
+    # -- connecting ----------------------------------------------------------------------
+
+    async def _open(self, message: Outgoing) -> "aiosmtplib.SMTP | SendResult":
+        """A connected, greeted (STARTTLS'd, authenticated, EHLO'd) connection, or a
+        transient failure for `message` saying why not.
+
+        Waits out the backoff left by earlier failures first, so concurrent senders do
+        not hammer a relay that is down. Every connection-stage failure is transient,
+        whatever its code: a 535 from AUTH says nothing about the message.
+        """
+        delay = self._next_connect_at - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        conn = aiosmtplib.SMTP(**await self._smtp_kwargs())
+        try:
+            await conn.connect()
+            if conn.is_ehlo_or_helo_needed:
+                await _greet(conn)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            conn.close()
+            self._connect_failed()
+            code = getattr(exc, "code", None)
+            code = code if isinstance(code, int) and code > 0 else None
+            reason = f"cannot connect to {self._where()}: {describe(exc)}"
+            return SendResult.lost(message, stage=Stage.CONNECT, reason=reason, code=code)
+        except BaseException:
+            conn.close()
+            raise
+        self._connected()
+        return conn
+
+    def _connected(self) -> None:
+        if self._connect_failures:
+            log.info("connected to SMTP relay %s again after %d failed attempts", self._where(), self._connect_failures)
+        self._connect_failures = 0
+        self._next_connect_at = 0.0
+        self.connections_opened += 1
+
+    def _connect_failed(self) -> None:
+        self._connect_failures += 1
+        backoff = min(self.config.connect_backoff_max, self.config.connect_backoff * 2 ** (self._connect_failures - 1))
+        self._next_connect_at = time.monotonic() + backoff
+        if self._connect_failures == 1:
+            log.warning("cannot connect to SMTP relay %s; retrying with backoff", self._where())
+
+    async def _smtp_kwargs(self) -> dict[str, Any]:
+        cfg = self.config
+        if self._local_hostname is None:
+            # socket.getfqdn() may block on DNS: once, in a thread, not per connection.
+            self._local_hostname = await asyncio.to_thread(socket.getfqdn)
+        kwargs: dict[str, Any] = {
+            "hostname": cfg.host,
+            "port": cfg.port,
+            "timeout": cfg.timeout,
+            "local_hostname": self._local_hostname,
+            "use_tls": cfg.security == "tls",
+            "start_tls": cfg.security == "starttls",
+        }
+        if cfg.security != "none":
+            kwargs["tls_context"] = self._client_tls_context()
+        if cfg.username:
+            kwargs["username"] = cfg.username
+            kwargs["password"] = cfg.password or ""
+        return kwargs
+
+    def _client_tls_context(self) -> ssl.SSLContext:
+        # Built once: loading the CA store per connection costs milliseconds.
+        if self._tls_context is None:
+            ctx = self.config.tls_context
+            if ctx is None:
+                ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+                if not self.config.validate_certs:
+                    ctx.check_hostname = False
+                    ctx.verify_mode = ssl.CERT_NONE
+            self._tls_context = ctx
+        return self._tls_context
+
+    def _where(self) -> str:
+        return f"{self.config.host}:{self.config.port}"
+
+    # -- one transaction -----------------------------------------------------------------
+
+    async def _transact(self, conn: aiosmtplib.SMTP, message: Outgoing) -> _TransactionEnd:
+        """Run MAIL, RCPT, DATA and the payload on `conn`; never raises SMTP/network errors.
+
+        The commands are sent one by one and the payload is written by hand (instead
+        of `sendmail`) so the stage is known when the connection fails: only a failure
+        after the payload was written can mean "maybe delivered".
+        """
+        stage = [Stage.MAIL]  # the stage reached, updated by the steps below
+        try:
+            return await self._commands_and_payload(conn, message, stage)
+        except TimeoutError:  # aiosmtplib's SMTPTimeoutError and plain timeouts
+            reason = f"timed out after {self.config.timeout:g} s waiting for the {waiting_for(stage[0])}"
+            return _TransactionEnd(result=SendResult.lost(message, stage=stage[0], reason=reason), in_step=False)
+        except OSError as exc:  # SMTPServerDisconnected and other ConnectionErrors
+            reason = f"connection lost waiting for the {waiting_for(stage[0])}: {describe(exc)}"
+            return _TransactionEnd(result=SendResult.lost(message, stage=stage[0], reason=reason), in_step=False,
+                                   stale=stage[0] == Stage.MAIL)
+        except aiosmtplib.SMTPResponseException as exc:
+            # A malformed reply (code -1): the session is out of step, the connection must go.
+            result = SendResult.refused(message, stage=stage[0], code=exc.code, reply=exc.message)
+            return _TransactionEnd(result=result, in_step=exc.code > 0 and conn.is_connected)
+        except ValueError as exc:
+            # aiosmtplib refused a command argument before writing it: still in step.
+            result = SendResult.unsendable(message, stage=stage[0], reason=f"cannot send to this address: {exc}")
+            return _TransactionEnd(result=result, in_step=conn.is_connected)
+        except aiosmtplib.SMTPException as exc:
+            return _TransactionEnd(result=SendResult.lost(message, stage=stage[0], reason=describe(exc)),
+                                   in_step=False)
+
+    async def _commands_and_payload(self, conn: aiosmtplib.SMTP, message: Outgoing,
+                                    stage: list[Stage]) -> _TransactionEnd:
+        timeout = self.config.timeout
+        data = crlf(message.data)
+        # Raw commands rather than conn.mail()/rcpt(): the addresses were checked by
+        # envelope_problem, and aiosmtplib's re-parsing of them (email.utils) cost ~40%
+        # of the client's CPU per message.
+        mail = [b"MAIL", b"FROM:<" + message.mail_from.encode("ascii") + b">"]
+        if conn.supports_extension("size"):
+            mail.append(b"SIZE=%d" % len(data))
+        commands = [(Stage.MAIL, mail, (250,))]
+        commands += [(Stage.RCPT, [b"RCPT", b"TO:<" + rcpt.encode("ascii") + b">"], (250, 251))
+                     for rcpt in message.recipients]
+        commands.append((Stage.DATA, [b"DATA"], (354,)))
+        for stage[0], command, wanted in commands:
+            reply = await conn.execute_command(*command, timeout=timeout)
+            if reply.code not in wanted:
+                # The first refusal aborts the message: never a partial delivery.
+                result = SendResult.refused(message, stage=stage[0], code=reply.code, reply=reply.message)
+                return _TransactionEnd(result=result, in_step=conn.is_connected)
+        protocol = conn.protocol
+        if protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        stage[0] = Stage.PAYLOAD
+        protocol.write(dot_stuffed(data))  # raises SMTPServerDisconnected before writing anything
+        stage[0] = Stage.REPLY
+        reply = await protocol.read_response(timeout=timeout)
+        if 200 <= reply.code <= 299:
+            return _TransactionEnd(result=SendResult.accepted(message, code=reply.code, reply=reply.message),
+                                   in_step=True)
+        return _TransactionEnd(result=SendResult.refused(message, stage=Stage.REPLY, code=reply.code,
+                                                         reply=reply.message), in_step=True)
+
+
+async def _greet(conn: aiosmtplib.SMTP) -> None:
+    """EHLO (HELO for old servers) right after connecting, so a refusal counts as a
+    connect failure rather than as the reply to the first message's MAIL."""
+    try:
+        await conn.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        if not conn.is_connected:
+            raise
+        await conn.helo()
