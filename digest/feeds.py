@@ -28,6 +28,12 @@ collapsed to one line (`one_line`). Entry bodies are HTML whose only markup is o
 ``<p>`` paragraphs and the ``<b>`` marks of a ranked paper's snippet; all other text is
 escaped. Titles, bylines, snippets and abstracts are display text (`digest.text`: arXiv
 LaTeX rendered as Unicode, lengths capped); ids come from the stored paper.
+RSS 2.0 never said whether a title is text or HTML and many readers render it as
+HTML, so in RSS titles and the channel description ``<`` and ``>`` are written as ``&lt;``
+and ``&gt;`` before the XML escaping: no tag can form, so a paper titled
+``<img onerror=...>`` shows as text and never runs. ``&`` is left alone (it forms no tag,
+and "R&D" then reads right in text-only readers too). Atom says ``type="text"`` and needs
+no second escaping.
 """
 
 from __future__ import annotations
@@ -241,8 +247,8 @@ def _feed_generator(info: FeedInfo, format: FeedFormat, feed_date: datetime) -> 
     title = one_line(info.title) or "Paper Digest"
     self_url = clean_text(info.self_url).strip()
     fg.id(clean_text(info.feed_id).strip() or self_url)
-    fg.title(title)
-    fg.description(one_line(info.description) or title)  # also the Atom subtitle
+    fg.title(_as_rss_text(title, format))
+    fg.description(_as_rss_text(one_line(info.description) or title, format))  # also the Atom subtitle
     fg.language(clean_text(info.language).strip() or "en")
     # Atom requires a feed author when an entry has none; the feed's title stands in.
     fg.author({"name": title})
@@ -264,7 +270,7 @@ def _add_entry(fg: FeedGenerator, item: RankedPaper | Paper, format: FeedFormat,
     # What readers see: LaTeX rendered as Unicode, lengths capped (digest.text).
     shown = display_ranked(item) if isinstance(item, RankedPaper) else for_display(item)
     fe: FeedEntry = fg.add_entry(order="append")  # feedgen prepends by default
-    fe.title(one_line(_paper(shown).title))
+    fe.title(_as_rss_text(one_line(_paper(shown).title), format))
     key = _key(paper)
     if format == "rss":
         fe.guid(key, permalink=False)
@@ -294,6 +300,12 @@ def _add_entry(fg: FeedGenerator, item: RankedPaper | Paper, format: FeedFormat,
             fe.description(body)
         else:
             fe.content(body, type="html")
+
+
+def _as_rss_text(text: str, format: FeedFormat) -> str:
+    """RSS: `text` with no tag-forming characters, for readers that render titles as HTML
+    (see the module docstring)."""
+    return text.replace("<", "&lt;").replace(">", "&gt;") if format == "rss" else text
 
 
 def build_feed(

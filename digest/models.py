@@ -127,6 +127,8 @@ class Subscriber:
     feed_token: str = ""
     cursor: int = 0
     active_since: datetime | None = None  # when they were confirmed: no digest for slots before
+    # Random per subscriber; every signed link is bound to it (digest.tokens). Not shown in repr.
+    link_secret: str = field(default="", repr=False)
 
 
 @dataclass(slots=True)

@@ -4,6 +4,12 @@ Pure: `read_records` turns file bytes into numbered records, `plan_import` valid
 against the subscribers already stored and says what would be created, updated or left
 alone, with every bad row and its line number. The CLI shows the plan (a dry run) or
 applies it in one transaction — all or nothing.
+
+CSV cells are safe to open in a spreadsheet (OWASP "CSV injection"): a text cell starting
+with = + - @ tab or CR, which Excel, LibreOffice and Sheets would run as a formula, is
+written with a leading apostrophe (`'=HYPERLINK(...)`), and so is one that already starts
+with an apostrophe followed by one of those (or by another apostrophe), so reading strips
+exactly one and every value round-trips unchanged.
 """
 
 from __future__ import annotations
@@ -25,6 +31,8 @@ EXPORT_FIELDS = (
 SPEC_FIELDS = tuple(SubscriberSpec.model_fields)
 _ALIASES = {"hour": "send_hour", "keywords": "interests", "query": "interests"}
 _KEPT = ("feed_token", "created_at", "confirmed_at")
+# What makes a spreadsheet treat a cell as a formula (OWASP CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ImportFileError(DigestError):
@@ -87,7 +95,7 @@ def _csv_records(text: str, name: str) -> list[Record]:
     for row in reader:
         # line_num is the physical line the row ended on: right even with quoted newlines.
         extra = row.pop(None, None)
-        fields = {k: (v if v != "" else None) for k, v in row.items() if k}
+        fields = {k: (unescape_cell(v) if v != "" else None) for k, v in row.items() if k}
         if extra:
             fields["__extra__"] = extra
         records.append(Record(reader.line_num, fields))
@@ -175,12 +183,27 @@ def export_row(row: Any) -> dict[str, Any]:
     return record
 
 
+def escape_cell(value: Any) -> Any:
+    """A text cell a spreadsheet will show as text, never run (see the module docstring)."""
+    if isinstance(value, str) and value and (value.startswith(_FORMULA_START)
+                                             or (value[0] == "'" and value[1:2] in (*_FORMULA_START, "'"))):
+        return "'" + value
+    return value
+
+
+def unescape_cell(value: str | None) -> str | None:
+    """The inverse of `escape_cell` for a cell read back from CSV."""
+    if value and value[0] == "'" and value[1:2] in (*_FORMULA_START, "'"):
+        return value[1:]
+    return value
+
+
 def to_csv(records: Iterable[Mapping[str, Any]]) -> str:
     out = io.StringIO(newline="")
     writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
     writer.writeheader()
     for record in records:
-        writer.writerow({k: ("" if v is None else v) for k, v in record.items()})
+        writer.writerow({k: ("" if v is None else escape_cell(v)) for k, v in record.items()})
     return out.getvalue()
 
 

@@ -1,61 +1,162 @@
-"""Signed, expiring tokens for the links in emails (confirm, manage, unsubscribe).
+"""Signed links bound to a person: the tokens in confirm, manage, unsubscribe and feedback URLs.
 
-A token carries a subject (usually the subscriber id) and the time it was made, signed
-with the site secret and a salt per purpose, so a manage token can never be replayed
-as an unsubscribe or confirm token. Tokens are URL-safe and need no escaping in a path
-or query string.
+A link token carries the subscriber id, a short binding of that subscriber's random
+`link_secret`, an optional JSON payload (what a feedback link votes on) and the time it
+was made, all signed with the site key and a salt per purpose (itsdangerous), so a manage
+token can never be replayed as an unsubscribe or confirm token, and no one without the
+site key can make or change one. The binding ties the link to the person rather than the
+row number: `SignedLink.bound_to(row.link_secret)` must hold for the row the id names, so
+a removed subscriber's links never act on anyone else (their secret went with their row).
+
+Tokens made before links were bound (`make_token`: the id alone) still read; they come back
+with `binding=None` and only rows marked `legacy_links` accept them (see jobs.subscribers).
+
+Key rotation: signing uses the first key given; verifying accepts any of them
+(DIGEST_SECRET_KEY, then DIGEST_SECRET_KEY_OLD during a rollover). Tokens are URL-safe.
 """
 
 from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Sequence
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
 
 from digest.errors import ConfigError, DigestError
 
-__all__ = ["BadToken", "PURPOSES", "make_token", "read_token"]
+__all__ = ["BadToken", "Keys", "PURPOSES", "SignedLink", "binding_of", "make_token", "read_link", "read_token",
+           "sign_link"]
 
-PURPOSES = frozenset({"confirm", "manage", "unsubscribe"})
+# confirm / manage / unsubscribe: the subscriber's own links; feedback: "more/less like this".
+PURPOSES = frozenset({"confirm", "manage", "unsubscribe", "feedback"})
+MAX_TOKEN_LENGTH = 4096
+# Signing keys: one string, or (current, older...) during a key rollover.
+Keys = str | Sequence[str]
 
 
 class BadToken(DigestError):
-    """A token that is forged, tampered with, made for another purpose or expired."""
+    """A token that is forged, tampered with, made for another purpose or expired.
+
+    `expired` is True only for a genuine token that is too old (or dated in the future):
+    the page can then say "this link has expired" rather than "this link does not work".
+    """
+
+    def __init__(self, message: str = "invalid link", *, expired: bool = False):
+        super().__init__(message)
+        self.expired = expired
 
 
-def _serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SignedLink:
+    """What a verified token says. `binding` is None for a legacy id-only token."""
+
+    subscriber_id: int
+    purpose: str
+    binding: str | None
+    payload: Any = None
+    issued_at: datetime | None = None
+
+    @property
+    def legacy(self) -> bool:
+        return self.binding is None
+
+    def bound_to(self, link_secret: str) -> bool:
+        """True when this token was made for the subscriber holding `link_secret` (constant time)."""
+        if self.binding is None or not link_secret:
+            return False
+        return hmac.compare_digest(self.binding, binding_of(link_secret, self.purpose))
+
+
+def binding_of(link_secret: str, purpose: str) -> str:
+    """A 96-bit tag of `link_secret` for `purpose` (HMAC-SHA256, base64url): the token carries
+    this, never the secret itself, so a leaked link reveals nothing reusable."""
+    mac = hmac.new(link_secret.encode("utf-8"), f"paper-digest/link/{purpose}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac[:12]).decode("ascii")
+
+
+def _keys(secret: Keys) -> list[str]:
+    keys = [secret] if isinstance(secret, str) else [key for key in secret if key]
+    if not keys or not keys[0]:
+        raise ConfigError("the secret key for signed links is not set")
+    return keys
+
+
+def _serializer(secret: Keys, purpose: str) -> URLSafeTimedSerializer:
     if purpose not in PURPOSES:
         raise ValueError(f"unknown token purpose {purpose!r}; expected one of {sorted(PURPOSES)}")
-    if not secret:
-        raise ConfigError("the secret key for signed links is not set")
-    return URLSafeTimedSerializer(secret, salt=f"paper-digest/{purpose}")
+    # itsdangerous signs with the *last* key of a list and verifies with any.
+    return URLSafeTimedSerializer(list(reversed(_keys(secret))), salt=f"paper-digest/{purpose}")
 
 
-def make_token(secret: str, purpose: str, subject: str | int) -> str:
-    """A URL-safe token binding `subject` to `purpose`, stamped with the current time.
+def sign_link(secret: Keys, purpose: str, subscriber_id: int, link_secret: str, payload: Any = None) -> str:
+    """A URL-safe token for `purpose` naming subscriber `subscriber_id`, bound to their
+    `link_secret`, carrying `payload` (anything JSON can hold; keep it small: it is in the URL).
 
-    Raises ValueError for an unknown purpose, ConfigError for an empty secret.
+    Raises ValueError for an unknown purpose, a bad id or an empty link secret; ConfigError
+    for an empty signing key.
+    """
+    if not isinstance(subscriber_id, int) or isinstance(subscriber_id, bool) or subscriber_id <= 0:
+        raise ValueError(f"subscriber id must be a positive int, got {subscriber_id!r}")
+    if not link_secret:
+        raise ValueError("the subscriber has no link secret")
+    body: list[Any] = [subscriber_id, binding_of(link_secret, purpose)]
+    if payload is not None:
+        body.append(payload)
+    return _serializer(secret, purpose).dumps(body)
+
+
+def read_link(secret: Keys, purpose: str, token: str, max_age_seconds: int | None) -> SignedLink:
+    """The verified content of a `sign_link` (or legacy `make_token`) token.
+
+    Raises BadToken when the signature does not match (forged, tampered, other key, other
+    purpose), the payload is malformed, or the token is older than `max_age_seconds`
+    (None: no limit) — then with `expired=True`. The caller must still load the row and
+    check `bound_to(row.link_secret)` (or `legacy_links` for a legacy token).
+    """
+    serializer = _serializer(secret, purpose)
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise BadToken()
+    try:
+        body, stamp = serializer.loads(token, max_age=max_age_seconds, return_timestamp=True)
+    except SignatureExpired:
+        raise BadToken("this link has expired", expired=True) from None
+    except BadData:  # BadSignature, BadPayload, BadTimeSignature
+        raise BadToken() from None
+    issued = stamp if isinstance(stamp, datetime) else None
+    if isinstance(body, str) and body.isascii() and body.isdigit() and len(body) <= 18 and int(body) > 0:
+        return SignedLink(subscriber_id=int(body), purpose=purpose, binding=None, issued_at=issued)
+    if (isinstance(body, list) and len(body) in (2, 3) and isinstance(body[0], int) and not isinstance(body[0], bool)
+            and body[0] > 0 and isinstance(body[1], str)):
+        payload = body[2] if len(body) == 3 else None
+        return SignedLink(subscriber_id=body[0], purpose=purpose, binding=body[1], payload=payload, issued_at=issued)
+    raise BadToken()
+
+
+def make_token(secret: Keys, purpose: str, subject: str | int) -> str:
+    """The pre-binding token format: `subject` alone, signed and time-stamped.
+
+    New links use `sign_link`; this stays for what is not a subscriber link and for tests
+    of legacy links. Raises ValueError for an unknown purpose, ConfigError for no key.
     """
     return _serializer(secret, purpose).dumps(str(subject))
 
 
-def read_token(secret: str, purpose: str, token: str, max_age_seconds: int | None) -> str:
-    """The subject `token` was made for, as a string.
-
-    Raises BadToken when the signature does not match (forged, tampered, other secret,
-    other purpose), the payload is malformed, or the token is older than
-    `max_age_seconds` (None: never expires; unsubscribe links should not). With a max
-    age, tokens dated in the future fail too.
-    """
+def read_token(secret: Keys, purpose: str, token: str, max_age_seconds: int | None) -> str:
+    """The subject a `make_token` token was made for. Raises BadToken like `read_link`."""
     serializer = _serializer(secret, purpose)
-    if not isinstance(token, str) or not token or len(token) > 4096:
-        raise BadToken("invalid link")
+    if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
+        raise BadToken()
     try:
         subject = serializer.loads(token, max_age=max_age_seconds)
-    except BadData as exc:  # BadSignature, SignatureExpired, BadPayload, BadTimeSignature
-        raise BadToken(_reason(exc)) from None
+    except SignatureExpired:
+        raise BadToken("this link has expired", expired=True) from None
+    except BadData:
+        raise BadToken() from None
     if not isinstance(subject, str):
-        raise BadToken("invalid link")
+        raise BadToken()
     return subject
 
-
-def _reason(exc: BadData) -> str:
-    return "this link has expired" if isinstance(exc, SignatureExpired) else "invalid link"

@@ -8,6 +8,7 @@ import typer
 from digest import __version__
 from digest.cli.db import db_app
 from digest.cli.demo import demo
+from digest.cli.doctor import doctor
 from digest.cli.feed import feed
 from digest.cli.ingest import ingest, papers_app
 from digest.cli.mailbox import mailbox
@@ -33,6 +34,7 @@ app = typer.Typer(
 )
 app.command()(ingest)
 app.command()(demo)
+app.command()(doctor)
 app.command()(stats)
 app.command("rank")(rank_command)
 app.command()(preview)

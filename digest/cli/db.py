@@ -18,9 +18,12 @@ def db_upgrade(
 ) -> None:
     """Create or migrate the database to the newest schema. Safe to run any number of times.
 
+    The only command that creates a SQLite file's missing folder (the others refuse, so a
+    mistyped path never starts an empty database).
+
     Example:  DIGEST_DATABASE_URL=postgresql+psycopg://digest@db/digest digest db upgrade
     """
-    engine = make_engine(runtime(ctx).settings.database_url)
+    engine = make_engine(runtime(ctx).settings.database_url, create_folder=True)
     try:
         before, after = upgrade(engine)
     finally:

@@ -11,6 +11,8 @@ from rich.table import Table
 
 from digest import jobs
 from digest.cli.common import console, err_console, fail, handle_errors, print_json, runtime
+from digest.jobs.subscribers import ConfirmMail
+from digest.jobs.subscribers import rotate_links as rotate_links_job
 from digest.store import subscribers as subscriber_store
 from digest.subscriber_io import ImportPlan, export_row, to_csv, to_json
 from digest.subscribers import STATUSES, WEEKDAYS, spec_from
@@ -144,7 +146,7 @@ def update(
     max_papers: Optional[int] = typer.Option(None, "--max-papers"),
     min_score: Optional[float] = typer.Option(None, "--min-score"),
     send_empty: Optional[bool] = typer.Option(None, "--send-empty/--skip-empty"),
-    status: Optional[str] = typer.Option(None, "--status", help=f"One of {', '.join(STATUSES)}."),
+    status: Optional[str] = typer.Option(None, "--status", help=f"One of {', '.join(STATUSES)}, by the same rules as pause/resume/confirm/unsubscribe."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Change a subscriber's settings; only the options given change.
@@ -160,29 +162,36 @@ def update(
     _show_one(row, as_json, "updated")
 
 
-def _set_status(ctx: typer.Context, email: str, status: str, verb: str, as_json: bool) -> None:
-    row = jobs.set_status(runtime(ctx).engine, email, status)
-    _show_one(row, as_json, verb)
+def _move(ctx: typer.Context, email: str, action: jobs.Action, verb: str, as_json: bool) -> None:
+    """One status move through the transition table (`jobs.subscribers`); a refused one is a
+    one-line error (exit 1)."""
+    result = jobs.change_status(runtime(ctx).engine, email, action)
+    if not result.changed:
+        verb = "no change for"
+    elif result.mail == ConfirmMail.QUEUED:
+        verb = f"{verb} (pending: a confirmation email is queued; digests start when they confirm)"
+    _show_one(result.row, as_json, verb)
 
 
 @subscribers_app.command("pause")
 @handle_errors
 def pause(ctx: typer.Context, email: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
-    """Stop sending to a subscriber until resumed (nothing is lost: the next digest covers the gap).
+    """Stop sending to an active subscriber until resumed (nothing is lost: the next digest covers the gap).
 
     Example:  digest subscribers pause ada@example.org
     """
-    _set_status(ctx, email, "paused", "paused", as_json)
+    _move(ctx, email, jobs.Action.PAUSE, "paused", as_json)
 
 
 @subscribers_app.command("resume")
 @handle_errors
 def resume(ctx: typer.Context, email: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
-    """Make a paused (or pending) subscriber active again.
+    """Make a paused subscriber active again. Someone who unsubscribed or bounced (or is still
+    pending) is sent a new confirmation email instead, and is active once they confirm.
 
     Example:  digest subscribers resume ada@example.org
     """
-    _set_status(ctx, email, "active", "resumed", as_json)
+    _move(ctx, email, jobs.Action.RESUME, "resumed", as_json)
 
 
 @subscribers_app.command("confirm")
@@ -190,9 +199,34 @@ def resume(ctx: typer.Context, email: str = typer.Argument(...), as_json: bool =
 def confirm(ctx: typer.Context, email: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
     """Confirm a pending subscriber on their behalf (skips the confirmation email's link).
 
+    Only for someone who asked you directly; anyone who unsubscribed must confirm from their
+    mailbox (`resume` emails them the link).
+
     Example:  digest subscribers confirm ada@example.org
     """
-    _set_status(ctx, email, "active", "confirmed", as_json)
+    _move(ctx, email, jobs.Action.CONFIRM, "confirmed", as_json)
+
+
+@subscribers_app.command("unsubscribe")
+@handle_errors
+def unsubscribe(ctx: typer.Context, email: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Unsubscribe someone (kept on file, sent nothing; `remove` deletes them instead).
+
+    Example:  digest subscribers unsubscribe ada@example.org
+    """
+    _move(ctx, email, jobs.Action.UNSUBSCRIBE, "unsubscribed", as_json)
+
+
+@subscribers_app.command("rotate-links")
+@handle_errors
+def rotate_links(ctx: typer.Context, email: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
+    """Make every link already sent to a subscriber stop working (a forwarded or leaked email).
+    Their next email carries new links.
+
+    Example:  digest subscribers rotate-links ada@example.org
+    """
+    row = rotate_links_job(runtime(ctx).engine, email)
+    _show_one(row, as_json, "new links for")
 
 
 @subscribers_app.command("remove")

@@ -9,7 +9,10 @@ from digest.jobs.delivery import plan_digests, preview_digest, render_preview_ht
 from digest.jobs.ingest import ingest_bytes
 from digest.jobs.subscribers import (
     add_subscriber,
+    Action,
+    apply_action,
     apply_subscriber_import,
+    change_status,
     plan_subscriber_import,
     remove_subscriber,
     set_status,
@@ -17,8 +20,11 @@ from digest.jobs.subscribers import (
 )
 
 __all__ = [
+    "Action",
     "add_subscriber",
+    "apply_action",
     "apply_subscriber_import",
+    "change_status",
     "gc_paused",
     "ingest_bytes",
     "plan_digests",

@@ -3,6 +3,10 @@
 `open_engine(url)` gives a ready database: a SQLite file is created and migrated on first
 use (WAL mode, foreign keys on); PostgreSQL is migrated under an advisory lock so several
 processes starting together upgrade it once.
+
+A SQLite file's folder must exist: only `digest db upgrade` (an operator's explicit act,
+`create_folder=True`) creates it. Otherwise a typo in DIGEST_DATABASE_URL would silently
+start a second, empty database and the service would run with no subscribers.
 """
 
 from __future__ import annotations
@@ -68,17 +72,31 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
-def make_engine(url: str) -> Engine:
-    """An Engine for `url`; SQLite files get their folder created and the pragmas set."""
+def make_engine(url: str, *, create_folder: bool = False) -> Engine:
+    """An Engine for `url`, SQLite pragmas set. A SQLite file's missing folder is created
+    with `create_folder`, else refused (DatabaseError saying how to fix it)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and not parsed.database.startswith("file:"):
+            _sqlite_folder(Path(parsed.database).expanduser().parent, create=create_folder)
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_folder(folder: Path, *, create: bool) -> None:
+    if folder.is_dir():
+        return
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DatabaseError(f"cannot create the folder {folder} for the SQLite database: {err.strerror}") from None
+        return
+    raise DatabaseError(f"the folder {folder} of the SQLite database does not exist: check DIGEST_DATABASE_URL, "
+                        f"or create it with `mkdir -p {folder}` or `digest db upgrade`")
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -147,9 +165,10 @@ def upgrade(engine: Engine) -> tuple[str | None, str]:
         raise DatabaseError(f"cannot open the database {engine.url!r}: {_reason(err)}") from None
 
 
-def open_engine(url: str) -> Engine:
-    """An Engine on a database at the newest schema (created and migrated if needed)."""
-    engine = make_engine(url)
+def open_engine(url: str, *, create_folder: bool = False) -> Engine:
+    """An Engine on a database at the newest schema (created and migrated if needed;
+    a missing SQLite folder only with `create_folder`, see `make_engine`)."""
+    engine = make_engine(url, create_folder=create_folder)
     try:
         with engine.connect() as connection:
             up_to_date = current_revision(connection) == head_revision()

@@ -41,6 +41,7 @@ def to_subscriber(row: Row) -> Subscriber:
         feed_token=row.feed_token,
         cursor=row.cursor,
         active_since=row.confirmed_at or row.created_at,
+        link_secret=row.link_secret,
     )
 
 

@@ -7,31 +7,49 @@ Routes (see each module): pages (`/`, `/subscribe`, `/confirm/{token}`), manage
 Requests never send mail: they change rows, and the outbox (`digest run`) sends.
 Database work is synchronous SQLAlchemy in `def` endpoints (FastAPI runs them in its
 thread pool) or handed to the pool explicitly from `async` ones that read a form.
+
+Around every request (outermost first): X-Forwarded-For/-Proto believed only from
+DIGEST_TRUSTED_PROXIES (uvicorn's ProxyHeadersMiddleware; none by default), the access log,
+the security headers, and the 64 KB body cap. While the app runs, a background task applies
+queued sign-ups (`jobs.subscribers.process_signups`) and prunes old rate-limit events; its
+failures turn `/healthz` red (`digest.health`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from contextlib import asynccontextmanager
+import time
+from contextlib import asynccontextmanager, suppress
 from typing import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from digest.config import Settings
+from digest.health import Health
+from digest.jobs import rate_limits
+from digest.jobs.subscribers import process_signups
 from digest.store.db import open_engine
 from digest.web import feed_routes, manage, metrics, pages
 from digest.web.access_log import AccessLog, redact_path
 from digest.web.context import Web, make_templates
-from digest.web.security import Csrf, RateLimiter, SecurityHeaders, security_headers
+from digest.web.security import BodyLimit, Csrf, SecurityHeaders, security_headers
 
 log = logging.getLogger("digest.web")
 
 HTTP_BASE_WARNING = "base URL is http://: links in emails are not secure; use https in production"
+METRICS_OFF = "/metrics is off: set DIGEST_METRICS_TOKEN to scrape it with a bearer token"
+# Queued sign-ups are applied at once when this process queued them, else within this many
+# seconds (sign-ups queued by another process that stopped).
+SIGNUP_POLL_SECONDS = 10.0
+PRUNE_EVERY_SECONDS = 3600.0
 
 # Runs only where the browser allows scripts; the select already defaults to UTC without it.
 TZ_SCRIPT = """(function () {
@@ -51,34 +69,39 @@ _PLAIN_PREFIXES = ("/feeds/", "/metrics", "/healthz", "/static/")
 
 
 def create_app(settings: Settings, engine: Engine | None = None, *, feed_cache_size: int = 256,
-               feed_state_ttl: float = 1.0) -> FastAPI:
+               feed_state_ttl: float = 1.0, health: Health | None = None) -> FastAPI:
     """The web app over `engine` (opened from settings.database_url when None, and then
     disposed at shutdown). Raises ConfigError when no secret key is set: every link and
     form is signed with it.
 
     `feed_cache_size` built feeds are kept; a feed request's resolved state is reused for
-    `feed_state_ttl` seconds (0: looked up on every request). See `feed_routes`.
+    `feed_state_ttl` seconds (0: looked up on every request). See `feed_routes`. `health`
+    is shared with the process's other parts (`digest serve`) so `/healthz` reports them.
     """
-    secret = settings.secret()
+    keys = settings.signing_keys()
     owned = engine is None
     engine = engine if engine is not None else open_engine(settings.database_url)
     if settings.base_url.startswith("http://"):
         log.warning(HTTP_BASE_WARNING)
+    if settings.metrics_token is None:
+        log.info(METRICS_OFF)
     https = settings.base_url.startswith("https://")
-    web = Web(
-        settings=settings,
-        engine=engine,
-        secret=secret,
-        templates=make_templates(),
-        csrf=Csrf(secret, secure_cookie=https),
-        limiter=RateLimiter(settings.subscribe_rate_per_hour, 3600.0),
-    )
+    web = Web(settings=settings, engine=engine, keys=keys, templates=make_templates(),
+              csrf=Csrf(keys, secure_cookie=https), health=health or Health())
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if owned:
-            engine.dispose()
+        wake = asyncio.Event()
+        web.wake_signups = wake.set
+        task = asyncio.create_task(signup_task(web, wake), name="signups")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+            if owned:
+                engine.dispose()
 
     app = FastAPI(title="Paper Digest", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.state.web = web
@@ -87,13 +110,39 @@ def create_app(settings: Settings, engine: Engine | None = None, *, feed_cache_s
     app.include_router(pages.router(web))
     app.include_router(manage.router(web))
     app.include_router(feed_routes.router(web, app.state.feed_cache, app.state.feed_memo))
-    app.include_router(metrics.router(engine))
+    token = settings.metrics_token.get_secret_value() if settings.metrics_token is not None else None
+    app.include_router(metrics.router(engine, token=token, health=web.health))
     _static_routes(app)
     _error_handlers(app, web, https=https)
-    # Outermost last: the access log times everything, headers go on every response.
+    # Outermost last: the body cap before anything reads a body, headers on every response
+    # (413s included), the access log times everything, and the client address is settled
+    # (trusted proxies only) before anyone uses it.
+    app.add_middleware(BodyLimit)
     app.add_middleware(SecurityHeaders, https=https)
     app.add_middleware(AccessLog)
+    if settings.trusted_proxies:
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
+
+
+async def signup_task(web: Web, wake: asyncio.Event) -> None:
+    """Apply queued sign-ups when woken (or every SIGNUP_POLL_SECONDS) and prune old
+    rate-limit events hourly, until cancelled. A failure marks "signups" failing in
+    `web.health` (logged once) until a round succeeds."""
+    pruned = 0.0
+    while True:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), SIGNUP_POLL_SECONDS)
+        wake.clear()
+        try:
+            await run_in_threadpool(process_signups, web.engine, now=web.clock())
+            if time.monotonic() - pruned > PRUNE_EVERY_SECONDS:
+                await run_in_threadpool(rate_limits.prune, web.engine, now=web.clock())
+                pruned = time.monotonic()
+        except Exception as err:  # noqa: BLE001 - any failure is reported, and the task goes on
+            web.health.fail("signups", err)
+        else:
+            web.health.recover("signups")
 
 
 def _static_routes(app: FastAPI) -> None:
@@ -117,7 +166,7 @@ def _error_handlers(app: FastAPI, web: Web, *, https: bool) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        titles = {404: "Page not found", 405: "Method not allowed"}
+        titles = {404: "Page not found", 405: "Method not allowed", 413: "Request too large"}
         response = respond(request, exc.status_code, titles.get(exc.status_code, "Request failed"),
                            "Check the address, or start again from the home page.")
         for name, value in (exc.headers or {}).items():

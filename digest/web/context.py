@@ -1,4 +1,4 @@
-"""What every route shares: settings, engine, signing secret, templates, CSRF, caches.
+"""What every route shares: settings, engine, signing keys, templates, CSRF, caches, health.
 
 One `Web` object per app (no module globals), handed to each router factory.
 """
@@ -18,10 +18,12 @@ from starlette.responses import HTMLResponse
 
 from digest.compose import safe_url, templates_dir
 from digest.config import Settings
+from digest.health import Health
+from digest.jobs import rate_limits
 from digest.jobs.common import utcnow
-from digest.links import feed_url, manage_url
+from digest.links import LinkOwner, feed_url, manage_url
 from digest.web.feed_data import IndexCache
-from digest.web.security import Csrf, RateLimiter
+from digest.web.security import Csrf, client_key
 
 SITE_NAME = "Paper Digest"
 _B_TAG = re.compile(r"</?b>")
@@ -62,12 +64,19 @@ class Web:
 
     settings: Settings
     engine: Engine
-    secret: str
+    keys: tuple[str, ...]  # signing keys: the current first, then the previous one in a rollover
     templates: jinja2.Environment
     csrf: Csrf
-    limiter: RateLimiter
+    health: Health = field(default_factory=Health)
     indexes: IndexCache = field(default_factory=IndexCache)
     clock: Callable[[], datetime] = utcnow
+    # Wakes the sign-up task after a sign-up is queued (set by the app at startup).
+    wake_signups: Callable[[], None] = lambda: None
+
+    @property
+    def secret(self) -> str:
+        """The key new links and forms are signed with."""
+        return self.keys[0]
 
     def page(self, request: Request, template: str, *, status: int = 200, form: bool = False,
              headers: dict[str, str] | None = None, **context: Any) -> HTMLResponse:
@@ -90,8 +99,20 @@ class Web:
         return self.page(request, "error.html", status=status, headers=headers, title=title, message=message,
                          back=back or "/")
 
-    def manage_link(self, subscriber_id: int) -> str:
-        return manage_url(self.settings.base_url, self.secret, subscriber_id)
+    def manage_link(self, owner: LinkOwner) -> str:
+        return manage_url(self.settings.base_url, self.secret, owner)
 
     def feed_links(self, feed_token: str) -> dict[str, str]:
         return {fmt: feed_url(self.settings.base_url, feed_token, fmt) for fmt in ("atom", "rss")}
+
+    def limited(self, request: Request, limit: rate_limits.Limit, key: str | None = None) -> HTMLResponse | None:
+        """Count this request against `limit` (by `key`, else the client's network): None when
+        allowed, else the 429 page with Retry-After. Blocking (database): call from a thread."""
+        retry = rate_limits.hit(self.engine, limit, key or client_key(request.client.host if request.client else None),
+                                now=self.clock())
+        if retry is None:
+            return None
+        minutes = max(1, round(retry / 60))
+        return self.error(request, 429, "Too many requests",
+                          f"Please try again in about {minutes} minute{'s' if minutes != 1 else ''}.",
+                          headers={"Retry-After": str(retry)})

@@ -136,8 +136,9 @@ def subscriber_plan(conn: Connection, indexes: IndexCache, *, feed_token: str, n
     per_week = 7 if subscriber.frequency == "daily" else 1
     subscriber = replace(subscriber, cursor=0, max_papers=min(FEED_LIMIT, subscriber.max_papers * per_week))
     window = open_window(conn, DEFAULT_DAYS, now)
+    # Not the subscriber's query: feed URLs end up in shared reader lists and aggregators.
     info = _info(f"{SITE}: your papers", base_url, self_url,
-                 f"Papers of the last {DEFAULT_DAYS} days matching {subscriber.interests or 'top papers'}")
+                 f"Your papers of the last {DEFAULT_DAYS} days, best first")
 
     def load(c: Connection) -> Items:
         return indexes.use(c, window, lambda index: next(rank_subscribers(index, [subscriber]))[1])

@@ -12,8 +12,10 @@ Caching, two levels:
   or the thread pool. The price: a change shows in a feed up to `ttl` seconds late,
   which no reader can notice behind `max-age=300`. `ttl=0` turns this level off.
 
-Responses carry ETag, Last-Modified and `Cache-Control: public, max-age=300`; an
-If-None-Match (or, without it, If-Modified-Since) that still matches gets a 304, no body.
+Responses carry ETag, Last-Modified and `Cache-Control: public, max-age=300` (a personal
+feed, whose URL is its secret: `private`, so no shared cache keeps it); an If-None-Match
+(or, without it, If-Modified-Since) that still matches gets a 304, no body. `days` must be
+ASCII digits (at most 6: "²" or a 5,000-digit number is a 400, never a 500).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from digest.web.feed_data import DEFAULT_DAYS, FeedPlan, clamp_days, papers_plan
 
 FORMATS = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8"}
 CACHE_CONTROL = "public, max-age=300"
+PRIVATE_CACHE_CONTROL = "private, max-age=300"
 PlanOf = Callable[[Connection], FeedPlan | None]
 
 
@@ -49,11 +52,12 @@ class BuiltFeed:
     etag: str
     modified: datetime  # aware UTC, whole seconds
     media_type: str
+    cache_control: str = CACHE_CONTROL
 
     @property
     def headers(self) -> dict[str, str]:
         return {"ETag": self.etag, "Last-Modified": format_datetime(self.modified, usegmt=True),
-                "Cache-Control": CACHE_CONTROL}
+                "Cache-Control": self.cache_control}
 
 
 class FeedCache:
@@ -163,7 +167,9 @@ def router(web: Web, cache: FeedCache, memo: PlanMemo) -> APIRouter:
             plan: FeedPlan = outcome  # type: ignore[assignment]
             items = plan.load(conn)
         body = build_feed(items, plan.info, format=format)  # type: ignore[arg-type]
-        feed = BuiltFeed(body, feed_etag(body), last_modified(items), FORMATS[format])
+        private = ident[0] == "subscriber"
+        feed = BuiltFeed(body, feed_etag(body), last_modified(items), FORMATS[format],
+                         PRIVATE_CACHE_CONTROL if private else CACHE_CONTROL)
         cache.put((format, plan.key), feed)
         return respond(request, feed)
 
@@ -185,9 +191,10 @@ def router(web: Web, cache: FeedCache, memo: PlanMemo) -> APIRouter:
 
     @routes.api_route("/feeds/search.{format}", methods=["GET", "HEAD"])
     async def search_feed(request: Request, format: str, q: str = "", days: str = str(DEFAULT_DAYS)) -> Response:
-        if not days.strip().isdigit():
+        digits = days.strip()
+        if not (digits.isascii() and digits.isdigit() and len(digits) <= 6):
             return PlainTextResponse("days must be a whole number from 1 to 30\n", status_code=400)
-        span = clamp_days(int(days))
+        span = clamp_days(int(digits))
         self_url = f"{base}/feeds/search.{format}?{urlencode({'q': q, 'days': span})}"
         return await serve(request, format, ("search", self_url),
                            lambda conn: search_plan(conn, web.indexes, query=q, days=span, now=web.clock(),

@@ -1,12 +1,18 @@
 """Manage and unsubscribe: `/manage/{token}` and `/unsubscribe/{token}`.
 
-Both tokens are signed subscriber ids that never expire (an old email's links keep
-working); a forged or edited one gets a 400 and changes nothing.
+Both tokens name a subscriber and are bound to their link secret (see `digest.tokens`): a
+forged or edited one gets a 400 and changes nothing, and one made for a subscriber who is
+no longer on the list gets a 404, whoever holds that row number now. A manage link works
+for 60 days (each digest brings a fresh one); an unsubscribe link for a year, and it can
+only unsubscribe: its page never leads to the manage page. Status buttons go through the
+one transition table (`jobs.subscribers`): resuming after an unsubscribe or a bounce only
+queues a new confirmation email.
 
 Unsubscribe follows RFC 8058: `GET` only shows a button (mail scanners fetch links, so a
 GET must change nothing) and `POST` unsubscribes, with no cookie, no CSRF token and no
 redirect, because mail clients send `List-Unsubscribe=One-Click` from outside any browser
 session. The signed token in the URL is the authorisation, so the body is not required.
+Its rate limit counts per subscriber, never per network (mail providers post for everyone).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import Engine, Row
+from sqlalchemy import Row
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -22,11 +28,12 @@ from starlette.responses import HTMLResponse
 from digest import jobs
 from digest.compose import describe_schedule
 from digest.errors import NotFoundError
+from digest.jobs import rate_limits
+from digest.jobs.subscribers import Action, ConfirmMail, InvalidMove, LinkGone, MoveResult, subscriber_for_link
 from digest.store import subscribers as subscriber_store
-from digest.store.db import write_transaction
 from digest.subscribers import SubscriberSpec
 from digest.text import display_ranked
-from digest.tokens import BadToken, read_token
+from digest.tokens import BadToken
 from digest.web.context import Web
 from digest.web.feed_data import preview
 from digest.web.forms import DAYS, HOURS, MANAGE_FIELDS, FieldError, form_values, row_values, timezone_choices, validate
@@ -36,25 +43,37 @@ _NOTICES = {
     "saved": "Your preferences are saved.",
     "paused": "Your digest is paused. Resume whenever you like.",
     "resumed": "Your digest is on again.",
+    "confirm": "We have emailed you a confirmation link: your digest starts again when you click it.",
+    "limited": "A confirmation link was emailed to you a short while ago: click it to start your digest again.",
+    "unchanged": "Nothing changed.",
 }
-# Which statuses each button moves from, and to what.
-_MOVES = {"pause": ({"active"}, "paused"), "resume": ({"paused", "unsubscribed"}, "active"),
-          "unsubscribe": ({"pending", "active", "paused", "bounced"}, "unsubscribed")}
+_BUTTONS = (Action.PAUSE, Action.RESUME, Action.UNSUBSCRIBE)
 
 
 def router(web: Web) -> APIRouter:
     routes = APIRouter()
 
-    def subscriber_id(token: str, purpose: str) -> int | None:
+    def subscriber(request: Request, token: str, purpose: str) -> Row | HTMLResponse:
+        """The row a link acts on, or the page to show instead (blocking: call in a thread)."""
         try:
-            return int(read_token(web.secret, purpose, token, None))
-        except (BadToken, ValueError):
-            return None
+            with web.engine.connect() as conn:
+                return subscriber_for_link(conn, web.keys, purpose, token)[0]
+        except BadToken as err:
+            return expired(request, purpose) if err.expired else bad_link(request)
+        except LinkGone:
+            return gone(request)
 
     def bad_link(request: Request) -> HTMLResponse:
         return web.error(request, 400, "This link does not work",
                          "It may have been cut short by your email program. Copy the whole link from one "
                          "of your digests. Nothing was changed.")
+
+    def expired(request: Request, purpose: str) -> HTMLResponse:
+        how = ("Manage links work for 60 days, and every digest brings a new one: use the link in your latest "
+               "digest. Paused? Sign up again with the same address and confirm from the email to resume."
+               if purpose == "manage" else
+               "Use the unsubscribe link in a recent digest, or reply to one asking to unsubscribe.")
+        return web.error(request, 400, "This link has expired", how)
 
     def gone(request: Request) -> HTMLResponse:
         return web.error(request, 404, "No such subscription",
@@ -62,79 +81,74 @@ def router(web: Web) -> APIRouter:
 
     @routes.get("/manage/{token}", response_class=HTMLResponse)
     def manage_form(request: Request, token: str) -> HTMLResponse:
-        sid = subscriber_id(token, "manage")
-        if sid is None:
-            return bad_link(request)
-        row = _load(web.engine, sid)
-        return gone(request) if row is None else manage_page(web, request, row, row_values(row), {})
+        row = subscriber(request, token, "manage")
+        return row if isinstance(row, HTMLResponse) else manage_page(web, request, row, row_values(row), {})
 
     @routes.post("/manage/{token}", response_class=HTMLResponse)
     async def manage_post(request: Request, token: str) -> HTMLResponse:
-        sid = subscriber_id(token, "manage")
-        if sid is None:
-            return bad_link(request)
+        limited = await run_in_threadpool(web.limited, request, rate_limits.MANAGE_POSTS)
+        if limited is not None:
+            return limited
+        row = await run_in_threadpool(subscriber, request, token, "manage")
+        if isinstance(row, HTMLResponse):
+            return row
         form = await request.form()
         if not web.csrf.valid(request, form):
             return web.error(request, 403, "This form has expired",
                              "For your security the page must be loaded again before it is sent. "
                              "Nothing was changed.", back=request.url.path)
-        action = form.get("action", "save")
-        if action not in ("save", *_MOVES):
+        action = str(form.get("action", "save"))
+        if action not in ("save", *_BUTTONS):
             return web.error(request, 400, "Unknown action", "Nothing was changed.", back=request.url.path)
         values = form_values(form, MANAGE_FIELDS)
-        return await run_in_threadpool(respond, request, sid, str(action), values)
+        return await run_in_threadpool(respond, request, row.id, action, values)
 
     def respond(request: Request, sid: int, action: str, values: dict[str, str]) -> HTMLResponse:
         outcome = _apply(web, sid, action, values)
         if outcome is None:
             return gone(request)
         row, errors, notice = outcome
-        if notice == "unsubscribed":
-            return unsubscribed_page(web, request, row)
+        if row.status == "unsubscribed" and action == Action.UNSUBSCRIBE:
+            return unsubscribed_page(web, request, manage_path=request.url.path)
         shown = values if errors else row_values(row)
         return manage_page(web, request, row, shown, errors, notice=_NOTICES.get(notice or ""),
                            status=400 if errors else 200)
 
     @routes.get("/unsubscribe/{token}", response_class=HTMLResponse)
     def unsubscribe_form(request: Request, token: str) -> HTMLResponse:
-        if subscriber_id(token, "unsubscribe") is None:
-            return bad_link(request)
+        row = subscriber(request, token, "unsubscribe")
+        if isinstance(row, HTMLResponse):
+            return row
         return web.page(request, "unsubscribe.html", action=request.url.path)
 
     @routes.post("/unsubscribe/{token}", response_class=HTMLResponse)
     def unsubscribe(request: Request, token: str) -> HTMLResponse:
-        sid = subscriber_id(token, "unsubscribe")
-        if sid is None:
-            return bad_link(request)
-        row = _move(web, sid, "unsubscribe")
-        return unsubscribed_page(web, request, row)
+        row = subscriber(request, token, "unsubscribe")
+        if isinstance(row, HTMLResponse):
+            return row
+        limited = web.limited(request, rate_limits.UNSUBSCRIBE_POSTS, key=f"subscriber:{row.id}")
+        if limited is not None:
+            return limited
+        try:
+            jobs.apply_action(web.engine, row.id, Action.UNSUBSCRIBE, now=web.clock())
+        except InvalidMove:  # cannot happen from any status today; never a 500 if the table changes
+            pass
+        # An unsubscribe link can do nothing else: the page offers the sign-up form, not the manage page.
+        return unsubscribed_page(web, request, manage_path=None)
 
     return routes
 
 
-def _load(engine: Engine, sid: int) -> Row | None:
-    with engine.connect() as conn:
-        return subscriber_store.by_id(conn, sid)
-
-
-def _move(web: Web, sid: int, action: str) -> Row | None:
-    """Apply a pause/resume/unsubscribe button if the current status allows it."""
-    allowed, target = _MOVES[action]
-    with write_transaction(web.engine) as conn:
-        row = subscriber_store.by_id(conn, sid)
-        if row is None or row.status not in allowed:
-            return row
-        subscriber_store.change(conn, sid, {"status": target}, now=web.clock())
-        return subscriber_store.by_id(conn, sid)
-
-
 def _apply(web: Web, sid: int, action: str, values: dict[str, str]) -> tuple[Row, dict[str, FieldError], str | None] | None:
     """Run one manage action: (row after, field errors, notice key), or None if the subscriber is gone."""
-    if action in _MOVES:
-        row = _move(web, sid, action)
-        notice = {"pause": "paused", "resume": "resumed", "unsubscribe": "unsubscribed"}[action]
-        return None if row is None else (row, {}, notice)
-    row = _load(web.engine, sid)
+    if action in _BUTTONS:
+        try:
+            result = jobs.apply_action(web.engine, sid, Action(action), now=web.clock())
+        except InvalidMove:
+            row = subscriber_store_row(web, sid)
+            return None if row is None else (row, {}, "unchanged")
+        return None if result is None else (result.row, {}, _notice(Action(action), result))
+    row = subscriber_store_row(web, sid)
     if row is None:
         return None
     merged: dict[str, Any] = {name: getattr(row, name) for name in SubscriberSpec.model_fields} | values
@@ -151,6 +165,21 @@ def _apply(web: Web, sid: int, action: str, values: dict[str, str]) -> tuple[Row
     return row, {}, "saved"
 
 
+def _notice(action: Action, result: MoveResult) -> str:
+    if result.mail == ConfirmMail.QUEUED:
+        return "confirm"
+    if result.mail == ConfirmMail.LIMITED:
+        return "limited"
+    if not result.changed:
+        return "unchanged"
+    return {Action.PAUSE: "paused", Action.RESUME: "resumed", Action.UNSUBSCRIBE: "unsubscribed"}[action]
+
+
+def subscriber_store_row(web: Web, sid: int) -> Row | None:
+    with web.engine.connect() as conn:
+        return subscriber_store.by_id(conn, sid)
+
+
 def manage_page(web: Web, request: Request, row: Row, values: dict[str, str], errors: dict[str, FieldError], *,
                 notice: str | None = None, status: int = 200) -> HTMLResponse:
     """Preferences form, status buttons and a preview of the stored keywords' last 7 days."""
@@ -164,6 +193,7 @@ def manage_page(web: Web, request: Request, row: Row, values: dict[str, str], er
     )
 
 
-def unsubscribed_page(web: Web, request: Request, row: Row | None) -> HTMLResponse:
-    manage = web.manage_link(row.id) if row is not None else None
-    return web.page(request, "unsubscribed.html", manage_url=manage)
+def unsubscribed_page(web: Web, request: Request, *, manage_path: str | None) -> HTMLResponse:
+    """After unsubscribing. From the manage page, a way back to it; from an unsubscribe link, only
+    the sign-up form (that link must not open the subscriber's settings)."""
+    return web.page(request, "unsubscribed.html", manage_url=manage_path)

@@ -1,5 +1,10 @@
 """`GET /healthz` and `GET /metrics` (Prometheus text format 0.0.4).
 
+`/healthz` is 200 only while the database answers and no background part of the process
+(sender, scheduler jobs, sign-up task: see `digest.health`) is failing; else 503 naming
+the failing parts. `/metrics` is not public: it needs `Authorization: Bearer
+<DIGEST_METRICS_TOKEN>` (compared in constant time) and is a 404 when no token is set.
+
 Every figure is read from the database at scrape time, so all workers and the sender
 processes report the same numbers and nothing is lost on restart. Metrics:
 
@@ -18,14 +23,17 @@ processes report the same numbers and nothing is lost on restart. Metrics:
 
 from __future__ import annotations
 
+import hmac
 import logging
 import math
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.requests import Request
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from digest.health import Health
 from digest.store import mail_events, outbox
 from digest.store import papers as paper_store
 from digest.store import subscribers as subscriber_store
@@ -39,22 +47,33 @@ DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "skipped")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def router(engine: Engine) -> APIRouter:
+def router(engine: Engine, *, token: str | None = None, health: Health | None = None) -> APIRouter:
     routes = APIRouter()
+    health = health or Health()
+    no_store = {"Cache-Control": "no-store"}
 
     @routes.get("/healthz")
     def healthz() -> JSONResponse:
-        """200 {"status": "ok"} when the database answers `SELECT 1`, else 503."""
+        """200 {"status": "ok"} when the database answers `SELECT 1` and nothing in the
+        process is failing, else 503 {"status": "unavailable", "failing": [parts]}."""
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except (SQLAlchemyError, OSError) as err:
             log.warning("health check failed: %s", str(err).splitlines()[0] if str(err) else type(err).__name__)
-            return JSONResponse({"status": "unavailable"}, status_code=503, headers={"Cache-Control": "no-store"})
-        return JSONResponse({"status": "ok"}, headers={"Cache-Control": "no-store"})
+            return JSONResponse({"status": "unavailable", "failing": ["database"]}, status_code=503, headers=no_store)
+        failing = sorted(health.failing())
+        if failing:
+            return JSONResponse({"status": "unavailable", "failing": failing}, status_code=503, headers=no_store)
+        return JSONResponse({"status": "ok"}, headers=no_store)
 
     @routes.get("/metrics")
-    def metrics() -> PlainTextResponse:
+    def metrics(request: Request) -> PlainTextResponse:
+        if not token:
+            return PlainTextResponse("not found\n", status_code=404)
+        if not authorized(request.headers.get("authorization", ""), token):
+            return PlainTextResponse("unauthorized\n", status_code=401,
+                                     headers={"WWW-Authenticate": 'Bearer realm="metrics"', **no_store})
         try:
             body = render_metrics(engine)
         except SQLAlchemyError:
@@ -62,6 +81,12 @@ def router(engine: Engine) -> APIRouter:
         return PlainTextResponse(body, media_type=CONTENT_TYPE, headers={"Cache-Control": "no-store"})
 
     return routes
+
+
+def authorized(header: str, token: str) -> bool:
+    """True when `header` is "Bearer <token>" (scheme case-insensitive, constant-time compare)."""
+    scheme, _, given = header.strip().partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
 
 
 def render_metrics(engine: Engine) -> str:

@@ -1,4 +1,4 @@
-"""CSRF tokens, the subscribe rate limit and the security headers on every response.
+"""CSRF tokens, client identity, request body caps and the security headers on every response.
 
 CSRF: a signed double-submit token. The browser holds a random value in an HttpOnly
 cookie; each form carries that value signed with the site secret (itsdangerous, its own
@@ -7,21 +7,21 @@ younger than CSRF_MAX_AGE and it signs exactly the cookie's value. Another site 
 neither read the cookie nor sign a value of its own, so it cannot build a passing form.
 The RFC 8058 one-click unsubscribe POST is deliberately outside this: mail clients send
 it with no cookie, and the signed unsubscribe token in its URL is the authorisation.
+
+Rate limits live in the database (`jobs.rate_limits`); `client_key` says who a request
+counts against. Bodies are capped by `BodyLimit` before anything parses them.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
-import math
 import re
 import secrets
-import threading
-import time
-from collections import deque
-from typing import Callable, Mapping
+from typing import Mapping, Sequence
 
 from itsdangerous import BadData, URLSafeTimedSerializer
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,14 +29,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 CSRF_COOKIE = "digest_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_MAX_AGE = 24 * 3600  # a form left open overnight still submits
+# The largest request body accepted: a sign-up or manage form is under 2 KB, so 64 KB leaves
+# room for any real form and stops a 200 MB one before it is read.
+MAX_BODY_BYTES = 64 * 1024
 _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{32,64}")
 
 
 class Csrf:
     """Issues and checks signed double-submit tokens (see the module docstring)."""
 
-    def __init__(self, secret: str, *, secure_cookie: bool):
-        self._serializer = URLSafeTimedSerializer(secret, salt="paper-digest/csrf")
+    def __init__(self, keys: str | Sequence[str], *, secure_cookie: bool):
+        ordered = [keys] if isinstance(keys, str) else list(keys)
+        # Signed with the current (first) key, accepted with any during a key rollover.
+        self._serializer = URLSafeTimedSerializer(list(reversed(ordered)), salt="paper-digest/csrf")
         self._secure = secure_cookie
 
     def token_for(self, request: Request) -> tuple[str, str | None]:
@@ -68,8 +73,9 @@ class Csrf:
 def client_key(host: str | None) -> str:
     """Who a request counts against: the client address; IPv6 by its /64 (one host's usual share).
 
-    Behind a reverse proxy the client address is the proxy's unless uvicorn runs with
-    `proxy_headers=True` and the proxy in `forwarded_allow_ips` (then it is the real client).
+    `host` is the socket's peer, or, when the peer is one of DIGEST_TRUSTED_PROXIES, the
+    client that proxy names in X-Forwarded-For (uvicorn's ProxyHeadersMiddleware, set up in
+    `web.app`); nothing else is ever believed.
     """
     if not host:
         return "unknown"
@@ -82,45 +88,6 @@ def client_key(host: str | None) -> str:
             return str(address.ipv4_mapped)
         return str(ipaddress.ip_network(f"{address}/64", strict=False))
     return str(address)
-
-
-class RateLimiter:
-    """At most `limit` accepted events per `window` seconds per key: an in-memory sliding log.
-
-    Per process (several workers each allow `limit`). Memory stays bounded: keys idle for a
-    whole window are dropped, and past `max_keys` the least recently added keys go first.
-    Thread-safe.
-    """
-
-    def __init__(self, limit: int, window: float = 3600.0, *, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = 100_000):
-        self.limit = limit
-        self.window = window
-        self._clock = clock
-        self._max_keys = max_keys
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key: str) -> int | None:
-        """Record an event for `key`; None if allowed, else whole seconds until one is."""
-        with self._lock:
-            now = self._clock()
-            log = self._hits.pop(key, None) or deque()
-            while log and log[0] <= now - self.window:
-                log.popleft()
-            self._hits[key] = log  # re-inserted: dict order is least recently used first
-            if len(log) >= self.limit:
-                return max(1, math.ceil(log[0] + self.window - now))
-            log.append(now)
-            if len(self._hits) > self._max_keys:
-                self._prune(now)
-            return None
-
-    def _prune(self, now: float) -> None:
-        for key in [k for k, log in self._hits.items() if not log or log[-1] <= now - self.window]:
-            del self._hits[key]
-        while len(self._hits) > self._max_keys:
-            del self._hits[next(iter(self._hits))]
 
 
 def security_headers(*, https: bool) -> list[tuple[bytes, bytes]]:
@@ -163,3 +130,44 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, add_headers)
+
+
+class BodyLimit:
+    """Pure ASGI middleware: request bodies over `max_bytes` get a 413 before they are parsed.
+
+    A Content-Length over the cap is refused without reading a byte; a body sent without
+    one (chunked) is counted as it streams and refused as soon as it passes the cap
+    (the HTTPException reaches the app's error pages). Either way the work done is
+    bounded by the cap, not by what the client sends.
+    """
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int = MAX_BODY_BYTES):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None and not _within(declared, self.max_bytes):
+            await Response("request body too large\n", status_code=413, media_type="text/plain",
+                           headers={"Connection": "close"})(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise HTTPException(413, headers={"Connection": "close"})
+            return message
+
+        await self.app(scope, counted, send)
+
+
+def _within(declared: bytes, limit: int) -> bool:
+    digits = declared.strip()
+    return digits.isdigit() and len(digits) <= 15 and int(digits) <= limit

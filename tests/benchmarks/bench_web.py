@@ -79,7 +79,7 @@ def prepare(folder: Path) -> tuple[dict[str, str], str]:
         jobs.ingest_bytes(engine, path.read_bytes(), input=path.name)
     row = jobs.add_subscriber(engine, SubscriberSpec(email="ada@example.org", status="active", interests=QUERY))
     engine.dispose()
-    env = {"DIGEST_DATABASE_URL": url, "DIGEST_SECRET_KEY": "bench-secret", "DIGEST_BASE_URL": "https://digest.example.org"}
+    env = {"DIGEST_DATABASE_URL": url, "DIGEST_SECRET_KEY": "bench-secret-0123456789abcdefghijklmn", "DIGEST_BASE_URL": "https://digest.example.org"}
     return env, row.feed_token
 
 

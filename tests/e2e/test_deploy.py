@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -25,7 +26,7 @@ def test_compose_file_validates():
     assert done.returncode == 0, done.stderr
     services = subprocess.run(["docker", "compose", "-f", str(DEPLOY / "compose.yaml"), "config", "--services"],
                               capture_output=True, text=True).stdout.split()
-    assert sorted(services) == ["app", "db", "mailpit", "worker"]
+    assert sorted(services) == ["app", "db", "keygen", "mailpit", "worker"]
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed here")
@@ -50,3 +51,20 @@ def test_example_env_documents_every_setting():
     # The *_FILE variants are documented next to their secret.
     missing = {name for name in fields if name not in documented and not name.endswith("_FILE")}
     assert missing == set()
+
+
+def test_deploy_ships_no_usable_signing_key():
+    """The compose file once pointed at deploy/secret_key.example, so every trial ran with a
+    key anyone could read (issue 15). Nothing in deploy/ may be a key the settings accept."""
+    from digest.config import secret_problem
+
+    assert not (DEPLOY / "secret_key.example").exists()
+    assigned = re.compile(r"DIGEST_\w*(?:SECRET_KEY|TOKEN|PASSWORD)\w*\s*[=:]\s*['\"]?([^\s'\"#]*)")
+    for path in (p for p in DEPLOY.rglob("*") if p.is_file()):
+        text = path.read_text(errors="replace")
+        for value in assigned.findall(text):
+            assert not value or value.startswith("/") or secret_problem(value) is not None, (path, value)
+        if "key" in path.name or "secret" in path.name:
+            assert secret_problem(text.strip()) is not None, path
+    compose = (DEPLOY / "compose.yaml").read_text()
+    assert "secrets.token_urlsafe(48)" in compose and "DIGEST_SECRET_KEY_FILE: /keys/secret_key" in compose

@@ -20,7 +20,8 @@ from digest.ranking import build_index, rank
 from digest.store.papers import list_papers
 from digest.store.tables import deliveries, subscribers
 from digest.subscribers import SubscriberSpec
-from digest.tokens import make_token
+from digest.jobs.subscribers import process_signups
+from digest.tokens import sign_link
 from digest.web import create_app
 
 with warnings.catch_warnings():  # Starlette suggests httpx2; httpx works the same here
@@ -67,7 +68,10 @@ def token_of(page: str) -> str:
 
 def subscribe(client: TestClient, **fields: str):
     token = token_of(client.get("/").text)
-    return client.post("/subscribe", data={"csrf_token": token, **FORM, **fields})
+    page = client.post("/subscribe", data={"csrf_token": token, **FORM, **fields})
+    # The request only queues the sign-up; apply it now rather than wait for the app's task.
+    process_signups(client.app.state.web.engine)
+    return page
 
 
 def rows(engine, table) -> list:
@@ -83,8 +87,9 @@ def status_of(engine, subscriber_id: int) -> str:
     return next(row.status for row in rows(engine, subscribers) if row.id == subscriber_id)
 
 
-def link(purpose: str, subscriber_id: int) -> str:
-    return f"/{purpose}/{make_token(SECRET, purpose, subscriber_id)}"
+def link(purpose: str, row, secret: str = SECRET) -> str:
+    """A link as the emails carry it: the subscriber's id, bound to their link secret."""
+    return f"/{purpose}/{sign_link(secret, purpose, row.id, row.link_secret)}"
 
 
 # ---- subscribe ----------------------------------------------------------------------------
@@ -184,7 +189,7 @@ def test_the_rate_limit_per_address_answers_429_with_retry_after(engine, databas
         assert subscribe(client, email="a1@example.org").status_code == 200
         assert subscribe(client, email="a2@example.org").status_code == 200
         refused = subscribe(client, email="a3@example.org")
-    assert refused.status_code == 429 and "Too many sign-ups" in refused.text
+    assert refused.status_code == 429 and "Too many requests" in refused.text
     assert 3500 <= int(refused.headers["retry-after"]) <= 3600
     assert len(rows(engine, subscribers)) == 2
 
@@ -224,29 +229,29 @@ def test_a_known_address_is_renewed_only_when_sane(client, engine):
 def test_a_confirmation_link_shows_a_button_and_changes_nothing(client, engine):
     """Mail scanners prefetch links: only the button (a POST) confirms."""
     row = add(engine, status="pending")
-    page = client.get(link("confirm", row.id))
+    page = client.get(link("confirm", row))
     assert page.status_code == 200 and "Confirm my subscription" in page.text and 'method="post"' in page.text
     assert status_of(engine, row.id) == "pending"
 
 
 def test_the_confirm_button_activates_and_links_to_manage(client, engine):
     row = add(engine, status="pending")
-    page = client.post(link("confirm", row.id))
+    page = client.post(link("confirm", row))
     assert page.status_code == 200 and "subscribed" in page.text
     assert status_of(engine, row.id) == "active"
     assert f'href="{BASE}/manage/' in page.text and f"{BASE}/feeds/s/{row.feed_token}.atom" in page.text
-    assert client.post(link("confirm", row.id)).status_code == 200  # a second click is fine
+    assert client.post(link("confirm", row)).status_code == 200  # a second click is fine
 
 
 @pytest.mark.parametrize("make", [
-    lambda sid: link("confirm", sid)[:-3] + "xyz",
-    lambda sid: link("manage", sid).replace("/manage/", "/confirm/"),
-    lambda sid: "/confirm/" + make_token("another-secret", "confirm", sid),
-    lambda sid: "/confirm/not-a-token",
+    lambda row: link("confirm", row)[:-3] + "xyz",
+    lambda row: link("manage", row).replace("/manage/", "/confirm/"),
+    lambda row: link("confirm", row, secret="another-secret-of-another-site"),
+    lambda row: "/confirm/not-a-token",
 ])
 def test_a_forged_confirmation_link_is_refused_and_changes_nothing(client, engine, make):
     row = add(engine, status="pending")
-    for page in (client.get(make(row.id)), client.post(make(row.id))):
+    for page in (client.get(make(row)), client.post(make(row))):
         assert page.status_code == 400 and "does not work" in page.text
     assert status_of(engine, row.id) == "pending"
 
@@ -254,7 +259,7 @@ def test_a_forged_confirmation_link_is_refused_and_changes_nothing(client, engin
 def test_an_expired_confirmation_link_is_refused(client, engine):
     row = add(engine, status="pending")
     with time_machine.travel(datetime.now(timezone.utc) - timedelta(days=4), tick=False):
-        old = link("confirm", row.id)
+        old = link("confirm", row)
     page = client.post(old)
     assert page.status_code == 400 and "expired" in page.text
     assert status_of(engine, row.id) == "pending"
@@ -262,7 +267,7 @@ def test_an_expired_confirmation_link_is_refused(client, engine):
 
 def test_confirming_after_unsubscribing_does_not_resubscribe(client, engine):
     row = add(engine, status="unsubscribed")
-    assert client.post(link("confirm", row.id)).status_code == 400
+    assert client.post(link("confirm", row)).status_code == 400
     assert status_of(engine, row.id) == "unsubscribed"
 
 
@@ -276,7 +281,7 @@ def manage_post(client: TestClient, path: str, **fields: str):
 
 def test_manage_shows_preferences_and_a_preview_of_the_last_7_days(client, engine, papers):
     row = add(engine, interests=QUERY)
-    page = client.get(link("manage", row.id))
+    page = client.get(link("manage", row))
     assert page.status_code == 200 and "ada@example.org" in page.text
     assert f">{QUERY}</textarea>".replace('"', "&#34;") in page.text
     expected = [item.paper.title for item in rank(build_index(papers), QUERY, limit=10)]
@@ -290,7 +295,7 @@ def test_manage_shows_preferences_and_a_preview_of_the_last_7_days(client, engin
 
 def test_manage_saves_valid_changes_and_shows_a_notice(client, engine, papers):
     row = add(engine)
-    path = link("manage", row.id)
+    path = link("manage", row)
     page = manage_post(client, path, action="save", interests="title:diffusion", timezone="Asia/Tokyo",
                        send_hour="21", frequency="weekly", weekday="6", max_papers="5")
     assert page.status_code == 200 and "preferences are saved" in page.text
@@ -302,7 +307,7 @@ def test_manage_saves_valid_changes_and_shows_a_notice(client, engine, papers):
 
 def test_manage_shows_errors_inline_and_changes_nothing(client, engine):
     row = add(engine)
-    page = manage_post(client, link("manage", row.id), action="save", interests="pooling AND", timezone="UTC",
+    page = manage_post(client, link("manage", row), action="save", interests="pooling AND", timezone="UTC",
                        send_hour="7", frequency="daily", weekday="0", max_papers="0")
     assert page.status_code == 400
     assert 'id="interests-error"' in page.text and 'id="max_papers-error"' in page.text
@@ -313,7 +318,7 @@ def test_manage_shows_errors_inline_and_changes_nothing(client, engine):
 
 def test_manage_buttons_pause_resume_and_unsubscribe(client, engine):
     row = add(engine)
-    path = link("manage", row.id)
+    path = link("manage", row)
     assert "paused" in manage_post(client, path, action="pause").text
     assert status_of(engine, row.id) == "paused"
     assert manage_post(client, path, action="resume").status_code == 200
@@ -326,10 +331,10 @@ def test_manage_buttons_pause_resume_and_unsubscribe(client, engine):
 
 def test_manage_refuses_forged_links_missing_csrf_and_removed_subscribers(client, engine):
     row = add(engine)
-    good = link("manage", row.id)
+    good = link("manage", row)
     forged = good[:-2] + ("xx" if not good.endswith("xx") else "yy")
     assert client.get(forged).status_code == 400
-    assert client.get(link("unsubscribe", row.id).replace("/unsubscribe/", "/manage/")).status_code == 400
+    assert client.get(link("unsubscribe", row).replace("/unsubscribe/", "/manage/")).status_code == 400
     token = token_of(client.get(good).text)
     assert client.post(forged, data={"csrf_token": token, "action": "pause"}).status_code == 400
     assert client.post(good, data={"action": "pause"}).status_code == 403
@@ -344,7 +349,7 @@ def test_manage_refuses_forged_links_missing_csrf_and_removed_subscribers(client
 
 def test_unsubscribe_get_only_shows_a_button(client, engine):
     row = add(engine)
-    page = client.get(link("unsubscribe", row.id))
+    page = client.get(link("unsubscribe", row))
     assert page.status_code == 200
     assert 'method="post"' in page.text and 'name="List-Unsubscribe" value="One-Click"' in page.text
     assert status_of(engine, row.id) == "active"
@@ -353,20 +358,20 @@ def test_unsubscribe_get_only_shows_a_button(client, engine):
 def test_one_click_unsubscribe_works_without_cookies_csrf_or_redirect(engine, database_url):
     row = add(engine)
     with make_client(engine, database_url) as mail_client:  # a mail provider: no session at all
-        answer = mail_client.post(link("unsubscribe", row.id), content=b"List-Unsubscribe=One-Click",
+        answer = mail_client.post(link("unsubscribe", row), content=b"List-Unsubscribe=One-Click",
                                   headers={"Content-Type": "application/x-www-form-urlencoded"},
                                   follow_redirects=False)
         assert answer.status_code == 200 and "location" not in answer.headers
         assert "set-cookie" not in answer.headers and "unsubscribed" in answer.text
         assert status_of(engine, row.id) == "unsubscribed"
-        again = mail_client.post(link("unsubscribe", row.id), data={"List-Unsubscribe": "One-Click"})
+        again = mail_client.post(link("unsubscribe", row), data={"List-Unsubscribe": "One-Click"})
         assert again.status_code == 200 and status_of(engine, row.id) == "unsubscribed"
 
 
 def test_a_forged_unsubscribe_link_is_refused_and_changes_nothing(client, engine):
     row = add(engine)
-    good = link("unsubscribe", row.id)
-    for bad in (good[:-3] + "abc", link("manage", row.id).replace("/manage/", "/unsubscribe/"), "/unsubscribe/x"):
+    good = link("unsubscribe", row)
+    for bad in (good[:-3] + "abc", link("manage", row).replace("/manage/", "/unsubscribe/"), "/unsubscribe/x"):
         assert client.get(bad).status_code == 400
         assert client.post(bad, data={"List-Unsubscribe": "One-Click"}).status_code == 400
     assert status_of(engine, row.id) == "active"
@@ -383,7 +388,9 @@ def parse(response):
 
 def assert_conditional_gets_work(client: TestClient, path: str):
     first = client.get(path)
-    assert first.status_code == 200 and first.headers["cache-control"] == "public, max-age=300"
+    # A personal feed's URL is its secret: no shared cache may keep it.
+    scope = "private" if path.startswith("/feeds/s/") else "public"
+    assert first.status_code == 200 and first.headers["cache-control"] == f"{scope}, max-age=300"
     etag, modified = first.headers["etag"], first.headers["last-modified"]
     same = client.get(path, headers={"If-None-Match": etag})
     assert same.status_code == 304 and same.content == b"" and same.headers["etag"] == etag
@@ -464,12 +471,16 @@ def test_feed_state_is_reused_for_a_second_then_looked_up_again(engine, database
 # ---- health, metrics, logs ----------------------------------------------------------------
 
 
-def test_healthz_and_metrics(client, engine, papers):
+METRICS_TOKEN = "metrics-token-for-the-web-tests-0123456789"
+
+
+def test_healthz_and_metrics(engine, database_url, papers):
     add(engine, "a@example.org", status="pending")
     add(engine, "b@example.org", status="active")
-    health = client.get("/healthz")
+    with make_client(engine, database_url, metrics_token=METRICS_TOKEN) as client:
+        health = client.get("/healthz")
+        metrics = client.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert health.status_code == 200 and health.json() == {"status": "ok"}
-    metrics = client.get("/metrics")
     assert metrics.status_code == 200 and metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = metrics.text
     assert f"digest_papers_total {len(papers)}" in text
@@ -484,12 +495,12 @@ def test_healthz_says_503_when_the_database_is_gone(tmp_path):
     broken = create_engine(f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}")
     with TestClient(create_app(settings, broken)) as client:
         answer = client.get("/healthz")
-    assert answer.status_code == 503 and answer.json() == {"status": "unavailable"}
+    assert answer.status_code == 503 and answer.json() == {"status": "unavailable", "failing": ["database"]}
 
 
 def test_access_log_has_one_line_per_request_without_tokens(client, engine, caplog):
     row = add(engine)
-    manage = link("manage", row.id)
+    manage = link("manage", row)
     with caplog.at_level(logging.INFO, logger="digest.web"):
         client.get(manage)
         client.get(f"/feeds/s/{row.feed_token}.atom")
@@ -558,10 +569,10 @@ def test_the_feed_command_reports_bad_input_in_one_line(feed_cli, engine, papers
 
 def test_an_unexpected_error_is_a_500_page_with_the_security_headers(engine, database_url, monkeypatch, caplog):
     row = add(engine)
-    monkeypatch.setattr("digest.web.manage._load", lambda *_: 1 / 0)
+    monkeypatch.setattr("digest.web.manage.subscriber_for_link", lambda *_: 1 / 0)
     settings = Settings(database_url=database_url, secret_key=SECRET, base_url=BASE)
     with TestClient(create_app(settings, engine), raise_server_exceptions=False) as client:
-        page = client.get(link("manage", row.id))
+        page = client.get(link("manage", row))
     assert page.status_code == 500 and "Something went wrong" in page.text
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert any("GET /manage/<token>" in r.getMessage() for r in caplog.records if r.levelname == "ERROR")

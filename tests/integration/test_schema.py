@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import text
 
-from digest.store.db import current_revision, head_revision, make_engine, open_engine, upgrade
+from digest.store.db import DatabaseError, current_revision, head_revision, make_engine, open_engine, upgrade
 from digest.store.tables import metadata
 
 
@@ -27,13 +28,21 @@ def test_upgrade_is_idempotent(database_url):
 
 def test_fresh_sqlite_file_is_created_migrated_wal_and_enforces_foreign_keys(tmp_path):
     path = tmp_path / "deep" / "folder" / "digest.db"
-    engine = open_engine(f"sqlite:///{path}")
+    engine = open_engine(f"sqlite:///{path}", create_folder=True)  # as `digest db upgrade` does
     with engine.connect() as conn:
         assert current_revision(conn) == head_revision()
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
     assert path.exists()
     engine.dispose()
+
+
+def test_a_sqlite_file_in_a_missing_folder_is_refused_not_created(tmp_path):
+    """A typo in DIGEST_DATABASE_URL must not start an empty second database (issue 15)."""
+    path = tmp_path / "typo" / "digest.db"
+    with pytest.raises(DatabaseError, match="does not exist.*digest db upgrade"):
+        open_engine(f"sqlite:///{path}")
+    assert not path.parent.exists()
 
 
 def _subscriber_row(email: str) -> dict:

@@ -72,7 +72,7 @@ def test_serve_plans_and_sends_due_digests_and_stops_on_sigterm(database_url, cl
     if datetime.now(timezone.utc).minute >= 58:
         pytest.skip("too close to the hour: the subscribers' slot would move under the test")
     assert cli("subscribers", "import", due_now(tmp_path, 5), "--apply").exit_code == 0
-    env = dict(os.environ, DIGEST_DATABASE_URL=database_url, DIGEST_SECRET_KEY="serve-test-secret",
+    env = dict(os.environ, DIGEST_DATABASE_URL=database_url, DIGEST_SECRET_KEY="serve-test-secret-0123456789abcdefghij",
                DIGEST_SMTP_HOST="127.0.0.1", DIGEST_SMTP_PORT=str(smtp_sink.port))
     process = start_serve(env, free_port())
     wait_for(lambda: digests(database_url)[2] == 5, 30)
@@ -88,7 +88,7 @@ def test_two_serve_instances_on_one_postgresql_plan_each_digest_once(database_ur
     if datetime.now(timezone.utc).minute >= 58:
         pytest.skip("too close to the hour: the subscribers' slot would move under the test")
     assert cli("subscribers", "import", due_now(tmp_path, 300), "--apply").exit_code == 0
-    env = dict(os.environ, DIGEST_DATABASE_URL=database_url, DIGEST_SECRET_KEY="serve-test-secret",
+    env = dict(os.environ, DIGEST_DATABASE_URL=database_url, DIGEST_SECRET_KEY="serve-test-secret-0123456789abcdefghij",
                DIGEST_SMTP_HOST="127.0.0.1", DIGEST_SMTP_PORT=str(smtp_sink.port), DIGEST_SMTP_RATE="10000")
     servers = [start_serve(env, free_port()) for _ in range(2)]
     wait_for(lambda: digests(database_url)[2] == 300, 60)

@@ -1,4 +1,5 @@
-"""Signed links: round trip, tampering, purpose separation and expiry."""
+"""Signed links: round trip, binding to the subscriber's secret, tampering, purpose
+separation, expiry, key rotation, and the legacy id-only tokens."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from digest.errors import ConfigError, DigestError
-from digest.tokens import BadToken, make_token, read_token
+from digest.tokens import BadToken, make_token, read_link, read_token, sign_link
 
 SECRET = "s3cret-for-tests"
 
@@ -68,8 +69,9 @@ def test_expired_token_fails():
     with time_machine.travel(start + timedelta(minutes=59), tick=False):
         assert read_token(SECRET, "confirm", token, max_age_seconds=3600) == "5"
     with time_machine.travel(start + timedelta(hours=2), tick=False):
-        with pytest.raises(BadToken, match="expired"):
+        with pytest.raises(BadToken) as caught:
             read_token(SECRET, "confirm", token, max_age_seconds=3600)
+        assert caught.value.expired
         # Without a max age the same token still reads.
         assert read_token(SECRET, "confirm", token, None) == "5"
 
@@ -89,3 +91,72 @@ def test_unknown_purpose_and_missing_secret_are_programming_errors():
         make_token(SECRET, "login", 1)
     with pytest.raises(ConfigError):
         make_token("", "confirm", 1)
+
+
+# ---- links bound to a person (issue 15, item 1) ------------------------------------------------
+
+ADA, BOB = "ada-link-secret-0123456789", "bob-link-secret-9876543210"
+
+
+@pytest.mark.parametrize("purpose", ["confirm", "manage", "unsubscribe", "feedback"])
+def test_a_link_names_the_subscriber_and_is_bound_to_their_secret(purpose):
+    link = read_link(SECRET, purpose, sign_link(SECRET, purpose, 7, ADA), 3600)
+    assert (link.subscriber_id, link.purpose, link.legacy, link.payload) == (7, purpose, False, None)
+    assert link.bound_to(ADA) and not link.bound_to(BOB) and not link.bound_to("")
+    assert link.issued_at is not None
+
+
+def test_the_same_id_with_another_secret_is_another_person():
+    """Row 7 removed, row 7 reused: the old link names 7 but is bound to the old secret."""
+    old = read_link(SECRET, "manage", sign_link(SECRET, "manage", 7, ADA), None)
+    assert not old.bound_to(BOB)
+    assert ADA not in sign_link(SECRET, "manage", 7, ADA)  # the secret itself never travels
+
+
+def test_feedback_links_carry_a_signed_payload():
+    token = sign_link(SECRET, "feedback", 7, ADA, {"paper": 123, "vote": -1})
+    link = read_link(SECRET, "feedback", token, None)
+    assert link.payload == {"paper": 123, "vote": -1} and link.bound_to(ADA)
+    for i in range(len(token)):
+        with pytest.raises(BadToken):
+            read_link(SECRET, "feedback", token[:i] + _flip(token[i]) + token[i + 1:], None)
+    with pytest.raises(BadToken):
+        read_link(SECRET, "manage", token, None)
+
+
+def test_legacy_id_only_tokens_read_as_legacy():
+    link = read_link(SECRET, "manage", make_token(SECRET, "manage", 42), None)
+    assert (link.subscriber_id, link.legacy) == (42, True) and not link.bound_to(ADA)
+    for subject in ("a@b.c", "-1", "0", "1" * 19):
+        with pytest.raises(BadToken):
+            read_link(SECRET, "manage", make_token(SECRET, "manage", subject), None)
+
+
+def test_links_of_the_previous_key_verify_during_a_rollover():
+    old_key, new_key = SECRET, "the-new-signing-key-for-tests"
+    token = sign_link(old_key, "unsubscribe", 7, ADA)
+    assert read_link((new_key, old_key), "unsubscribe", token, None).bound_to(ADA)
+    with pytest.raises(BadToken):
+        read_link(new_key, "unsubscribe", token, None)
+    fresh = sign_link((new_key, old_key), "unsubscribe", 7, ADA)  # signed with the first key
+    assert read_link(new_key, "unsubscribe", fresh, None).subscriber_id == 7
+
+
+def test_expired_links_say_so():
+    time_machine = pytest.importorskip("time_machine")
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with time_machine.travel(start, tick=False):
+        token = sign_link(SECRET, "manage", 7, ADA)
+    with time_machine.travel(start + timedelta(days=61), tick=False):
+        with pytest.raises(BadToken) as caught:
+            read_link(SECRET, "manage", token, 60 * 86400)
+        assert caught.value.expired
+    with pytest.raises(BadToken) as forged:
+        read_link("another-secret", "manage", token, None)
+    assert not forged.value.expired
+
+
+@pytest.mark.parametrize("subscriber_id,link_secret", [(0, ADA), (-3, ADA), (True, ADA), ("7", ADA), (7, "")])
+def test_signing_refuses_what_cannot_be_a_subscriber(subscriber_id, link_secret):
+    with pytest.raises(ValueError):
+        sign_link(SECRET, "manage", subscriber_id, link_secret)

@@ -1,5 +1,6 @@
-"""Pure pieces of the web layer: rate limiter, client keys, path redaction, snippet checks,
-CSRF tokens, form validation."""
+"""Pure pieces of the web layer: client keys, path redaction, snippet checks, CSRF tokens
+(with key rotation), form validation. The database-backed rate limits are tested in
+tests/integration/test_rate_limits.py."""
 
 from __future__ import annotations
 
@@ -11,35 +12,7 @@ from markupsafe import Markup
 from digest.web.access_log import redact_path
 from digest.web.context import safe_snippet
 from digest.web.forms import validate
-from digest.web.security import CSRF_COOKIE, CSRF_FIELD, Csrf, RateLimiter, client_key
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def test_rate_limiter_is_a_sliding_window_per_key():
-    clock = Clock()
-    limiter = RateLimiter(3, 3600, clock=clock)
-    assert [limiter.hit("a") for _ in range(3)] == [None, None, None]
-    assert limiter.hit("a") == 3600 and limiter.hit("b") is None
-    clock.now += 1800
-    assert limiter.hit("a") == 1800  # the first three hits are still inside the hour
-    clock.now += 1800
-    assert limiter.hit("a") is None  # they slid out
-    assert limiter.hit("a") is None and limiter.hit("a") is None and limiter.hit("a") is not None
-
-
-def test_rate_limiter_memory_stays_bounded():
-    clock = Clock()
-    limiter = RateLimiter(1, 60, clock=clock, max_keys=100)
-    for n in range(1000):
-        limiter.hit(f"10.0.{n // 250}.{n % 250}")
-    assert len(limiter._hits) <= 100
+from digest.web.security import CSRF_COOKIE, CSRF_FIELD, Csrf, client_key
 
 
 @pytest.mark.parametrize("host,key", [
@@ -90,6 +63,15 @@ def test_csrf_token_signs_the_cookie_and_nothing_else():
     assert not csrf.valid(request_with(None), {CSRF_FIELD: token})
     other, _ = Csrf("another secret", secure_cookie=True).token_for(request_with(cookie))
     assert not csrf.valid(request_with(cookie), {CSRF_FIELD: other})
+
+
+def test_csrf_tokens_of_the_previous_key_pass_during_a_rollover_only():
+    old, new = "o" * 16 + "ld-key-0123456789abcdef", "n" * 16 + "ew-key-0123456789abcdef"
+    token, cookie = Csrf(old, secure_cookie=True).token_for(request_with(None))
+    assert Csrf((new, old), secure_cookie=True).valid(request_with(cookie), {CSRF_FIELD: token})
+    assert not Csrf(new, secure_cookie=True).valid(request_with(cookie), {CSRF_FIELD: token})
+    fresh, _ = Csrf((new, old), secure_cookie=True).token_for(request_with(cookie))
+    assert Csrf(new, secure_cookie=True).valid(request_with(cookie), {CSRF_FIELD: fresh})  # signed with the new key
 
 
 def test_form_validation_reports_every_bad_field_in_page_order():
