@@ -126,7 +126,8 @@ class Renderer:
         data = build_message(
             from_addr=setup.from_addr, from_name=setup.from_name, to_addr=subscriber.email, to_name=subscriber.name,
             subject=rendered.subject, text=rendered.text, html=rendered.html,
-            message_id=make_message_id(row.id, setup.domain, salt=setup.id_salt), date=now, **list_headers,
+            message_id=make_message_id(row.id, setup.domain, salt=setup.id_salt, created=row.created_at), date=now,
+            **list_headers,
         )
         if setup.dkim:
             selector, domain, key = setup.dkim

@@ -83,7 +83,8 @@ def expected_ids(database_url: str) -> set[str]:
 
     setup = MailSetup.from_settings(load_settings(secret_key="crash-test-secret-0123456789abcdefghij", **{"DIGEST_FROM": "Digest <digest@example.org>"}))
     with engine.connect() as conn:
-        ids = {make_message_id(row.id, setup.domain, salt=setup.id_salt) for row in conn.execute(select(deliveries.c.id))}
+        ids = {make_message_id(row.id, setup.domain, salt=setup.id_salt, created=row.created_at)
+               for row in conn.execute(select(deliveries.c.id, deliveries.c.created_at))}
     engine.dispose()
     return ids
 

@@ -21,6 +21,7 @@ from digest.mail.message import (
     build_message,
     clean_body,
     clean_header_text,
+    delivery_id_of,
     make_message_id,
     sign_dkim,
 )
@@ -126,6 +127,22 @@ def test_list_headers_are_optional():
     only_mailto = parse(build(list_unsubscribe_url=None))
     assert only_mailto["List-Unsubscribe"] == "<mailto:unsubscribe+tok123@example.org>"
     assert "List-Unsubscribe-Post" not in only_mailto  # one-click needs the https URL
+
+
+def test_message_ids_differ_for_a_reused_id_a_reset_database_or_another_installation():
+    """Issue 15: two people were sent the same Message-ID (SQLite reused row ids). Ids are no
+    longer reused; the row's creation time and the installation's salt keep them apart even
+    when a database starts again from 1, and both forms still verify as ours."""
+    created = datetime(2026, 11, 29, 7, 0, 0, 123456, tzinfo=timezone.utc)
+    one = make_message_id(1, "example.org", salt="install-a", created=created)
+    assert re.fullmatch(r"<digest-1\.[0-9a-z]{1,14}\.[0-9a-f]{16}@example\.org>", one)
+    assert one == make_message_id(1, "example.org", salt="install-a", created=created)  # a retry: same id
+    assert one != make_message_id(1, "example.org", salt="install-a", created=created + timedelta(microseconds=1))
+    assert one != make_message_id(1, "example.org", salt="install-b", created=created)
+    assert delivery_id_of(one, salt="install-a") == 1 and delivery_id_of(one, salt="install-b") is None
+    assert delivery_id_of(one, salt=("install-b", "install-a")) == 1  # during a key rollover
+    assert delivery_id_of(make_message_id(7, "example.org", salt="install-a"), salt="install-a") == 7  # older form
+    assert delivery_id_of(one.replace("<digest-1.", "<digest-2."), salt="install-a") is None
 
 
 def test_message_id_is_stable_and_well_formed():
