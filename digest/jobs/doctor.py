@@ -128,6 +128,7 @@ def check_database(settings: Settings) -> list[Finding]:
             if revision != head_revision():
                 return [error("database", f"schema revision {revision or 'none'}, newest is {head_revision()}",
                               "run `digest db upgrade`")]
+            conn.rollback()  # end the reading transaction
             probe = conn.begin()  # a real write, always rolled back
             try:
                 conn.execute(insert(rate_events).values(bucket="doctor", key="probe", at=utcnow()))
