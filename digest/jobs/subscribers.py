@@ -312,8 +312,9 @@ def set_status(engine: Engine, email: str, status: str, *, now: datetime | None 
 def _move_to(conn: Connection, row: Row, target: S, *, now: datetime) -> None:
     action = action_to(S(row.status), target)
     if action is None:
+        hint = _hint(Action.CONFIRM, S(row.status)) if target == S.ACTIVE else ""
         raise InvalidMove(f"cannot make {row.email} {target}: they {_WHY[S(row.status)]}"
-                          f" (see `digest subscribers --help` for pause, resume, confirm and unsubscribe)")
+                          + (hint or " (see `digest subscribers --help` for pause, resume, confirm and unsubscribe)"))
     move(conn, row, action, now=now, limit_mail=False)
 
 
