@@ -3,6 +3,9 @@
 Web app, scheduler and sender share one `Health`: a sender that dies or a scheduler job
 that raises turns `/healthz` red (503) and is logged once with its cause, not silently
 (the sender) or on every run (APScheduler's own per-run traceback is replaced by that).
+A crashed sender is started again after a growing pause (1 s doubling to 5 min: a database
+restart must not end sending for good); `/healthz` is green again once a restarted sender
+has kept running for SENDER_RECOVERED_AFTER seconds.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from typing import Iterator, Optional
 
 import typer
@@ -25,6 +29,9 @@ from digest.logs import configure_logging
 from digest.scheduler import build_scheduler
 
 log = logging.getLogger("digest.serve")
+
+SENDER_RECOVERED_AFTER = 30.0
+SENDER_RESTART_DELAYS = (1.0, 300.0)  # first pause, longest pause
 
 
 class _Server(uvicorn.Server):
@@ -74,15 +81,15 @@ async def _serve(engine, settings, host: str, port: int, with_scheduler: bool, w
                                     access_log=False, lifespan="on", proxy_headers=False))
     jobs = build_scheduler(engine, settings) if with_scheduler else None
     stop = asyncio.Event()
-    dispatcher = smtp_dispatcher(engine, settings) if with_sender else None
+    if with_sender:
+        smtp_dispatcher(engine, settings)  # a bad mail setting fails here, at start, not in the loop
     if jobs:
         watch_jobs(jobs, health)
         jobs.start()
-    sending = asyncio.create_task(_send(dispatcher, stop)) if dispatcher else None
-    if sending:
-        sending.add_done_callback(lambda task: _sender_ended(task, health, stop))
+    make = (lambda: smtp_dispatcher(engine, settings)) if with_sender else None
+    sending = asyncio.create_task(keep_sending(make, stop, health)) if make else None
     log.info("serving on http://%s:%d (scheduler %s, sender %s)", host, port, "on" if jobs else "off",
-             "on" if dispatcher else "off")
+             "on" if make else "off")
     try:
         await server.serve()  # returns once uvicorn has handled SIGTERM/SIGINT
     finally:
@@ -95,15 +102,29 @@ async def _serve(engine, settings, host: str, port: int, with_scheduler: bool, w
         log.info("stopped")
 
 
-def _sender_ended(task: asyncio.Task, health: Health, stop: asyncio.Event) -> None:
-    """A sender that ends before `stop` is set has crashed (or returned early): report it."""
-    if task.cancelled():
-        return
-    err = task.exception()
-    if err is not None:
-        health.fail("sender", err)
-    elif not stop.is_set():
-        health.fail("sender", "stopped unexpectedly")
+async def keep_sending(make_dispatcher, stop: asyncio.Event, health: Health, *,
+                       recovered_after: float = SENDER_RECOVERED_AFTER,
+                       delays: tuple[float, float] = SENDER_RESTART_DELAYS) -> None:
+    """Drain the outbox until `stop`; a crash is reported to `health` ("sender", logged once),
+    then a fresh dispatcher starts after a pause that doubles while crashes continue."""
+    delay = delays[0]
+    while not stop.is_set():
+        healthy = asyncio.get_running_loop().call_later(recovered_after, health.recover, "sender")
+        started = time.monotonic()
+        try:
+            await _send(make_dispatcher(), stop)
+        except Exception as err:  # noqa: BLE001 - reported, and the sender starts again
+            health.fail("sender", err)
+        else:
+            if not stop.is_set():
+                health.fail("sender", "stopped unexpectedly")
+        finally:
+            healthy.cancel()
+        if time.monotonic() - started > recovered_after:
+            delay = delays[0]  # it had run fine for a while: this is a new episode
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        delay = min(delay * 2, delays[1])
 
 
 def watch_jobs(scheduler: BaseScheduler, health: Health) -> None:
