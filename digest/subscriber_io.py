@@ -200,7 +200,9 @@ def unescape_cell(value: str | None) -> str | None:
 
 def to_csv(records: Iterable[Mapping[str, Any]]) -> str:
     out = io.StringIO(newline="")
-    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
+    # CRLF (RFC 4180): the csv module quotes a cell holding any line-terminator character, so
+    # with "\n" alone a lone CR in a cell (a textarea's newline) would split the row on reading.
+    writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\r\n")
     writer.writeheader()
     for record in records:
         writer.writerow({k: ("" if v is None else escape_cell(v)) for k, v in record.items()})

@@ -96,6 +96,41 @@ def test_update_pause_resume_confirm(cli):
     assert "no subscriber" in one_error_line(cli("subscribers", "pause", "nobody@example.org"))
 
 
+def test_status_commands_follow_the_one_transition_table(cli, database_url):
+    """Issue 15: the CLI used to set any status unchecked (`resume` made an unsubscribed
+    person active again). Now it obeys the same table as the web."""
+    cli("subscribers", "add", "ada@example.org")  # pending
+    assert "not confirmed yet" in one_error_line(cli("subscribers", "pause", "ada@example.org"))
+    assert cli("subscribers", "confirm", "ada@example.org", "--json").json()["status"] == "active"
+    assert cli("subscribers", "unsubscribe", "ada@example.org", "--json").json()["status"] == "unsubscribed"
+    assert "no change for ada@example.org (unsubscribed)" in cli("subscribers", "unsubscribe", "ada@example.org").stdout
+    assert "cannot confirm" in one_error_line(cli("subscribers", "confirm", "ada@example.org"))
+    assert "cannot make" in one_error_line(cli("subscribers", "update", "ada@example.org", "--status", "active"))
+    before = count_rows(database_url, deliveries)
+    resumed = cli("subscribers", "resume", "ada@example.org")
+    assert resumed.exit_code == 0 and "pending: a confirmation email is queued" in resumed.stdout
+    assert count_rows(database_url, deliveries) == before + 1
+    old = cli("subscribers", "show", "ada@example.org", "--json").json()
+    rotated = cli("subscribers", "rotate-links", "ada@example.org", "--json")
+    assert rotated.exit_code == 0 and rotated.json()["email"] == old["email"]
+
+
+def test_an_export_opened_in_a_spreadsheet_runs_no_formula_and_imports_back(cli, tmp_path, monkeypatch):
+    """Issue 15 item 4: `=HYPERLINK(...)`, `+...`, `-2+3` from sign-ups reached CSV exports raw."""
+    for number, query in enumerate(["-2+3", "+pooling", "-medical pooling", "@SUM OR pooling"]):
+        cli("subscribers", "add", f"user{number}@example.org", "--keywords", query, "--confirmed")
+    cli("subscribers", "add", "=1+2@example.org", "--name", "=HYPERLINK(evil)", "--confirmed")
+    text = cli("subscribers", "export").stdout
+    for row in csv.reader(io.StringIO(text, newline="")):
+        assert not any(cell[:1] in ("=", "+", "-", "@", "\t", "\r") for cell in row), row
+    exported = tmp_path / "people.csv"
+    exported.write_text(text, newline="")
+    monkeypatch.setenv("DIGEST_DATABASE_URL", f"sqlite:///{tmp_path / 'other.db'}")
+    assert cli("subscribers", "import", str(exported), "--apply").exit_code == 0
+    assert cli("subscribers", "export").stdout == text
+    assert cli("subscribers", "show", "=1+2@example.org", "--json").json()["name"] == "=HYPERLINK(evil)"
+
+
 def test_changing_the_address_to_an_existing_one_is_refused(cli):
     cli("subscribers", "add", "ada@example.org")
     cli("subscribers", "add", "bob@example.org")
@@ -189,7 +224,8 @@ def test_stats(cli, samples):
 
 
 def test_every_subscribers_command_has_help_with_an_example(cli):
-    for command in ("add", "list", "show", "update", "pause", "resume", "confirm", "remove", "import", "export"):
+    for command in ("add", "list", "show", "update", "pause", "resume", "confirm", "unsubscribe", "rotate-links",
+                    "remove", "import", "export"):
         ran = cli("subscribers", command, "--help")
         assert ran.exit_code == 0 and "Example" in ran.stdout, command
     assert "Example" in cli("stats", "--help").stdout
