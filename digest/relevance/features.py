@@ -95,7 +95,7 @@ def _word_text(p: Paper) -> str:
 
 
 def _token_text(p: Paper) -> str:
-    return f"{_clean(p.title)}. {_clean(p.abstract)}"
+    return ". ".join(t for t in (_clean(p.title), _clean(p.abstract)) if t)
 
 
 def featurize(papers: Sequence[Paper]) -> list[PaperFeatures]:
