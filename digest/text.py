@@ -12,9 +12,10 @@ holds (a 100,000-character title made a 272 KB email before).
 
 Cost, measured by tests/benchmarks/bench_text.py (CPU time, on the 12,491 distinct papers of
 the July 2026 arXiv corpus, 29% of which hold LaTeX): showing a paper's title and abstract
-the first time costs 85 µs on average (9 µs without markup, 270 µs with); a whole listing
-day of 1,045 papers 0.08 s; showing it again (the next digest or feed) 0.8 µs, from the
-cache. pylatexenc alone on whole abstracts would cost 5,000 µs per paper with markup.
+the first time costs 85-105 µs on average (9-14 µs without markup, 270-300 µs with; two runs
+on a busy 2-core machine); a whole listing day of 1,045 papers 0.08-0.10 s; showing it again
+(the next digest or feed) 0.8 µs, from the cache. pylatexenc alone on whole abstracts would
+cost 5,000 µs per paper with markup.
 """
 
 from __future__ import annotations
