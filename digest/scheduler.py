@@ -13,55 +13,29 @@ outbox's unique (subscriber, period) key makes a double plan harmless anyway).
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
 from datetime import datetime, timezone
-from typing import Callable, Iterator
+from typing import Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from digest.config import Settings
 from digest.jobs.common import utcnow
 from digest.errors import DigestError
-from digest.jobs.planning import PlanReport, plan_digests
+from digest.jobs.planning import PlanReport, plan_unless_planning
 from digest.jobs.mailbox import check_mailbox, mailbox_configured
 
 log = logging.getLogger("digest.scheduler")
 
-PLAN_LOCK = 0x5D16E58  # any constant shared by every process of this app
 PLAN_EVERY_SECONDS = 60
 POLL_EVERY_SECONDS = 60
 MAILBOX_EVERY_SECONDS = 300  # bounces and complaints are not urgent; IMAP servers dislike hammering
 
 
-@contextmanager
-def planning_lock(engine: Engine) -> Iterator[bool]:
-    """Yields True when this process may plan now (always on SQLite)."""
-    if engine.dialect.name != "postgresql":
-        yield True
-        return
-    with engine.connect() as conn:
-        acquired = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": PLAN_LOCK}).scalar()
-        conn.commit()
-        try:
-            yield bool(acquired)
-        finally:
-            if acquired:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": PLAN_LOCK})
-                conn.commit()
-
-
 def plan_job(engine: Engine, clock: Callable[[], datetime] = utcnow) -> PlanReport | None:
     """Plan what is due now, if no other process is planning. Returns None when it was."""
-    with planning_lock(engine) as mine:
-        if not mine:
-            log.info("another process is planning; skipped")
-            return None
-        report = plan_digests(engine, clock())
-    if report.planned or report.skipped_empty:
-        log.info("planned %d digests (%d empty, skipped)", report.planned, report.skipped_empty)
-    return report
+    return plan_unless_planning(engine, clock())
 
 
 def poll_job(engine: Engine, settings: Settings, clock: Callable[[], datetime] = utcnow) -> None:

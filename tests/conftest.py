@@ -51,6 +51,25 @@ def no_fetch_waits(monkeypatch):
     monkeypatch.setattr(fetch, "BACKOFF_SECONDS", 0.0)
 
 
+@pytest.fixture
+def mail_env(monkeypatch, smtp_sink):
+    """Settings pointing the CLI and jobs at the test SMTP sink, with a base URL and sender."""
+    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("DIGEST_SMTP_PORT", str(smtp_sink.port))
+    monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret-key-for-signing-links")
+    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
+    monkeypatch.setenv("DIGEST_FROM", "Paper Digest <digest@example.org>")
+    return smtp_sink
+
+
+@pytest.fixture
+def inbox(tmp_path) -> Path:
+    """An empty folder to use as a folder source."""
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def samples() -> Path:
     return SAMPLES

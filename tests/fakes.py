@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
-from digest.mail.message import build_message, make_message_id
+from digest.mail.message import build_message
+from digest.mail.message_ids import make_message_id
 from digest.mail.sender import AsyncClosing, Outgoing, SendResult, Stage
 
 

@@ -11,16 +11,17 @@ import json
 import sys
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Callable, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
-from digest.config import Settings, load_settings
 from digest.errors import DigestError
-from digest.store.db import open_engine
+
+if TYPE_CHECKING:  # imported when first used: `digest --help` never loads SQLAlchemy or pydantic
+    from sqlalchemy import Engine
+
+    from digest.config import Settings
 
 console = Console()
 err_console = Console(stderr=True)
@@ -32,18 +33,22 @@ class Runtime:
     """Settings and engine, built on first use so `--help` never touches the database."""
 
     overrides: dict[str, Any] = field(default_factory=dict)
-    _settings: Settings | None = None
-    _engine: Engine | None = None
+    _settings: "Settings | None" = None
+    _engine: "Engine | None" = None
 
     @property
-    def settings(self) -> Settings:
+    def settings(self) -> "Settings":
         if self._settings is None:
+            from digest.config import load_settings
+
             self._settings = load_settings(**self.overrides)
         return self._settings
 
     @property
-    def engine(self) -> Engine:
+    def engine(self) -> "Engine":
         if self._engine is None:
+            from digest.store.db import open_engine
+
             self._engine = open_engine(self.settings.database_url)
         return self._engine
 
@@ -79,13 +84,21 @@ def handle_errors(function: F) -> F:
             return function(*args, **kwargs)
         except DigestError as err:
             fail(str(err), err.exit_code)
-        except SQLAlchemyError as err:
-            reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-            fail(f"database error: {reason}", 2)
         except KeyboardInterrupt:
             fail("interrupted", 130)
+        except Exception as err:
+            if _is_database_error(err):
+                reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+                fail(f"database error: {reason}", 2)
+            raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def _is_database_error(err: Exception) -> bool:
+    # SQLAlchemy is imported only if something failed, and only if it was ever loaded.
+    exc = sys.modules.get("sqlalchemy.exc")
+    return exc is not None and isinstance(err, exc.SQLAlchemyError)
 
 
 def _json_default(value: Any) -> Any:

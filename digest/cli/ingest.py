@@ -12,7 +12,6 @@ from rich.text import Text
 
 from digest.cli.common import console, err_console, fail, handle_errors, interactive, print_json, runtime, to_json, warn
 from digest.errors import DigestError
-from digest.jobs.ingest import ingest_location
 from digest.models import IngestReport, Paper
 from digest.sources import FORMATS
 from digest.store.papers import list_papers
@@ -71,6 +70,8 @@ def ingest(
 
 @handle_errors
 def _ingest_all(rt, inputs: list[str], *, format: str | None, source: str | None, as_json: bool) -> list[int]:
+    from digest.jobs.ingest import ingest_location  # parsers, diff and fetch: not for `papers list`
+
     settings, engine = rt.settings, rt.engine
     failures: list[int] = []
     with _progress() as progress:

@@ -7,7 +7,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from digest.cli.common import console, err_console, handle_errors, print_json, runtime
-from digest.jobs.mailbox import DEFAULT_LIMIT, MailboxReport, Outcome, check_mailbox
+from digest.jobs.mailbox import DEFAULT_LIMIT, MailboxReport, MessageOutcome, check_mailbox
 
 
 @handle_errors
@@ -42,7 +42,7 @@ def _print(report: MailboxReport, dry_run: bool) -> None:
     summary = ", ".join(f"{value} {name.replace('_', ' ')}" for name, value in figures.items() if value or name == "messages")
     prefix = "dry run (nothing changed): " if dry_run else ""
     console.print(prefix + summary, highlight=False)
-    acted = [h for h in report.messages if h.outcome not in (Outcome.LEFT, Outcome.DUPLICATE)]
+    acted = [h for h in report.messages if h.outcome not in (MessageOutcome.LEFT, MessageOutcome.DUPLICATE)]
     if acted:
         table = Table(show_header=True, header_style="bold")
         for column in ("uid", "outcome", "subscriber", "now", "detail"):
@@ -51,7 +51,7 @@ def _print(report: MailboxReport, dry_run: bool) -> None:
             table.add_row(str(h.uid), str(h.outcome), escape(h.subscriber or "-"), str(h.status_change or ""),
                           escape(h.detail[:100]))
         console.print(table)
-    left = report.count(Outcome.LEFT)
+    left = report.count(MessageOutcome.LEFT)
     if left:
         err_console.print(f"{left} message(s) are not reports or requests of ours: left unread for a person",
                           highlight=False)

@@ -5,11 +5,12 @@ scheduler, the web app and the tests drive the same code.
 """
 
 from digest.jobs.common import gc_paused, utcnow
-from digest.jobs.delivery import plan_digests, preview_digest, render_preview_html
+from digest.jobs.planning import plan_digests, preview_digest
+from digest.jobs.rendering import render_preview_html
 from digest.jobs.ingest import ingest_bytes
 from digest.jobs.subscribers import (
-    add_subscriber,
     Action,
+    add_subscriber,
     apply_action,
     apply_subscriber_import,
     change_status,

@@ -35,9 +35,9 @@ from digest.config import Settings
 from digest.enums import MailEventKind, SubscriberStatus
 from digest.errors import ConfigError
 from digest.jobs.common import utcnow
-from digest.jobs.delivery import MailSetup
+from digest.jobs.rendering import MailSetup
 from digest.mail.imap import ImapMailbox, imap_config
-from digest.mail.message import delivery_id_of
+from digest.mail.message_ids import delivery_id_of
 from digest.mail.reports import MailReport, classify
 from digest.store import mail_events, outbox
 from digest.store import subscribers as subscriber_store
@@ -70,7 +70,7 @@ class Mailbox(Protocol):
         """Not ours: never handed out again, left unread for a person."""
 
 
-class Outcome(StrEnum):
+class MessageOutcome(StrEnum):
     """What became of one message."""
 
     HARD_BOUNCE = "hard_bounce"
@@ -85,7 +85,7 @@ class Outcome(StrEnum):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Handled:
     uid: int
-    outcome: Outcome
+    outcome: MessageOutcome
     detail: str
     subscriber: str | None = None  # the address acted on
     status_change: SubscriberStatus | None = None  # what their status became, when it changed
@@ -99,14 +99,14 @@ class Handled:
 class MailboxReport:
     messages: list[Handled] = field(default_factory=list)
 
-    def count(self, outcome: Outcome) -> int:
+    def count(self, outcome: MessageOutcome) -> int:
         return sum(1 for handled in self.messages if handled.outcome == outcome)
 
     def changed(self, status: SubscriberStatus) -> int:
         return sum(1 for handled in self.messages if handled.status_change == status)
 
     def as_dict(self) -> dict:
-        counts = {str(outcome): self.count(outcome) for outcome in Outcome}
+        counts = {str(outcome): self.count(outcome) for outcome in MessageOutcome}
         return {"messages": len(self.messages), **counts, "bounced": self.changed(SubscriberStatus.BOUNCED),
                 "unsubscribed": self.changed(SubscriberStatus.UNSUBSCRIBED)}
 
@@ -171,10 +171,10 @@ def _handle_message(engine: Engine, shared: Connection | None, mailbox: Mailbox,
                     now: datetime) -> Handled:
     raw = mailbox.fetch(uid)
     if raw is None:
-        return Handled(uid=uid, outcome=Outcome.SKIPPED, detail="could not be fetched (gone, or over the size limit)")
+        return Handled(uid=uid, outcome=MessageOutcome.SKIPPED, detail="could not be fetched (gone, or over the size limit)")
     report = classify(raw)
     if not report.is_ours:
-        return Handled(uid=uid, outcome=Outcome.LEFT, detail=report.detail)
+        return Handled(uid=uid, outcome=MessageOutcome.LEFT, detail=report.detail)
     if shared is not None:
         return apply_report(shared, report, uid=uid, salt=salt, now=now)
     with write_transaction(engine) as conn:
@@ -182,16 +182,16 @@ def _handle_message(engine: Engine, shared: Connection | None, mailbox: Mailbox,
 
 
 def _mark(mailbox: Mailbox, handled: Handled) -> None:
-    if handled.outcome == Outcome.LEFT:
+    if handled.outcome == MessageOutcome.LEFT:
         mailbox.mark_left(handled.uid)
-    elif handled.outcome != Outcome.SKIPPED:
+    elif handled.outcome != MessageOutcome.SKIPPED:
         mailbox.mark_processed(handled.uid)
 
 
 def _log(handled: Handled) -> None:
-    if handled.outcome == Outcome.SKIPPED or handled.detail.startswith("unreadable"):
+    if handled.outcome == MessageOutcome.SKIPPED or handled.detail.startswith("unreadable"):
         log.warning("mailbox message %s left alone: %s", handled.uid, handled.detail)
-    elif handled.outcome not in (Outcome.LEFT, Outcome.DUPLICATE):
+    elif handled.outcome not in (MessageOutcome.LEFT, MessageOutcome.DUPLICATE):
         change = f", now {handled.status_change}" if handled.status_change else ""
         log.info("mailbox message %s: %s for %s%s", handled.uid, handled.outcome, handled.subscriber, change)
 
@@ -213,19 +213,19 @@ def apply_report(conn: Connection, report: MailReport, *, uid: int, salt: str, n
     message or subscriber of ours; neither writes anything.
     """
     if mail_events.is_recorded(conn, report.report_key):
-        return Handled(uid=uid, outcome=Outcome.DUPLICATE, detail="recorded by an earlier run")
+        return Handled(uid=uid, outcome=MessageOutcome.DUPLICATE, detail="recorded by an earlier run")
     target = _target(conn, report, salt)
     if isinstance(target, str):
-        return Handled(uid=uid, outcome=Outcome.LEFT, detail=target)
+        return Handled(uid=uid, outcome=MessageOutcome.LEFT, detail=target)
     first_bounce = target.delivery_id is None or not mail_events.delivery_hard_bounced(conn, target.delivery_id)
     subscriber = target.subscriber
     event = MailEvent(kind=report.kind, report_key=report.report_key, subscriber_id=subscriber.id if subscriber else None,
                       delivery_id=target.delivery_id, recipient=report.recipient or (subscriber and subscriber.email),
                       status_code=report.status, detail=" ".join(filter(None, (report.detail, target.note))) or None)
     if not mail_events.record(conn, event, now=now):
-        return Handled(uid=uid, outcome=Outcome.DUPLICATE, detail="recorded by a concurrent run")
+        return Handled(uid=uid, outcome=MessageOutcome.DUPLICATE, detail="recorded by a concurrent run")
     change = _apply_effect(conn, report.kind, subscriber, first_bounce=first_bounce, now=now)
-    return Handled(uid=uid, outcome=Outcome(report.kind.value), detail=event.detail or "",
+    return Handled(uid=uid, outcome=MessageOutcome(report.kind.value), detail=event.detail or "",
                    subscriber=subscriber.email if subscriber else None, status_change=change)
 
 

@@ -8,6 +8,7 @@ writes one outbox row per (subscriber, period) under a unique key, so planning t
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Iterator
@@ -23,11 +24,15 @@ from digest.store import outbox
 from digest.store import papers as paper_store
 from digest.store import subscribers as subscriber_store
 from digest.store.db import write_transaction
+from digest.store.locks import try_advisory_lock
 
-__all__ = ["MAX_LOOKBACK", "PlanReport", "plan_digests", "preview_digest", "queue_test_digest"]
+__all__ = ["MAX_LOOKBACK", "PlanReport", "plan_digests", "plan_unless_planning", "preview_digest", "queue_test_digest"]
+
+log = logging.getLogger("digest.planning")
 
 # A digest never reaches further back than this, however stale a cursor is.
 MAX_LOOKBACK = timedelta(days=30)
+PLAN_LOCK = 0x5D16E58  # any constant shared by every process of this app
 
 Due = list[tuple[Subscriber, str]]  # (subscriber, period) pairs of one batch
 
@@ -69,6 +74,19 @@ def plan_digests(
                 index, newest = _candidate_index(engine, now)
                 report.candidates = len(index)
             _plan_batch(engine, index, batch, newest=newest, now=now, report=report, write=write)
+    return report
+
+
+def plan_unless_planning(engine: Engine, now: datetime) -> PlanReport | None:
+    """`plan_digests` now, unless another process is planning (PostgreSQL advisory lock;
+    SQLite is single-host): then None. The scheduler's job, run every minute."""
+    with try_advisory_lock(engine, PLAN_LOCK) as mine:
+        if not mine:
+            log.info("another process is planning; skipped")
+            return None
+        report = plan_digests(engine, now)
+    if report.planned or report.skipped_empty:
+        log.info("planned %d digests (%d empty, skipped)", report.planned, report.skipped_empty)
     return report
 
 

@@ -18,7 +18,9 @@ from digest.config import Settings
 from digest.enums import DeliveryKind
 from digest.errors import DigestError
 from digest.links import links_for
-from digest.mail.message import build_message, make_message_id, sign_dkim
+from digest.mail.dkim import sign_dkim
+from digest.mail.message import build_message
+from digest.mail.message_ids import make_message_id
 from digest.mail.sender import Outgoing
 from digest.models import Digest, Paper, RankedPaper, Subscriber
 from digest.ranking import Highlighter

@@ -8,14 +8,14 @@ id is longer (never over 998), and parses with `email.policy.default` without de
 Header safety is structural: every piece of caller text that lands in a header passes
 through `clean_header_text`, which turns CR, LF and every other control character into
 spaces (NUL is dropped), so no input can start a new header line. Addresses, ids and
-URLs are validated and rejected rather than repaired.
+URLs are validated and rejected rather than repaired. Message-IDs are made and recognised
+in `mail.message_ids`, DKIM signatures added in `mail.dkim`.
 """
 
 from __future__ import annotations
 
 import binascii
 import hashlib
-import hmac
 import re
 from datetime import datetime
 from email.utils import format_datetime
@@ -23,15 +23,7 @@ from typing import Iterable, Mapping
 
 from digest.errors import DeliveryError
 
-__all__ = [
-    "InvalidAddress",
-    "build_message",
-    "clean_body",
-    "clean_header_text",
-    "delivery_id_of",
-    "make_message_id",
-    "sign_dkim",
-]
+__all__ = ["DOMAIN_RE", "InvalidAddress", "build_message", "clean_body", "clean_header_text"]
 
 _MAX_LINE = 78  # RFC 5322 "SHOULD"; 998 is the hard limit
 
@@ -45,7 +37,7 @@ _ATOM_PHRASE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?: [A-Za-z0-9!#$%&'
 _DOT_ATOM = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*"
 _DOMAIN = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _ADDRESS = re.compile(f"({_DOT_ATOM})@({_DOMAIN})")
-_DOMAIN_RE = re.compile(_DOMAIN)
+DOMAIN_RE = re.compile(_DOMAIN)  # a domain name (also used by mail.message_ids)
 _MSGID = re.compile(f"<({_DOT_ATOM})@({_DOMAIN})>")
 _LIST_ID = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)+")
 _HEADER_NAME = re.compile(r"[!-9;-~]+")
@@ -62,20 +54,12 @@ _MANAGED = frozenset(
     )
 )
 
-_DKIM_HEADERS = (
-    b"from", b"to", b"subject", b"date", b"message-id", b"mime-version", b"content-type",
-    b"list-id", b"list-unsubscribe", b"list-unsubscribe-post", b"reply-to",
-)
-
 
 class InvalidAddress(DeliveryError):
     """An address, id or URL that cannot go into a header as given. Never retried."""
 
     def __init__(self, message: str):
         super().__init__(message, permanent=True)
-
-
-# -- text cleaning ------------------------------------------------------------------
 
 
 def clean_header_text(value: str | None) -> str:
@@ -255,68 +239,6 @@ def _message_id(message_id: str) -> str:
     return message_id
 
 
-def make_message_id(delivery_id: int, domain: str, *, salt: str = "", created: datetime | None = None) -> str:
-    """A Message-ID for outbox row `delivery_id`, e.g.
-    `<digest-123.m3x9k2a1b0.4f2a9c0e1b7d3a55@example.org>`.
-
-    Deterministic, so a retried delivery carries the same id and receivers can
-    de-duplicate it. Globally unique because each part is: row ids are never reused
-    within a database (AUTOINCREMENT / sequences), `created` (the row's creation time,
-    in microseconds, base 36) tells apart a database started again from scratch, and the
-    hash part keeps installations apart: pass something unique per installation as `salt`,
-    such as the site key's fingerprint. Without `created` the older form
-    `<digest-123.4f2a9c0e1b7d3a55@example.org>` is made (still recognised).
-    """
-    if not isinstance(delivery_id, int) or isinstance(delivery_id, bool) or delivery_id < 0:
-        raise ValueError(f"delivery_id must be a non-negative int, got {delivery_id!r}")
-    domain = domain.strip().lower()
-    if not _DOMAIN_RE.fullmatch(domain):
-        raise ValueError(f"not a domain name: {domain!r}")
-    stamp = "" if created is None else _base36(round(created.timestamp() * 1_000_000))
-    return _message_id_of(delivery_id, stamp, domain, salt)
-
-
-def _message_id_of(delivery_id: int, stamp: str, domain: str, salt: str) -> str:
-    middle = f"{delivery_id}\x00{stamp}" if stamp else f"{delivery_id}"
-    tag = hashlib.blake2b(f"{salt}\x00{middle}\x00{domain}".encode(), digest_size=8).hexdigest()
-    return f"<digest-{delivery_id}.{stamp + '.' if stamp else ''}{tag}@{domain}>"
-
-
-def _base36(number: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        number, rest = divmod(number, 36)
-        out = digits[rest] + out
-        if not number:
-            return out
-
-
-_OUR_ID = re.compile(r"<digest-(\d{1,18})\.(?:([0-9a-z]{1,14})\.)?[^@<>\s.]+@([^<>\s]+)>", re.IGNORECASE)
-
-
-def delivery_id_of(message_id: str, *, salt: str | Iterable[str] = "") -> int | None:
-    """The outbox row id in `message_id` when `make_message_id` made it with this `salt`
-    (or one of these salts: the current and the previous key's during a rollover), else None.
-
-    The id is recomputed and compared, so a bounce or complaint quoting a forged or
-    foreign Message-ID (backscatter from spam that borrowed our address) matches nothing.
-    Both forms (with and without the creation stamp) are recognised.
-    """
-    match = _OUR_ID.fullmatch(message_id.strip()) if isinstance(message_id, str) else None
-    if match is None:
-        return None
-    delivery_id, stamp, domain = int(match.group(1)), (match.group(2) or "").lower(), match.group(3).lower()
-    if not _DOMAIN_RE.fullmatch(domain):
-        return None
-    quoted = message_id.strip().lower().encode("utf-8", "replace")
-    for one in ([salt] if isinstance(salt, str) else list(salt)):
-        expected = _message_id_of(delivery_id, stamp, domain, one)
-        if hmac.compare_digest(expected.encode("ascii"), quoted):
-            return delivery_id
-    return None
-
-
 # -- bodies -------------------------------------------------------------------------
 
 
@@ -375,9 +297,7 @@ def _part(content_type: str, text: str) -> bytes:
     return head.encode("ascii") + body
 
 
-# -- the message ----------------------------------------------------------------------
-
-
+# Over 40 lines only by its 13 keyword parameters and the contract in its docstring; the body is short.
 def build_message(
     *,
     from_addr: str,
@@ -418,42 +338,48 @@ def build_message(
         f"Message-ID: {message_id}",
         "MIME-Version: 1.0",
     ]
+    headers += _list_headers(list_id, list_unsubscribe_url, list_unsubscribe_mailto)
+    headers.extend(_extra_headers(extra_headers))
+
+    return _assemble(headers, message_id, text=text, html=html)
+
+
+def _list_headers(list_id: str | None, url: str | None, mailto: str | None) -> list[str]:
+    """List-Id, List-Unsubscribe and, for an https URL, RFC 8058 one-click; each optional."""
+    headers = []
     if list_id:
         list_id = list_id.strip()
         if not _LIST_ID.fullmatch(list_id) or len(list_id) > 255:
             raise InvalidAddress(f"List-Id must look like 'name.example.org': {list_id!r}")
         headers.append(f"List-Id: <{list_id}>")
     unsubscribe = []
-    if list_unsubscribe_url:
-        # http is accepted for local trials (DIGEST_BASE_URL=http://...), but RFC 8058
-        # one-click is only announced over https.
-        scheme = "https://" if list_unsubscribe_url.strip().lower().startswith("https://") else "http://"
-        unsubscribe.append(f"<{_check_uri(list_unsubscribe_url, scheme, 'List-Unsubscribe URL')}>")
-    if list_unsubscribe_mailto:
-        unsubscribe.append(f"<{_check_uri(list_unsubscribe_mailto, 'mailto:', 'List-Unsubscribe mailto')}>")
+    # http is accepted for local trials (DIGEST_BASE_URL=http://...), but RFC 8058
+    # one-click is only announced over https.
+    https = bool(url) and url.strip().lower().startswith("https://")
+    if url:
+        unsubscribe.append(f"<{_check_uri(url, 'https://' if https else 'http://', 'List-Unsubscribe URL')}>")
+    if mailto:
+        unsubscribe.append(f"<{_check_uri(mailto, 'mailto:', 'List-Unsubscribe mailto')}>")
     if unsubscribe:
         headers.append("List-Unsubscribe: " + ",\r\n ".join(unsubscribe))
-        if list_unsubscribe_url and scheme == "https://":
+        if https:
             headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
-    headers.extend(_extra_headers(extra_headers))
+    return headers
 
+
+def _assemble(headers: list[str], message_id: str, *, text: str, html: str) -> bytes:
+    """Headers, then the text and HTML parts of a multipart/alternative body."""
     # Bodies are 7-bit encoded and "=" never starts a base64 or QP line, so a boundary
     # beginning with "=_" cannot occur inside them.
     boundary = "=_pd_" + hashlib.blake2b(message_id.encode(), digest_size=12).hexdigest()
-    headers.append(f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"')
-
+    headers = [*headers, f'Content-Type: multipart/alternative;\r\n boundary="{boundary}"']
     delimiter = f"\r\n--{boundary}\r\n".encode("ascii")
-    return b"".join(
-        (
-            "\r\n".join(headers).encode("ascii"),
-            b"\r\n",
-            delimiter,
-            _part("text/plain", text),
-            delimiter,
-            _part("text/html", html),
-            f"\r\n--{boundary}--\r\n".encode("ascii"),
-        )
-    )
+    return b"".join((
+        "\r\n".join(headers).encode("ascii"), b"\r\n",
+        delimiter, _part("text/plain", text),
+        delimiter, _part("text/html", html),
+        f"\r\n--{boundary}--\r\n".encode("ascii"),
+    ))
 
 
 def _extra_headers(extra: Mapping[str, str] | Iterable[tuple[str, str]] | None) -> list[str]:
@@ -468,59 +394,3 @@ def _extra_headers(extra: Mapping[str, str] | Iterable[tuple[str, str]] | None) 
             raise ValueError(f"header {name} is written by build_message; do not pass it in extra_headers")
         lines.append(_unstructured(name, str(value)))
     return lines
-
-
-# -- DKIM ---------------------------------------------------------------------------
-
-
-def sign_dkim(message: bytes, *, selector: str, domain: str, private_key_pem: str | bytes) -> bytes:
-    """`message` with a DKIM-Signature header prepended (rsa-sha256, relaxed/relaxed).
-
-    Signs From, To, Subject, Date, Message-ID, MIME-Version, Content-Type and, as RFC
-    8058 requires for one-click unsubscribe, both List-Unsubscribe headers. Accepts a
-    PKCS#1 ("BEGIN RSA PRIVATE KEY") or PKCS#8 ("BEGIN PRIVATE KEY") PEM key.
-    Raises ValueError for a key dkimpy cannot use.
-    """
-    import dkim  # imported lazily: only installations with a key pay for it
-
-    key = _pkcs1_pem(private_key_pem.encode() if isinstance(private_key_pem, str) else private_key_pem)
-    present = {line.split(b":", 1)[0].strip().lower() for line in message.split(b"\r\n\r\n", 1)[0].split(b"\r\n") if line[:1] not in (b" ", b"\t")}
-    include = [h for h in _DKIM_HEADERS if h in present]
-    try:
-        signature = dkim.sign(
-            message,
-            selector.encode("ascii"),
-            domain.encode("ascii"),
-            key,
-            canonicalize=(b"relaxed", b"relaxed"),
-            include_headers=include,
-            linesep=b"\r\n",
-        )
-    except dkim.DKIMException as exc:
-        raise ValueError(f"DKIM signing failed: {exc}") from exc
-    return signature + message
-
-
-_RSA_ENCRYPTION_OID = bytes.fromhex("2a864886f70d010101")  # 1.2.840.113549.1.1.1
-
-
-def _pkcs1_pem(pem: bytes) -> bytes:
-    """A PKCS#8 RSA key rewrapped as PKCS#1, which is all dkimpy reads; others unchanged."""
-    if b"BEGIN PRIVATE KEY" not in pem:
-        return pem
-    from dkim.asn1 import INTEGER, NULL, OBJECT_IDENTIFIER, OCTET_STRING, SEQUENCE, asn1_parse
-
-    body = re.search(rb"-----BEGIN PRIVATE KEY-----(.*?)-----END PRIVATE KEY-----", pem, re.S)
-    if body is None:
-        raise ValueError("malformed PKCS#8 PEM key")
-    der = binascii.a2b_base64(b"".join(body.group(1).split()))
-    template = [(SEQUENCE, [(INTEGER,), (SEQUENCE, [(OBJECT_IDENTIFIER,), (NULL,)]), (OCTET_STRING,)])]
-    try:
-        _version, (algorithm, _params), rsa_der = asn1_parse(template, der)[0]
-    except Exception as exc:  # dkimpy's parser raises assorted errors on foreign keys
-        raise ValueError("PKCS#8 key is not an RSA key dkimpy can use") from exc
-    if bytes(algorithm) != _RSA_ENCRYPTION_OID:
-        raise ValueError("PKCS#8 key is not an RSA key")
-    b64 = binascii.b2a_base64(bytes(rsa_der), newline=False)
-    lines = b"\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
-    return b"-----BEGIN RSA PRIVATE KEY-----\n" + lines + b"\n-----END RSA PRIVATE KEY-----\n"

@@ -11,7 +11,7 @@ Retry contract: any result with `ok=False, permanent=False` is safe to retry lat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
 from typing import Protocol
@@ -95,10 +95,6 @@ class SendResult:
     def unsendable(cls, message: Outgoing, *, stage: Stage, reason: str) -> "SendResult":
         """A message that can never be sent as given (permanent, no reply)."""
         return cls(delivery_id=message.delivery_id, ok=False, permanent=True, reply=reason, stage=stage)
-
-    def for_message(self, message: Outgoing) -> "SendResult":
-        """This result (e.g. a connection failure) addressed to `message`."""
-        return replace(self, delivery_id=message.delivery_id, maybe_delivered=False)
 
 
 class Sender(Protocol):

@@ -251,17 +251,6 @@ def status_counts(conn: Connection, *, kind: DeliveryKind | None = None) -> dict
     return {status: count for status, count in conn.execute(query)}
 
 
-def last_confirmation_at(conn: Connection, subscriber_id: int) -> datetime | None:
-    """When the newest confirmation email for this subscriber was queued (None: never)."""
-    query = (
-        select(deliveries.c.created_at)
-        .where(deliveries.c.subscriber_id == subscriber_id, deliveries.c.kind == DeliveryKind.CONFIRM)
-        .order_by(deliveries.c.id.desc())
-        .limit(1)
-    )
-    return conn.execute(query).scalar()  # a typed column (not max()): aware UTC on every backend
-
-
 def recent_sent(conn: Connection, limit: int) -> list[Row]:
     """(created_at, sent_at) of the newest `limit` sent deliveries."""
     query = (

@@ -1,7 +1,7 @@
 """The web app: subscribe/confirm/manage/unsubscribe pages, feeds, health and metrics.
 
 `create_app(settings, engine=None)` builds the FastAPI app. It is imported lazily so the
-CLI can use `digest.web.feed_data` without importing FastAPI.
+CLI never imports FastAPI.
 """
 
 from __future__ import annotations

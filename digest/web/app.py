@@ -68,6 +68,7 @@ ROBOTS = "User-agent: *\nDisallow: /confirm/\nDisallow: /manage/\nDisallow: /uns
 _PLAIN_PREFIXES = ("/feeds/", "/metrics", "/healthz", "/static/")
 
 
+# Long by design: one place wires every router, middleware and background task of the app.
 def create_app(settings: Settings, engine: Engine | None = None, *, feed_cache_size: int = 256,
                feed_state_ttl: float = 1.0, health: Health | None = None) -> FastAPI:
     """The web app over `engine` (opened from settings.database_url when None, and then

@@ -22,7 +22,7 @@ from digest.health import Health
 from digest.jobs import rate_limits
 from digest.jobs.common import utcnow
 from digest.links import LinkOwner, feed_url, manage_url
-from digest.web.feed_data import IndexCache
+from digest.jobs.feeds import IndexCache
 from digest.web.security import Csrf, client_key
 
 SITE_NAME = "Paper Digest"

@@ -4,7 +4,7 @@
 Caching, two levels:
 
 * `FeedCache`: the built bytes, ETag and Last-Modified, LRU by (format, `FeedPlan.key`).
-  The plan key (see `digest.web.feed_data`) changes whenever the feed's content would, so
+  The plan key (see `digest.jobs.feeds`) changes whenever the feed's content would, so
   a feed is built (read, ranked, serialised) once per change and served from memory after.
 * `PlanMemo`: working out the plan key takes 1-3 index lookups in a worker thread; the
   plan of each distinct request (feed, parameters) is reused for `ttl` seconds (1 s by
@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Callable
 from urllib.parse import urlencode
 
+from cachetools import LRUCache, TTLCache
 from fastapi import APIRouter
 from sqlalchemy import Connection
 from starlette.concurrency import run_in_threadpool
@@ -37,8 +37,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from digest.errors import QueryError
 from digest.feeds import build_feed, feed_etag, last_modified
+from digest.jobs.feeds import DEFAULT_DAYS, FeedPlan, clamp_days, papers_plan, search_plan, subscriber_plan
 from digest.web.context import Web
-from digest.web.feed_data import DEFAULT_DAYS, FeedPlan, clamp_days, papers_plan, search_plan, subscriber_plan
 
 FORMATS = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8"}
 CACHE_CONTROL = "public, max-age=300"
@@ -64,22 +64,16 @@ class FeedCache:
     """Built feeds by key, least recently used dropped past `size`. Thread-safe."""
 
     def __init__(self, size: int = 256):
-        self._size = size
-        self._items: OrderedDict[tuple, BuiltFeed] = OrderedDict()
+        self._items: LRUCache[tuple, BuiltFeed] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
 
     def get(self, key: tuple) -> BuiltFeed | None:
         with self._lock:
-            found = self._items.get(key)
-            if found is not None:
-                self._items.move_to_end(key)
-            return found
+            return self._items.get(key)
 
     def put(self, key: tuple, feed: BuiltFeed) -> None:
         with self._lock:
             self._items[key] = feed
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -110,31 +104,27 @@ class PlanMemo:
 
     def __init__(self, ttl: float, *, size: int = 4096, clock: Callable[[], float] = time.monotonic):
         self.ttl = ttl
-        self.clock = clock
-        self._size = size
-        self._items: OrderedDict[tuple, tuple[float, object]] = OrderedDict()
+        self.clock = clock  # read on every lookup, so a test can swap it
+        self._items: TTLCache[tuple, object] | None = (
+            TTLCache(maxsize=size, ttl=ttl, timer=lambda: self.clock()) if ttl > 0 else None)
         self._lock = threading.Lock()
 
     def get(self, ident: tuple) -> object:
         """The outcome stored for `ident` if still fresh, else `_MISSING`."""
-        if self.ttl <= 0:
+        if self._items is None:
             return _MISSING
         with self._lock:
-            found = self._items.get(ident)
-            if found is None or found[0] <= self.clock():
-                return _MISSING
-            return found[1]
+            return self._items.get(ident, _MISSING)
 
     def put(self, ident: tuple, outcome: object) -> None:
-        if self.ttl <= 0:
+        if self._items is None:
             return
         with self._lock:
-            self._items[ident] = (self.clock() + self.ttl, outcome)
-            self._items.move_to_end(ident)
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
+            self._items[ident] = outcome
 
 
+# Long by design: FastAPI routes are closures over `web`; each route is short, and the factory
+# is as long as the routes it holds.
 def router(web: Web, cache: FeedCache, memo: PlanMemo) -> APIRouter:
     routes = APIRouter()
     base = web.settings.base_url

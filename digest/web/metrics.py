@@ -33,17 +33,15 @@ from starlette.requests import Request
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from digest.enums import DeliveryKind, DeliveryStatus, SubscriberStatus
 from digest.health import Health
 from digest.store import mail_events, outbox
 from digest.store import papers as paper_store
 from digest.store import subscribers as subscriber_store
-from digest.subscribers import STATUSES
-from digest.web import queries
 
 log = logging.getLogger("digest.web")
 
 LATENCY_WINDOW = 1000
-DELIVERY_STATUSES = ("queued", "sending", "sent", "failed", "skipped")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -95,20 +93,20 @@ def render_metrics(engine: Engine) -> str:
         papers = paper_store.count_papers(conn)
         people = subscriber_store.counts_by_status(conn)
         rows = outbox.status_counts(conn)
-        digests = outbox.status_counts(conn, kind="digest")
+        digests = outbox.status_counts(conn, kind=DeliveryKind.DIGEST)
         mailbox = mail_events.counts_by_kind(conn)
         latencies = sorted(
-            max(0.0, (row.sent_at - row.created_at).total_seconds()) for row in queries.recent_sent(conn, LATENCY_WINDOW)
+            max(0.0, (row.sent_at - row.created_at).total_seconds()) for row in outbox.recent_sent(conn, LATENCY_WINDOW)
         )
     lines: list[str] = []
     _metric(lines, "digest_papers_total", "counter", "Papers stored.", [("", papers)])
     _metric(lines, "digest_subscribers", "gauge", "Subscribers by status.",
-            [(f'status="{s}"', people.get(s, 0)) for s in STATUSES])
+            [(f'status="{s}"', people.get(s, 0)) for s in SubscriberStatus])
     _metric(lines, "digest_deliveries", "gauge", "Outbox rows (digests and confirmations) by status.",
-            [(f'status="{s}"', rows.get(s, 0)) for s in DELIVERY_STATUSES])
-    _metric(lines, "digest_digests_sent_total", "counter", "Digest emails sent.", [("", digests.get("sent", 0))])
+            [(f'status="{s}"', rows.get(s, 0)) for s in DeliveryStatus])
+    _metric(lines, "digest_digests_sent_total", "counter", "Digest emails sent.", [("", digests.get(DeliveryStatus.SENT, 0))])
     _metric(lines, "digest_digests_failed_total", "counter", "Digest emails that failed for good.",
-            [("", digests.get("failed", 0))])
+            [("", digests.get(DeliveryStatus.FAILED, 0))])
     _metric(lines, "digest_mail_events_total", "counter", "Bounces, complaints and unsubscribes read from the mailbox.",
             [(f'kind="{kind}"', count) for kind, count in mailbox.items()])
     samples = [(f'quantile="{q}"', _quantile(latencies, q)) for q in (0.5, 0.9, 0.99)]

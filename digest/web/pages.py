@@ -27,6 +27,8 @@ from digest.web.context import Web
 from digest.web.forms import DAYS, DEFAULTS, HOURS, SUBSCRIBE_FIELDS, FieldError, form_values, timezone_choices, validate
 
 
+# Long by design: FastAPI routes are closures over `web`; each route is short, and the factory
+# is as long as the routes it holds.
 def router(web: Web) -> APIRouter:
     routes = APIRouter()
     signups = rate_limits.signup_limit(web.settings.subscribe_rate_per_hour)

@@ -131,7 +131,8 @@ def bench_render(subscribers: int = 5000, papers: int = 300, per_digest: int = 1
     fragments_rendered, papers_in_pool, per_digest, target_per_second, meets_target.
     """
     from digest.compose import Composer, Links
-    from digest.mail.message import build_message, make_message_id
+    from digest.mail.message import build_message
+    from digest.mail.message_ids import make_message_id
 
     rng = random.Random(seed)
     pool = make_papers(papers, rng)
@@ -209,7 +210,8 @@ SEND_TARGET_RATIO = 3.0
 
 def make_outgoing(n: int, rng: random.Random, size: int = 25_000) -> list:
     """`n` pre-serialised digest-sized messages (~`size` bytes each) as `Outgoing`."""
-    from digest.mail.message import build_message, make_message_id
+    from digest.mail.message import build_message
+    from digest.mail.message_ids import make_message_id
     from digest.mail.sender import Outgoing
 
     date = datetime(2025, 11, 21, 7, 0, tzinfo=timezone.utc)

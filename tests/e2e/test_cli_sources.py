@@ -21,13 +21,6 @@ def _no_rate_limit_waits(no_fetch_waits):
 
 
 @pytest.fixture
-def inbox(tmp_path):
-    folder = tmp_path / "inbox"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
 def feed_server(samples):
     with serve_feed((samples / "feeds" / "arxiv-rss-cs-ai.xml").read_bytes()) as (base, seen):
         yield base, seen

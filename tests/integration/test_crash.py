@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from digest.jobs import ingest_bytes
 from digest.jobs.planning import plan_digests
-from digest.mail.message import make_message_id
+from digest.mail.message_ids import make_message_id
 from digest.store.bulk import insert_rows
 from digest.store.db import open_engine, write_transaction
 from digest.store.subscribers import new_row

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 
-import pytest
 from sqlalchemy import select
 
 from digest.store.db import open_engine
@@ -16,16 +15,6 @@ QUERIES = {
     "bob@example.org": "pruning, data filtering",
     "cyd@example.org": "title:diffusion",
 }
-
-
-@pytest.fixture
-def mail_env(monkeypatch, smtp_sink):
-    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("DIGEST_SMTP_PORT", str(smtp_sink.port))
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret-key-for-signing-links")
-    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
-    monkeypatch.setenv("DIGEST_FROM", "Paper Digest <digest@example.org>")
-    return smtp_sink
 
 
 def parsed(message) -> email.message.EmailMessage:

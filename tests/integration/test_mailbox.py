@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from digest.config import load_settings
 from digest.jobs import utcnow
-from digest.jobs.delivery import queue_test_digest
+from digest.jobs.planning import queue_test_digest
 from digest.scheduler import build_scheduler, mailbox_job
 from digest.store.db import open_engine
 from digest.store.tables import mail_events, subscribers

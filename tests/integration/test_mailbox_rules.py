@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from digest.jobs import add_subscriber, remove_subscriber, set_status
-from digest.jobs.mailbox import Outcome, read_mailbox
-from digest.mail.message import make_message_id
+from digest.jobs.mailbox import MessageOutcome, read_mailbox
+from digest.mail.message_ids import make_message_id
 from digest.store import outbox
 from digest.store.db import write_transaction
 from digest.store.tables import mail_events, subscribers
@@ -78,13 +78,13 @@ def test_three_hard_bounces_mark_the_subscriber_bounced_and_a_rerun_changes_noth
     ids = sent_digests(people, "ada@example.com", 3)
     messages = [fill("dsn-hard.eml", message_id=m, recipient="ada@example.com", tag=str(n)) for n, m in enumerate(ids)]
     report = run(people, ListMailbox(*messages))
-    assert [h.outcome for h in report.messages] == [Outcome.HARD_BOUNCE] * 3
+    assert [h.outcome for h in report.messages] == [MessageOutcome.HARD_BOUNCE] * 3
     assert [h.status_change for h in report.messages] == [None, None, "bounced"]
     ada = subscriber(people, "ada@example.com")
     assert ada.status == "bounced" and ada.hard_bounces == 3 and ada.bounced_at is not None
     assert [(e.kind, e.status_code, e.subscriber_id) for e in events(people)] == [("hard_bounce", "5.1.1", ada.id)] * 3
     again = run(people, ListMailbox(*messages))  # the same mail, not flagged (a crash before the flag)
-    assert [h.outcome for h in again.messages] == [Outcome.DUPLICATE] * 3
+    assert [h.outcome for h in again.messages] == [MessageOutcome.DUPLICATE] * 3
     assert subscriber(people, "ada@example.com").hard_bounces == 3 and len(events(people)) == 3
 
 
@@ -93,7 +93,7 @@ def test_two_dsns_about_one_digest_count_one_bounce(people):
     mailbox = ListMailbox(fill("dsn-hard.eml", message_id=message_id, recipient="ada@example.com", tag="1"),
                           fill("dsn-multi.eml", message_id=message_id, recipient="ada@example.com"))
     report = run(people, mailbox)
-    assert [h.outcome for h in report.messages] == [Outcome.HARD_BOUNCE] * 2
+    assert [h.outcome for h in report.messages] == [MessageOutcome.HARD_BOUNCE] * 2
     assert subscriber(people, "ada@example.com").hard_bounces == 1 and len(events(people)) == 2
     assert mailbox.processed == {1, 2}
 
@@ -102,7 +102,7 @@ def test_two_dsns_about_one_digest_count_one_bounce(people):
 def test_a_soft_bounce_is_recorded_and_counts_nothing(people, name):
     [message_id] = sent_digests(people, "ada@example.com", 1)
     report = run(people, ListMailbox(fill(name, message_id=message_id, recipient="ada@example.com")))
-    assert report.messages[0].outcome == Outcome.SOFT_BOUNCE
+    assert report.messages[0].outcome == MessageOutcome.SOFT_BOUNCE
     ada = subscriber(people, "ada@example.com")
     assert ada.status == "active" and ada.hard_bounces == 0
     assert [e.kind for e in events(people)] == ["soft_bounce"]
@@ -111,7 +111,7 @@ def test_a_soft_bounce_is_recorded_and_counts_nothing(people, name):
 def test_a_complaint_unsubscribes_at_once(people):
     [message_id] = sent_digests(people, "bob@example.com", 1)
     report = run(people, ListMailbox(fill("arf-abuse.eml", message_id=message_id, recipient="bob@example.com")))
-    assert report.messages[0].outcome == Outcome.COMPLAINT and report.messages[0].status_change == "unsubscribed"
+    assert report.messages[0].outcome == MessageOutcome.COMPLAINT and report.messages[0].status_change == "unsubscribed"
     bob = subscriber(people, "bob@example.com")
     assert bob.status == "unsubscribed" and bob.unsubscribed_at is not None
     assert subscriber(people, "ada@example.com").status == "active"
@@ -129,7 +129,7 @@ def test_reports_about_mail_we_did_not_send_are_left_for_a_person(people, name):
     forged = make_message_id(1, "example.org", salt="another-installation")  # backscatter, or a guess
     mailbox = ListMailbox(fill(name, message_id=forged, recipient="ada@example.com"))
     report = run(people, mailbox)
-    assert report.messages[0].outcome == Outcome.LEFT and "no message we sent" in report.messages[0].detail
+    assert report.messages[0].outcome == MessageOutcome.LEFT and "no message we sent" in report.messages[0].detail
     assert mailbox.left == {1} and events(people) == []
     assert subscriber(people, "ada@example.com").status == "active"
 
@@ -138,7 +138,7 @@ def test_mailto_unsubscribe_acts_only_for_a_subscriber(people):
     mailbox = ListMailbox(fill("mailto-unsubscribe.eml", recipient="BOB@Example.com"),
                           fill("mailto-unsubscribe.eml", recipient="stranger@example.com").replace(b"c1a2b3d4", b"ffff0000"))
     report = run(people, mailbox)
-    assert [h.outcome for h in report.messages] == [Outcome.UNSUBSCRIBE, Outcome.LEFT]
+    assert [h.outcome for h in report.messages] == [MessageOutcome.UNSUBSCRIBE, MessageOutcome.LEFT]
     assert subscriber(people, "bob@example.com").status == "unsubscribed"
     assert "not a subscriber" in report.messages[1].detail
     assert mailbox.processed == {1} and mailbox.left == {2}
@@ -156,7 +156,7 @@ def test_a_bounce_for_a_removed_subscriber_is_recorded_without_one(people):
     [message_id] = sent_digests(people, "ada@example.com", 1)
     remove_subscriber(people, "ada@example.com")
     report = run(people, ListMailbox(fill("dsn-hard.eml", message_id=message_id, recipient="ada@example.com")))
-    assert report.messages[0].outcome == Outcome.HARD_BOUNCE and report.messages[0].subscriber is None
+    assert report.messages[0].outcome == MessageOutcome.HARD_BOUNCE and report.messages[0].subscriber is None
     [event] = events(people)
     assert event.subscriber_id is None and event.delivery_id is None and "no longer stored" in event.detail
 
@@ -164,7 +164,7 @@ def test_a_bounce_for_a_removed_subscriber_is_recorded_without_one(people):
 def test_garbage_is_left_and_an_unfetchable_message_is_left_alone(people):
     mailbox = ListMailbox(fill("garbage.eml"), None, fill("out-of-office.eml"))
     report = run(people, mailbox)
-    assert [h.outcome for h in report.messages] == [Outcome.LEFT, Outcome.SKIPPED, Outcome.LEFT]
+    assert [h.outcome for h in report.messages] == [MessageOutcome.LEFT, MessageOutcome.SKIPPED, MessageOutcome.LEFT]
     assert mailbox.left == {1, 3} and mailbox.processed == set()
     assert mailbox.unprocessed() == [2]
 

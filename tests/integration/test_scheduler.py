@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import defaultdict
 from datetime import date, datetime, timedelta, timezone
@@ -12,7 +13,8 @@ from sqlalchemy import select
 
 from digest.config import load_settings
 from digest.jobs import add_subscriber, ingest_bytes
-from digest.scheduler import build_scheduler, plan_job, planning_lock
+from digest.scheduler import build_scheduler, plan_job
+from digest.store.locks import try_advisory_lock
 from digest.store.tables import deliveries, subscribers
 from digest.subscribers import spec_from
 from tests.fakes import FakeClock
@@ -124,13 +126,14 @@ def test_concurrent_planners_plan_each_digest_once(engine):
     assert all(len(found) == 1 for found in rows.values())
 
 
-def test_planning_lock_is_exclusive_on_postgresql(engine):
+def test_advisory_lock_is_exclusive_on_postgresql(engine):
     if engine.dialect.name != "postgresql":
         pytest.skip("the advisory lock exists on PostgreSQL only (SQLite is single-host)")
-    with planning_lock(engine) as first:
-        with planning_lock(engine) as second:
+    key = 0x7E57_0000 + os.getpid()  # not the planner's key: other test runs may share the server
+    with try_advisory_lock(engine, key) as first:
+        with try_advisory_lock(engine, key) as second:
             assert first and not second
-    with planning_lock(engine) as again:
+    with try_advisory_lock(engine, key) as again:
         assert again
 
 

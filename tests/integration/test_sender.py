@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.smtp import AuthResult
 
-from digest.mail.message import make_message_id
+from digest.mail.message_ids import make_message_id
 from digest.mail.sender import Outgoing, SendResult
 from digest.mail.smtp import SmtpConfig, SmtpSender
 from tests.fakes import sample_outgoing as outgoing

@@ -350,13 +350,6 @@ def test_a_real_http_server_conditional_get(engine, settings, feed):
 # --- folder sources ----------------------------------------------------------------------
 
 
-@pytest.fixture
-def inbox(tmp_path):
-    folder = tmp_path / "inbox"
-    folder.mkdir()
-    return folder
-
-
 def drop(folder, name: str, data: bytes, *, age: float = 60.0):
     """Put a file in the folder, last modified `age` seconds ago (settled unless age < 2)."""
     path = folder / name

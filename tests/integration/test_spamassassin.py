@@ -20,16 +20,6 @@ SPAMASSASSIN = shutil.which("spamassassin")
 _STATUS = re.compile(r"^X-Spam-Status: \w+, score=(-?\d+(?:\.\d+)?) required=\S+\s+tests=(.*?)\s+autolearn", re.MULTILINE | re.DOTALL)
 
 
-@pytest.fixture
-def mail_env(monkeypatch, smtp_sink):
-    monkeypatch.setenv("DIGEST_SMTP_HOST", "127.0.0.1")
-    monkeypatch.setenv("DIGEST_SMTP_PORT", str(smtp_sink.port))
-    monkeypatch.setenv("DIGEST_SECRET_KEY", "test-secret-key-for-signing-links")
-    monkeypatch.setenv("DIGEST_BASE_URL", "https://digest.example.org")
-    monkeypatch.setenv("DIGEST_FROM", "Paper Digest <digest@example.org>")
-    return smtp_sink
-
-
 def score(message: bytes, home) -> tuple[float, str]:
     """(score, rules that fired) from `spamassassin -L -t`; HOME is a tmp dir so no user config is read or written."""
     result = subprocess.run([SPAMASSASSIN, "-L", "-t"], check=False, input=message, capture_output=True, timeout=120,

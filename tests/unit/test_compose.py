@@ -360,7 +360,8 @@ def test_rendered_digest_serialises_and_parses_back(composer, subscriber):
     import email.policy
     from datetime import datetime, timezone
 
-    from digest.mail.message import build_message, make_message_id
+    from digest.mail.message import build_message
+    from digest.mail.message_ids import make_message_id
 
     rendered = composer.render_digest(three_paper_digest(subscriber), LINKS)
     raw = build_message(

@@ -8,7 +8,7 @@ import email.policy
 from pathlib import Path
 
 from digest.mail.files import FileSender
-from digest.mail.message import make_message_id
+from digest.mail.message_ids import make_message_id
 from digest.mail.sender import SendResult
 from tests.fakes import sample_outgoing as outgoing
 

@@ -16,15 +16,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from digest.errors import DeliveryError
+from digest.mail.dkim import sign_dkim
 from digest.mail.message import (
     InvalidAddress,
     build_message,
     clean_body,
     clean_header_text,
-    delivery_id_of,
-    make_message_id,
-    sign_dkim,
 )
+from digest.mail.message_ids import delivery_id_of, make_message_id
 
 DATE = datetime(2025, 11, 21, 7, 0, tzinfo=timezone.utc)
 BASE_HEADERS = {"from", "to", "subject", "date", "message-id", "mime-version", "content-type"}

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from digest.enums import MailEventKind
-from digest.mail.message import delivery_id_of, make_message_id
+from digest.mail.message_ids import delivery_id_of, make_message_id
 from digest.mail.reports import classify, report_key
 from tests.mailbox_samples import SAMPLES, fill
 

@@ -1,4 +1,4 @@
-"""What each feed holds, decided before it is built, shared by the web and `digest feed`.
+"""Feeds: what each holds, decided before it is built, for the web app and `digest feed`.
 
 Feeds (all at most FEED_LIMIT = 50 entries; GUIDs are paper keys, see `digest.feeds`):
 
@@ -19,20 +19,23 @@ index lookups only, so the web layer can serve cached bytes without building any
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Callable, Sequence, TypeVar
+from urllib.parse import urlencode
 
-from sqlalchemy import Connection
+from cachetools import LRUCache
+from sqlalchemy import Connection, Engine
 
-from digest.errors import QueryError
-from digest.feeds import FeedInfo
+from digest.enums import Frequency, SubscriberStatus
+from digest.errors import NotFoundError, QueryError
+from digest.feeds import FeedInfo, build_feed
+from digest.jobs.common import utcnow
 from digest.models import Paper, RankedPaper
 from digest.ranking import PaperIndex, build_index, rank, rank_subscribers, validate_query
 from digest.store import subscribers as subscriber_store
-from digest.web import queries
-from digest.web.queries import PaperState
+from digest.store import windows
+from digest.store.windows import PaperState
 
 FEED_LIMIT = 50
 DEFAULT_DAYS = 7
@@ -52,13 +55,13 @@ class Window:
 
     @property
     def key(self) -> tuple:
-        """Equal keys mean equal contents, whatever `since` was (see queries.window_start)."""
+        """Equal keys mean equal contents, whatever `since` was (see windows.window_start)."""
         return (self.days, self.start, self.state)
 
 
 def open_window(conn: Connection, days: int, now: datetime) -> Window:
     since = now - timedelta(days=days)
-    return Window(days, since, queries.window_start(conn, since), queries.paper_state(conn))
+    return Window(days, since, windows.window_start(conn, since), windows.paper_state(conn))
 
 
 class IndexCache:
@@ -70,8 +73,7 @@ class IndexCache:
     """
 
     def __init__(self, size: int = 4):
-        self._size = size
-        self._indexes: OrderedDict[tuple, PaperIndex] = OrderedDict()
+        self._indexes: LRUCache[tuple, PaperIndex] = LRUCache(maxsize=size)
         self._lock = threading.Lock()
 
     def use(self, conn: Connection, window: Window, work: Callable[[PaperIndex], T]) -> T:
@@ -79,12 +81,7 @@ class IndexCache:
         with self._lock:
             index = self._indexes.get(window.key)
             if index is None:
-                index = build_index(queries.papers_since(conn, window.since))
-                self._indexes[window.key] = index
-                while len(self._indexes) > self._size:
-                    self._indexes.popitem(last=False)
-            else:
-                self._indexes.move_to_end(window.key)
+                index = self._indexes[window.key] = build_index(windows.papers_since(conn, window.since))
             return work(index)
 
 
@@ -107,8 +104,8 @@ def _info(title: str, base_url: str, self_url: str, description: str) -> FeedInf
 def papers_plan(conn: Connection, *, base_url: str, self_url: str) -> FeedPlan:
     """The newest stored papers, newest first."""
     info = _info(f"{SITE}: new papers", base_url, self_url, "The newest research papers, newest first")
-    return FeedPlan(("papers", queries.paper_state(conn), self_url), info,
-                    lambda c: queries.newest_papers(c, FEED_LIMIT))
+    return FeedPlan(("papers", windows.paper_state(conn), self_url), info,
+                    lambda c: windows.newest_papers(c, FEED_LIMIT))
 
 
 def search_plan(conn: Connection, indexes: IndexCache, *, query: str, days: int, now: datetime,
@@ -130,10 +127,10 @@ def subscriber_plan(conn: Connection, indexes: IndexCache, *, feed_token: str, n
                     base_url: str, self_url: str) -> FeedPlan | None:
     """A subscriber's ranked papers; None for an unknown token or an unsubscribed subscriber."""
     row = subscriber_store.by_token(conn, feed_token)
-    if row is None or row.status == "unsubscribed":
+    if row is None or row.status == SubscriberStatus.UNSUBSCRIBED:
         return None
     subscriber = subscriber_store.to_subscriber(row)
-    per_week = 7 if subscriber.frequency == "daily" else 1
+    per_week = 7 if subscriber.frequency == Frequency.DAILY else 1
     subscriber = replace(subscriber, cursor=0, max_papers=min(FEED_LIMIT, subscriber.max_papers * per_week))
     window = open_window(conn, DEFAULT_DAYS, now)
     # Not the subscriber's query: feed URLs end up in shared reader lists and aggregators.
@@ -159,3 +156,25 @@ def preview(conn: Connection, indexes: IndexCache, interests: str, *, now: datet
 def clamp_days(days: int) -> int:
     """`days` limited to 1..MAX_DAYS (a month of papers is the most one feed ranks)."""
     return max(1, min(MAX_DAYS, days))
+
+
+def feed_bytes(engine: Engine, *, base_url: str, format: str, subscriber_email: str | None = None,
+               query: str | None = None, days: int = DEFAULT_DAYS, now: datetime | None = None) -> bytes:
+    """One feed's XML as the web app serves it: a subscriber's, a search's, or the newest papers.
+
+    Raises NotFoundError for an unknown or unsubscribed subscriber, QueryError for a bad query.
+    """
+    indexes, now = IndexCache(size=1), now or utcnow()
+    with engine.connect() as conn:
+        if subscriber_email:
+            row = subscriber_store.get(conn, subscriber_email)
+            plan = subscriber_plan(conn, indexes, feed_token=row.feed_token, now=now, base_url=base_url,
+                                   self_url=f"{base_url}/feeds/s/{row.feed_token}.{format}")
+            if plan is None:
+                raise NotFoundError(f"{row.email} is unsubscribed: they have no feed")
+        elif query is not None:
+            self_url = f"{base_url}/feeds/search.{format}?{urlencode({'q': query, 'days': days})}"
+            plan = search_plan(conn, indexes, query=query, days=days, now=now, base_url=base_url, self_url=self_url)
+        else:
+            plan = papers_plan(conn, base_url=base_url, self_url=f"{base_url}/feeds/papers.{format}")
+        return build_feed(plan.load(conn), plan.info, format=format)
