@@ -38,6 +38,24 @@ oldest papers (`background.py` says why that needs no table). At scoring time th
 TF-IDF (sublinear tf, l2) and the tokens an IDF-weighted mean of WordLlama vectors, centred
 and normalised. A profile holds three linear views (`profile.py`): an SVM on the words, a
 logistic regression and a centroid on the dense vectors, fused by z-scores (`scoring.py`).
+
+Why this representation (nDCG@10 at k = 3 / 10 / 30 likes, dev split: likes from listing days
+1-6, ranked days 7-12, 3 draws): arxiv-sanity baseline 0.244 / 0.379 / 0.479; our hashed TF-IDF
++ SVM alone 0.252 / 0.396 / 0.483 (no vocabulary cap); WordLlama mean + centroid 0.215 / 0.220 /
+0.279 (the shared component of static embeddings swamps it), centred 0.277 / 0.370 / 0.476,
+IDF-weighted and centred 0.297 / 0.374 / 0.488; the three views fused 0.309 / 0.423 / 0.523.
+Tried and dropped (no gain on dev): author names as features, title-only embeddings, k-NN to
+the likes, SIF weights, self-training on the background, rank-normal fusion, smoothing over
+the day's k-NN graph (+0.005), an LSA view (+0.006, for a 58 MB basis and 17 s of SVD).
+
+Everything above was chosen on the dev split only. Reported split (likes from days 1-12,
+ranked days 13-25, 3 draws, bench_relevance.py): ours 0.266 / 0.384 / 0.443 against the baseline
+0.216 / 0.352 / 0.435, i.e. 1.23x / 1.09x / 1.02x: the dense views help most with few likes;
+with 30 the word SVM carries the ranking and ours is level with the baseline.
+
+Cost: featurising 1,590 papers/s of CPU on one core, ~2.4 kB per paper; a profile fits in
+~50-90 ms and is ~25 kB; preparing 2,000 candidates takes ~0.1-0.2 s; scoring 5,000 profiles x
+2,000 candidates took 2.5 s on a loaded 2-core machine (100,000 x 2,000 ~ 50 s, one core).
 """
 
 from digest.relevance.background import BACKGROUND_SIZE, Background, Candidates
