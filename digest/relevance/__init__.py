@@ -59,10 +59,39 @@ Cost: featurising 1,590 papers/s of CPU on one core, ~2.4 kB per paper; a profil
 """
 
 from digest.relevance.background import BACKGROUND_SIZE, Background, Candidates
-from digest.relevance.features import MODEL, PaperFeatures, decode, encode, featurize, featurize_papers
+from digest.relevance.features import (
+           MODEL,
+           PaperFeatures,
+           decode,
+           encode,
+           featurize,
+           featurize_papers,
+)
 from digest.relevance.profile import Profile, fit_profile, labels_digest
-from digest.relevance.scoring import KEYWORD_WEIGHT, Because, explain, fuse_scores, score_profiles
+from digest.relevance.scoring import (
+           KEYWORD_WEIGHT,
+           Because,
+           explain,
+           fuse_scores,
+           score_profiles,
+)
 
-__all__ = ["BACKGROUND_SIZE", "Background", "Because", "Candidates", "KEYWORD_WEIGHT", "MODEL", "PaperFeatures",
-           "Profile", "decode", "encode", "explain", "featurize", "featurize_papers", "fit_profile", "fuse_scores",
-           "labels_digest", "score_profiles"]
+__all__ = [
+           "BACKGROUND_SIZE",
+           "KEYWORD_WEIGHT",
+           "MODEL",
+           "Background",
+           "Because",
+           "Candidates",
+           "PaperFeatures",
+           "Profile",
+           "decode",
+           "encode",
+           "explain",
+           "featurize",
+           "featurize_papers",
+           "fit_profile",
+           "fuse_scores",
+           "labels_digest",
+           "score_profiles",
+]

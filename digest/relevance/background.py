@@ -17,13 +17,18 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
 
-from digest.relevance.features import WORD_BUCKETS, PaperFeatures, embedding_table, stack
+from digest.relevance.features import (
+    WORD_BUCKETS,
+    PaperFeatures,
+    embedding_table,
+    stack,
+)
 
 __all__ = ["BACKGROUND_SIZE", "Background", "Candidates"]
 
@@ -44,7 +49,7 @@ class Candidates:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def subset(self, rows: Sequence[int] | np.ndarray) -> "Candidates":
+    def subset(self, rows: Sequence[int] | np.ndarray) -> Candidates:
         rows = np.asarray(rows, dtype=np.int64)
         return Candidates(tuple(self.ids[i] for i in rows), self.words[rows], self.dense[rows], self.background)
 
@@ -80,7 +85,7 @@ class Background:
 
     @classmethod
     def build(cls, features: Sequence[PaperFeatures], ids: Sequence | None = None, *,
-              negatives: int = NEGATIVES, seed: int = 0) -> "Background":
+              negatives: int = NEGATIVES, seed: int = 0) -> Background:
         """Statistics of these papers (pass at most BACKGROUND_SIZE, the oldest); deterministic.
         `ids` (default 0..n-1; kept as str) let a profile leave its own likes out of the negatives."""
         if not features:
@@ -124,7 +129,7 @@ class Background:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Background":
+    def from_bytes(cls, data: bytes) -> Background:
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             words = sp.csr_matrix((z["neg_data"], z["neg_indices"], z["neg_indptr"]),
                                   shape=(len(z["neg_indptr"]) - 1, WORD_BUCKETS))

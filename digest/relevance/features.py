@@ -17,10 +17,10 @@ from __future__ import annotations
 import importlib.util
 import re
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,7 +28,7 @@ from sklearn.feature_extraction.text import HashingVectorizer
 
 from digest.models import Paper
 
-__all__ = ["MODEL", "PaperFeatures", "WORD_BUCKETS", "decode", "encode", "featurize", "featurize_papers"]
+__all__ = ["MODEL", "WORD_BUCKETS", "PaperFeatures", "decode", "encode", "featurize", "featurize_papers"]
 
 # Names the featuriser: stored rows of another MODEL are stale and must be recomputed.
 MODEL = "rel1-words18-wordllama256"

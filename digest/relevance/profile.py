@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -58,7 +58,7 @@ class Profile:
         return buf.getvalue()
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> "Profile":
+    def from_bytes(cls, data: bytes) -> Profile:
         """Raises ValueError when the bytes are not a profile (refit it)."""
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:

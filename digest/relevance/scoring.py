@@ -9,8 +9,8 @@ this day's average paper".
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -19,7 +19,7 @@ from digest.relevance.background import Candidates
 from digest.relevance.features import WORD_BUCKETS
 from digest.relevance.profile import Profile
 
-__all__ = ["Because", "KEYWORD_WEIGHT", "SIMILARITY_FLOOR", "explain", "fuse_scores", "score_profiles"]
+__all__ = ["KEYWORD_WEIGHT", "SIMILARITY_FLOOR", "Because", "explain", "fuse_scores", "score_profiles"]
 
 BATCH = 512  # profiles per matrix product: bounds memory at ~2,000 x 512 x 3 floats
 # The best keyword match of the day adds this many standard deviations of the learned score.

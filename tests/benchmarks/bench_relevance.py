@@ -45,7 +45,7 @@ from pathlib import Path
 
 os.environ.setdefault("RAYON_NUM_THREADS", "1")  # featurisation speed is quoted for one core
 
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "fixtures" / "corpora" / "arxiv-cs-listings-2026-07"
