@@ -67,6 +67,7 @@ def serve(
     """
     rt = runtime(ctx)
     settings = rt.settings
+    settings.secret()  # no key, no start: refused before the database is touched
     configure_logging(log_format or settings.log_format)
     asyncio.run(_serve(rt.engine, settings, host or settings.host, port or settings.port, scheduler, sender))
 
