@@ -12,9 +12,9 @@ from rich.text import Text
 
 from digest.cli.common import console, err_console, fail, handle_errors, interactive, print_json, runtime, to_json, warn
 from digest.errors import DigestError
+from digest.jobs.papers import find_papers
 from digest.models import IngestReport, Paper
 from digest.sources import FORMATS
-from digest.store.papers import list_papers
 from digest.text import display_abstract, display_byline, display_title
 
 papers_app = typer.Typer(help="Look at stored papers.", no_args_is_help=True)
@@ -135,9 +135,7 @@ def papers_list(
 
     Example:  digest papers list --since 2026-09-01 --search pooling --limit 20
     """
-    rt = runtime(ctx)
-    with rt.engine.connect() as conn:
-        found = list_papers(conn, since=since.date() if since else None, limit=limit, search=search)
+    found = find_papers(runtime(ctx).engine, since=since.date() if since else None, limit=limit, search=search)
     if as_json:
         print_json([_paper_json(paper) for paper in found])
         return

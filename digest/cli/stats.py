@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import typer
 from rich.table import Table
 
 from digest.cli.common import console, handle_errors, print_json, runtime
-from digest.jobs import utcnow
-from digest.store import stats as stats_store
-from digest.subscribers import STATUSES
+from digest.jobs.stats import gather_stats
 
 BAR = 40
 
@@ -33,18 +29,13 @@ def stats(
 
     Example:  digest stats --days 30
     """
-    with runtime(ctx).engine.connect() as conn:
-        totals = stats_store.totals(conn)
-        people = stats_store.subscribers_by_status(conn)
-        sent = stats_store.deliveries_by_status(conn, utcnow() - timedelta(days=days))
-        per_day = stats_store.papers_per_listing_day(conn, days=days)
-        mailbox = stats_store.mailbox_events(conn, utcnow() - timedelta(days=days))
-    people = {status: people.get(status, 0) for status in STATUSES}
+    figures = gather_stats(runtime(ctx).engine, days=days)
     if as_json:
-        print_json({**totals, "subscribers": people, "deliveries": sent, "deliveries_days": days, "mailbox": mailbox,
-                    "papers_per_listing_day": [{"day": day, "papers": count} for day, count in per_day]})
+        print_json(figures)
         return
-    console.print(f"[bold]{totals['papers']}[/] papers from [bold]{totals['snapshots']}[/] snapshots")
+    people, sent, mailbox = figures["subscribers"], figures["deliveries"], figures["mailbox"]
+    per_day = [(row["day"], row["papers"]) for row in figures["papers_per_listing_day"]]
+    console.print(f"[bold]{figures['papers']}[/] papers from [bold]{figures['snapshots']}[/] snapshots")
     table = Table(title="subscribers", show_header=False)
     for status, count in people.items():
         table.add_row(status, str(count))

@@ -2,38 +2,32 @@
 
 Every dependency (engine, settings, clock, sender) is a parameter, so the CLI, the
 scheduler, the web app and the tests drive the same code.
+
+The names below are imported from their modules on first use: importing one job (say
+`jobs.papers` for `digest papers list`) must not load the ranking index, the templates
+and the SMTP client that other jobs need.
 """
 
-from digest.jobs.common import gc_paused, utcnow
-from digest.jobs.planning import plan_digests, preview_digest
-from digest.jobs.rendering import render_preview_html
-from digest.jobs.ingest import ingest_bytes
-from digest.jobs.subscribers import (
-    Action,
-    add_subscriber,
-    apply_action,
-    apply_subscriber_import,
-    change_status,
-    plan_subscriber_import,
-    remove_subscriber,
-    set_status,
-    update_subscriber,
-)
+from __future__ import annotations
 
-__all__ = [
-    "Action",
-    "add_subscriber",
-    "apply_action",
-    "apply_subscriber_import",
-    "change_status",
-    "gc_paused",
-    "ingest_bytes",
-    "plan_digests",
-    "plan_subscriber_import",
-    "preview_digest",
-    "render_preview_html",
-    "remove_subscriber",
-    "set_status",
-    "update_subscriber",
-    "utcnow",
-]
+from importlib import import_module
+from typing import Any
+
+_HOMES = {
+    "gc_paused": "common", "utcnow": "common",
+    "plan_digests": "planning", "preview_digest": "planning",
+    "render_preview_html": "rendering",
+    "ingest_bytes": "ingest",
+    **{name: "subscribers" for name in (
+        "Action", "add_subscriber", "apply_action", "apply_subscriber_import", "change_status",
+        "plan_subscriber_import", "remove_subscriber", "set_status", "update_subscriber")},
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'digest.jobs' has no attribute {name!r}")
+    return getattr(import_module(f"digest.jobs.{home}"), name)
