@@ -14,8 +14,6 @@ from digest.jobs.dispatch import Dispatcher, SendReport, dispatcher_for, write_d
 from digest.jobs.planning import plan_digests, queue_test_digest
 from digest.logs import configure_logging
 
-smtp_dispatcher = dispatcher_for  # the name `digest serve` imports
-
 
 async def _drain(dispatcher: Dispatcher, only: str | None) -> SendReport:
     async with dispatcher.sender:

@@ -23,8 +23,8 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecution
 from apscheduler.schedulers.base import BaseScheduler
 
 from digest.cli.common import handle_errors, runtime
-from digest.cli.run import smtp_dispatcher
 from digest.health import Health
+from digest.jobs.dispatch import dispatcher_for
 from digest.logs import configure_logging
 from digest.scheduler import build_scheduler
 
@@ -83,11 +83,11 @@ async def _serve(engine, settings, host: str, port: int, with_scheduler: bool, w
     jobs = build_scheduler(engine, settings) if with_scheduler else None
     stop = asyncio.Event()
     if with_sender:
-        smtp_dispatcher(engine, settings)  # a bad mail setting fails here, at start, not in the loop
+        dispatcher_for(engine, settings)  # a bad mail setting fails here, at start, not in the loop
     if jobs:
         watch_jobs(jobs, health)
         jobs.start()
-    make = (lambda: smtp_dispatcher(engine, settings)) if with_sender else None
+    make = (lambda: dispatcher_for(engine, settings)) if with_sender else None
     sending = asyncio.create_task(keep_sending(make, stop, health)) if make else None
     log.info("serving on http://%s:%d (scheduler %s, sender %s)", host, port, "on" if jobs else "off",
              "on" if make else "off")
