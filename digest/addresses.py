@@ -16,20 +16,28 @@ from urllib.parse import urlsplit, urlunsplit
 import idna
 
 _LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+# Host names and DKIM selectors in the wild carry underscores (Docker service names, "s1_2024"):
+# DNS resolves them, though they are not valid in mail domains.
+_LOOSE_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 _ATOM_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
 _HEADERS = HeaderRegistry()
 
 
-def ascii_domain(value: str) -> str:
-    """`value` as an ASCII domain name (IDN -> punycode, lower case, no trailing dot)."""
+def ascii_domain(value: str, *, underscores: bool = False) -> str:
+    """`value` as an ASCII domain name (IDN -> punycode, lower case, no trailing dot).
+    `underscores`: also accept "_" in labels (host names, selectors; never mail domains)."""
     text = (value or "").strip().rstrip(".")
     if not text:
         raise ValueError("a domain name is needed")
-    try:
-        encoded = idna.encode(text, uts46=True).decode("ascii").lower()
-    except idna.IDNAError as err:
-        raise ValueError(f"{text!r} is not a domain name ({err})") from None
-    if len(encoded) > 253 or not all(_LABEL.fullmatch(label) for label in encoded.split(".")):
+    if underscores and text.isascii():
+        encoded = text.lower()
+    else:
+        try:
+            encoded = idna.encode(text, uts46=True).decode("ascii").lower()
+        except idna.IDNAError as err:
+            raise ValueError(f"{text!r} is not a domain name ({err})") from None
+    label = _LOOSE_LABEL if underscores else _LABEL
+    if len(encoded) > 253 or not all(label.fullmatch(part) for part in encoded.split(".")):
         raise ValueError(f"{text!r} is not a domain name")
     return encoded
 
@@ -40,7 +48,7 @@ def host_name(value: str) -> str:
     try:
         return str(ipaddress.ip_address(text.strip("[]")))
     except ValueError:
-        return ascii_domain(text)
+        return ascii_domain(text, underscores=True)
 
 
 def one_mailbox(value: str) -> str:

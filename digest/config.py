@@ -168,7 +168,7 @@ class Settings(BaseSettings):
     @field_validator("dkim_selector")
     @classmethod
     def _dkim_selector(cls, value: str | None) -> str | None:
-        return ascii_domain(value) if value else None  # selectors are dot-separated labels too
+        return ascii_domain(value, underscores=True) if value else None  # selectors are DNS labels
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -329,6 +329,30 @@ def test_manage_buttons_pause_resume_and_unsubscribe(client, engine):
     assert "Resubscribe" in client.get(path).text
 
 
+def test_an_expired_manage_link_says_how_to_get_a_new_one_and_a_paused_subscriber_can_come_back(client, engine):
+    row = add(engine)
+    with time_machine.travel(datetime.now(timezone.utc) - timedelta(days=61), tick=False):
+        old = link("manage", row)
+    jobs.change_status(engine, row.email, jobs.Action.PAUSE)
+    page = client.get(old)
+    assert page.status_code == 400 and "expired" in page.text and "60 days" in page.text and "Sign up again" in page.text
+    assert manage_post(client, link("manage", row), action="pause").status_code == 200  # a fresh link works
+    subscribe(client, email=row.email)  # paused, no digests, old links expired: the sign-up form brings them back
+    [confirmation] = [d for d in rows(engine, deliveries) if d.kind == "confirm"]
+    assert confirmation.subscriber_id == row.id and status_of(engine, row.id) == "paused"
+    assert client.post(link("confirm", row)).status_code == 200 and status_of(engine, row.id) == "active"
+
+
+def test_resuming_after_unsubscribing_or_bouncing_needs_a_new_confirmation(client, engine):
+    for status in ("unsubscribed", "bounced"):
+        row = add(engine, f"{status}@example.org", status=status)
+        assert "Resubscribe" in client.get(link("manage", row)).text
+        page = manage_post(client, link("manage", row), action="resume")
+        assert page.status_code == 200 and "emailed you a confirmation link" in page.text
+        assert status_of(engine, row.id) == "pending"
+        assert [d.kind for d in rows(engine, deliveries) if d.subscriber_id == row.id] == ["confirm"]
+
+
 def test_manage_refuses_forged_links_missing_csrf_and_removed_subscribers(client, engine):
     row = add(engine)
     good = link("manage", row)

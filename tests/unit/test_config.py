@@ -160,6 +160,9 @@ def test_hosts_and_domains_are_checked_and_made_ascii(monkeypatch):
     assert settings.smtp_host == "smtp.xn--bcher-kva.example" and settings.dkim_domain == "xn--bcher-kva.example"
     assert settings.base_url == "https://digest.xn--bcher-kva.example/papers"
     assert settings.trusted_proxies == "127.0.0.1/32,10.0.0.0/8"
+    monkeypatch.setenv("DIGEST_SMTP_HOST", "smtp_relay")  # a Docker service name: DNS resolves it
+    monkeypatch.setenv("DIGEST_DKIM_SELECTOR", "s1_2026")
+    assert (load_settings().smtp_host, load_settings().dkim_selector) == ("smtp_relay", "s1_2026")
     for name, value in (("DIGEST_SMTP_HOST", "smtp host"), ("DIGEST_DKIM_DOMAIN", "a_b.example"),
                         ("DIGEST_BASE_URL", "https://user:pw@digest.example.org"), ("DIGEST_TRUSTED_PROXIES", "proxy")):
         monkeypatch.setenv(name, value)
