@@ -1,6 +1,6 @@
 """One structured log line per request, with the secrets in paths redacted.
 
-Confirm, manage and unsubscribe URLs carry signed tokens and personal feed URLs carry the
+Confirm, manage, unsubscribe and feedback URLs carry signed tokens and personal feed URLs carry the
 feed token: anyone reading the logs could use them, so they are replaced by `<token>`.
 Query strings are never logged (a search may be personal). Uvicorn's own access log
 prints raw paths: run uvicorn with `access_log=False` and rely on this one.
@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("digest.web")
 
-_SECRET_PATH = re.compile(r"^/(confirm|manage|unsubscribe)/[^/]+|^/feeds/s/[^/]+?(?=\.(?:rss|atom)$|$)")
+_SECRET_PATH = re.compile(r"^/(confirm|manage|unsubscribe|feedback)/[^/]+|^/feeds/s/[^/]+?(?=\.(?:rss|atom)$|$)")
 
 
 def redact_path(path: str) -> str:

@@ -30,6 +30,7 @@ def test_client_key(host, key):
     ("/manage/eyJhIjoxfQ.abc.def", "/manage/<token>"),
     ("/confirm/abc", "/confirm/<token>"),
     ("/unsubscribe/abc", "/unsubscribe/<token>"),
+    ("/feedback/abc", "/feedback/<token>"),
     ("/feeds/s/Tok_en-123.atom", "/feeds/s/<token>.atom"),
     ("/feeds/s/Tok_en-123.rss", "/feeds/s/<token>.rss"),
     ("/feeds/s/weird", "/feeds/s/<token>"),
