@@ -54,6 +54,14 @@ def unsubscribe_url(base_url: str, secret: Keys, owner: LinkOwner) -> str:
     return f"{base_url}/unsubscribe/{link_token(secret, 'unsubscribe', owner)}"
 
 
+def feedback_url(base_url: str, secret: Keys, owner: LinkOwner) -> str:
+    """The subscriber's "more/less like this" URL; each paper adds ?p=<paper id>&v=more|less.
+
+    One signature per message, not per paper: the token authorises votes by this subscriber
+    (it is bound to them like every link), and which paper is judged is the reader's choice."""
+    return f"{base_url}/feedback/{link_token(secret, 'feedback', owner)}"
+
+
 def feed_url(base_url: str, feed_token: str, format: str = "atom") -> str:
     return f"{base_url}/feeds/s/{feed_token}.{format}"
 
@@ -66,4 +74,5 @@ def links_for(base_url: str, secret: Keys, subscriber: LinkOwner, *, confirm: bo
         unsubscribe_url=unsubscribe_url(base_url, secret, subscriber),
         feed_url=feed_url(base_url, subscriber.feed_token),  # type: ignore[attr-defined]
         confirm_url=confirm_url(base_url, secret, subscriber) if confirm else "",
+        feedback_url="" if confirm else feedback_url(base_url, secret, subscriber),
     )

@@ -143,6 +143,8 @@ class RankedPaper:
     score: float
     matched: tuple[str, ...] = ()
     snippet: str = ""
+    # The liked paper this one resembles, when that similarity drove the pick ("like <title>").
+    because: Paper | None = None
 
 
 @dataclass(slots=True)

@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Iterable, Iterator, Sequence
 
+import numpy as np
 import tantivy
 
 from digest.errors import QueryError
@@ -39,7 +40,8 @@ from digest.highlight import CACHE_SIZE, STEMMER, Bounded, Highlighter, highligh
 from digest.models import Paper, RankedPaper, Subscriber
 from digest.query import FIELDS, MAX_QUERY_CHARS, Not, Parser, lex, positive_leaves, query_error, render
 
-__all__ = ["Highlighter", "PaperIndex", "build_index", "rank", "rank_subscribers", "validate_query"]
+__all__ = ["Highlighter", "KeywordScores", "PaperIndex", "build_index", "keyword_scores", "matched_terms", "rank",
+           "rank_subscribers", "validate_query"]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,7 @@ class _Analysed:
     tantivy_text: str | None  # None: no positive words, rank by upvotes
     terms: tuple[_Term, ...]  # positive words and phrases, in query order
     excluding: str | None  # the exclusions of an exclusion-only query, as tantivy text
+    exclusions: str | None  # the top-level exclusions of any query, as tantivy text (hard filters)
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -104,8 +107,9 @@ def _analyse(query: str) -> _Analysed:
             terms[text] = _Term(text, leaf.text, leaf.field, tokens, frozenset(s for _, s in tokens),
                                 (leaf.field,) if leaf.field else tuple(DEFAULT_FIELDS), simple)
     excluding = " ".join(render(x.child) for x in tree.items) if canonical and not positive else None
-    result = _Analysed(canonical, canonical if positive else None, tuple(terms.values()), excluding)
-    for text in (result.tantivy_text, result.excluding):
+    exclusions = " ".join(render(x.child) for x in tree.items if isinstance(x, Not)) or None
+    result = _Analysed(canonical, canonical if positive else None, tuple(terms.values()), excluding, exclusions)
+    for text in (result.tantivy_text, result.excluding, result.exclusions):
         if text:
             try:
                 _validator().parse_query(text, DEFAULT_FIELDS, field_boosts=FIELD_BOOSTS)
@@ -167,6 +171,7 @@ class PaperIndex:
         self._results = Bounded()  # (canonical, limit, min_score, after_id) -> row tuples
         self._why = Bounded(4 * CACHE_SIZE)  # (canonical, pos) -> (matched, snippet)
         self._snippets = Bounded(4 * CACHE_SIZE)
+        self._vectors = Bounded(1024)  # canonical -> KeywordScores (2,000 papers: 10 kB each)
 
     def __len__(self) -> int:
         return len(self.papers)
@@ -341,6 +346,38 @@ def rank(index: PaperIndex, query: str, *, limit: int = 10, min_score: float = 0
     listing_day / first_seen, then key. A blank or exclusion-only query returns the top papers
     by upvotes with score 0 and no `matched` (`min_score` does not apply). Raises QueryError."""
     return index._ranked(_analyse(query), limit, min_score, after_id)
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordScores:
+    """A query's BM25 score for every indexed paper (0 where it does not match) and the papers
+    its top-level exclusions (`-word`) remove: what fusion with learned scores needs."""
+
+    scores: np.ndarray  # float32, aligned with PaperIndex.papers
+    excluded: np.ndarray  # bool, aligned with PaperIndex.papers
+    has_terms: bool  # False for a blank or exclusion-only query: no keyword part to fuse
+
+
+def keyword_scores(index: PaperIndex, query: str) -> KeywordScores:
+    """`query` scored against every paper of `index` (cached per distinct query). Raises QueryError."""
+    a = _analyse(query)
+    if (cached := index._vectors.get(a.canonical)) is not None:
+        return cached
+    n = len(index.papers)
+    scores, excluded = np.zeros(n, dtype=np.float32), np.zeros(n, dtype=bool)
+    if n and a.tantivy_text:
+        hits = index._searcher.search(index._query(a.tantivy_text), n, count=False).hits
+        positions = index._searcher.fast_field_values("pos", [h for _, h in hits])
+        scores[np.asarray(positions, dtype=np.int64)] = [round(s, 4) for s, _ in hits]
+    if n and a.exclusions:
+        hits = index._searcher.search(index._query(a.exclusions), n, count=False).hits
+        excluded[np.asarray(index._searcher.fast_field_values("pos", [h for _, h in hits]), dtype=np.int64)] = True
+    return index._vectors.put(a.canonical, KeywordScores(scores, excluded, a.tantivy_text is not None))
+
+
+def matched_terms(index: PaperIndex, query: str, position: int) -> tuple[str, ...]:
+    """The query's terms (as the user wrote them) that the paper at `position` matches."""
+    return index._terms_of(_analyse(query), position)
 
 
 def rank_subscribers(index: PaperIndex, subscribers: Iterable[Subscriber], *, snippets: bool = True

@@ -27,7 +27,9 @@ from digest.compose.confirm_email import render_confirmation
 from digest.compose.records import Links, RenderedEmail
 from digest.compose.shells import Shell, Slot, esc
 from digest.compose.templates import finish_text, make_environment, oneline, require_url, safe_url
+from digest.compose.wording import count_of, heading, topics
 from digest.models import Digest, Paper, RankedPaper, Subscriber
+from digest.text import display_title, for_display
 
 __all__ = ["Composer"]
 
@@ -49,17 +51,25 @@ class _Fragment:
 class _TextItem:
     head: str
     snippet: str
-    matched: tuple[str, ...]
+    why: str
+    more: str
+    less: str
 
 
-def _topics(papers: list[RankedPaper], limit: int = 3) -> list[str]:
-    """The most frequent matched terms across the digest, first-seen order on ties."""
-    counts: dict[str, int] = {}  # insertion order is first-seen order
-    for rp in papers:
-        for term in rp.matched:
-            counts[term] = counts.get(term, 0) + 1
-    ranked = sorted(counts, key=counts.__getitem__, reverse=True)  # stable on ties
-    return [term for term in map(oneline, ranked) if term][:limit]
+def _feedback_urls(base: str, paper: Paper) -> tuple[str, str]:
+    """The paper's "more / less like this" URLs under the subscriber's signed feedback URL."""
+    if not base or paper.id is None:
+        return "", ""
+    return f"{base}?p={paper.id}&v=more", f"{base}?p={paper.id}&v=less"
+
+
+def _about(query: str, liked: bool) -> str:
+    """The footer's reason, as HTML: their query, their likes, or the day's top papers."""
+    parts = [f'with the query <span class="query">{esc(query)}</span>'] if query else []
+    if liked:
+        parts.append("and your digest learns from the papers you like" if query else
+                     "and your digest is picked from the papers you like")
+    return " ".join(parts) if parts else "to the day's most upvoted papers"
 
 
 _B_TAG = re.compile(r"</?b>")
@@ -116,7 +126,9 @@ class Composer:
         self._head_macro = macros.head
         self._item = self._compile_fragment(macros.item(Slot("head"), Slot("extra")), ("head", "extra"), "item")
         self._snippet_shell = self._compile_fragment(macros.snippet(Slot("html")), ("html",), "snippet")
-        self._why = self._compile_fragment(macros.why(Slot("terms")), ("terms",), "why")
+        self._why = self._compile_fragment(macros.why(Slot("text")), ("text",), "why")
+        self._feedback = self._compile_fragment(macros.feedback(Slot("more"), Slot("less")), ("more", "less"),
+                                                "feedback")
         self._empty = self._fragment_inliner.inline_fragment(str(macros.empty()), self.css)
 
         self._text_head = self.env.get_template("email/_paper.txt")
@@ -126,12 +138,12 @@ class Composer:
 
         self._fragments: dict[str, _Fragment] = {}
         self._snippets: dict[str, tuple[str, str]] = {}
-        self._why_cache: dict[tuple[str, ...], tuple[str, tuple[str, ...]]] = {}
+        self._why_cache: dict[tuple, tuple[str, str]] = {}
         self.fragments_rendered = 0  # observable: paper heads rendered (cache misses)
 
     # -- compilation -------------------------------------------------------------
 
-    _PAGE_SLOTS = ("title", "preheader", "period", "papers", "query", "manage_url", "unsubscribe_url", "feed_url")
+    _PAGE_SLOTS = ("title", "preheader", "heading", "papers", "about", "manage_url", "unsubscribe_url", "feed_url")
 
     def _compile_digest_page(self) -> tuple[Shell, str]:
         context = {name: Slot(name) for name in self._PAGE_SLOTS} | self._base
@@ -161,6 +173,7 @@ class Composer:
         key = _paper_key(paper)
         fragment = self._fragments.get(key)
         if fragment is None:
+            paper = for_display(paper)  # LaTeX rendered, lengths capped; the stored text is unchanged
             url = safe_url(paper.url)
             head = self._head_macro(paper, url)
             html = self._fragment_inliner.inline_fragment(str(head), self.css)
@@ -189,15 +202,24 @@ class Composer:
             cached = self._snippets[snippet] = (html, text)
         return cached
 
-    def _matched(self, matched: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
-        """("why" paragraph HTML, cleaned terms) for a tuple of matched terms, cached."""
-        cached = self._why_cache.get(matched)
+    def _explain(self, matched: tuple[str, ...], because: Paper | None) -> tuple[str, str]:
+        """("why" paragraph HTML, its plain text): the matched terms and the liked paper the
+        pick resembles ("like <title>"). Cached: subscribers share terms and likes."""
+        key = (matched, because.id if because is not None else None,
+               because.title if because is not None and because.id is None else None)
+        cached = self._why_cache.get(key)
         if cached is None:
-            terms = tuple(term for term in map(oneline, matched) if term)
-            html = self._why.fill(terms=esc(", ".join(terms))) if terms else ""
+            parts = []
+            terms = [term for term in map(oneline, matched) if term]
+            if terms:
+                parts.append("matched " + ", ".join(terms))
+            if because is not None and (title := display_title(because)):
+                parts.append(f"like \u201c{title}\u201d")
+            text = " \u00b7 ".join(parts)
+            html = self._why.fill(text=esc(text)) if text else ""
             if len(self._why_cache) >= _SNIPPET_CACHE_MAX:
                 self._why_cache.clear()
-            cached = self._why_cache[matched] = (html, terms)
+            cached = self._why_cache[key] = (html, text)
         return cached
 
     # -- rendering ---------------------------------------------------------------
@@ -212,44 +234,49 @@ class Composer:
             manage_url=require_url(links.manage_url, "manage_url"),
             unsubscribe_url=require_url(links.unsubscribe_url, "unsubscribe_url"),
             feed_url=require_url(links.feed_url, "feed_url"),
+            feedback_url=require_url(links.feedback_url, "feedback_url") if links.feedback_url else "",
         )
         papers = digest.papers
-        period = oneline(digest.period)
         query = oneline(digest.subscriber.interests)
-        small = {"count": len(papers), "topics": _topics(papers), "period": period,
-                 "subscriber": digest.subscriber, **self._base}
+        liked = any(rp.because is not None for rp in papers)
+        small = {"count": len(papers), "counted": count_of(len(papers)), "topics": topics(papers, query),
+                 "liked": liked, "subscriber": digest.subscriber, **self._base}
         subject = oneline(self._subject.render(small))
         preheader = oneline(self._preheader.render(small))
-        items_html, items_text = self._items(papers)
+        title = heading(oneline(digest.period))
+        items_html, items_text = self._items(papers, links.feedback_url)
         html = self._digest_page.fill(
             title=esc(subject),
             preheader=esc(preheader),
-            period=esc(period),
+            heading=esc(title),
             papers="".join(items_html) if items_html else self._empty,
-            query=esc(query),
+            about=_about(query, liked),
             manage_url=esc(links.manage_url),
             unsubscribe_url=esc(links.unsubscribe_url),
             feed_url=esc(links.feed_url),
         )
-        text = self._text.render(items=items_text, period=period, preheader=preheader, query=query, links=links,
-                                 **self._base)
+        text = self._text.render(items=items_text, heading=title, preheader=preheader, query=query, liked=liked,
+                                 links=links, **self._base)
         return RenderedEmail(subject=subject, text=finish_text(text), html=html)
 
-    def _items(self, papers: list[RankedPaper]) -> tuple[list[str], list[_TextItem]]:
+    def _items(self, papers: list[RankedPaper], feedback_url: str) -> tuple[list[str], list[_TextItem]]:
         """Each paper as an HTML list item and as a plain-text item."""
         items_html: list[str] = []
         items_text: list[_TextItem] = []
-        item_fill, snippet_fill = self._item.fill, self._snippet_shell.fill
+        item_fill, snippet_fill, feedback_fill = self._item.fill, self._snippet_shell.fill, self._feedback.fill
         for rp in papers:
             fragment = self._fragment(rp.paper)
             matched = rp.matched if type(rp.matched) is tuple else tuple(rp.matched)
-            why_html, terms = self._matched(matched)
+            why_html, why_text = self._explain(matched, rp.because)
             snippet_html = snippet_text = ""
             if rp.snippet:
                 snippet_html, snippet_text = self._snippet(rp.snippet)
             extra = snippet_fill(html=snippet_html) + why_html if snippet_html else why_html
+            more, less = _feedback_urls(feedback_url, rp.paper)
+            if more:
+                extra += feedback_fill(more=esc(more), less=esc(less))
             items_html.append(item_fill(head=fragment.html, extra=extra))
-            items_text.append(_TextItem(fragment.text, snippet_text, terms))
+            items_text.append(_TextItem(fragment.text, snippet_text, why_text, more, less))
         return items_html, items_text
 
     def render_confirmation(

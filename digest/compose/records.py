@@ -16,6 +16,8 @@ class Links:
     unsubscribe_url: str = ""
     feed_url: str = ""
     confirm_url: str = ""
+    # "More/less like this" for each paper: this URL plus ?p=<paper id>&v=more|less (optional).
+    feedback_url: str = ""
 
 
 @dataclass(slots=True, kw_only=True)

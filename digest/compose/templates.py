@@ -9,7 +9,7 @@ import jinja2
 
 import digest
 
-__all__ = ["finish_text", "make_environment", "oneline", "require_url", "safe_url", "templates_dir"]
+__all__ = ["finish_text", "make_environment", "oneline", "paper_links", "require_url", "safe_url", "templates_dir"]
 
 # An absolute http(s) URL with nothing that could break out of an attribute or smuggle
 # whitespace: RFC 3986 characters, plus "%" escapes and non-ASCII (IRIs) left as they are.
@@ -57,6 +57,16 @@ def finish_text(text: str) -> str:
     return text.strip("\n") + "\n"
 
 
+# The links a paper shows under its title, in this order, when the listing gave them.
+PAPER_LINKS = (("abs", "Abstract"), ("pdf", "PDF"), ("hf", "Hugging Face"), ("code", "Code"), ("project", "Project"))
+
+
+def paper_links(paper: object) -> list[tuple[str, str]]:
+    """(label, URL) of each safe link of `paper` worth showing (abstract page, PDF, HF page, code)."""
+    links = getattr(paper, "links", None) or {}
+    return [(label, url) for kind, label in PAPER_LINKS if (url := safe_url(links.get(kind)))]
+
+
 def make_environment(path: Path | None = None) -> jinja2.Environment:
     """A Jinja2 environment for the email templates (names like "email/digest.html").
 
@@ -74,4 +84,5 @@ def make_environment(path: Path | None = None) -> jinja2.Environment:
     )
     env.filters["oneline"] = oneline
     env.filters["safe_url"] = safe_url
+    env.globals["paper_links"] = paper_links
     return env

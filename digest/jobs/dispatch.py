@@ -24,7 +24,7 @@ from digest.enums import DeliveryKind, DeliveryStatus, SubscriberStatus
 from digest.errors import DigestError
 from digest.jobs.common import utcnow
 from digest.jobs.planning import plan_digests
-from digest.jobs.rendering import MailSetup, PlannedRow, Renderer
+from digest.jobs.rendering import MailSetup, PlannedRow, Renderer, item_paper_ids
 from digest.mail.breaker import CircuitBreaker
 from digest.mail.files import FileSender
 from digest.mail.sender import Outgoing, Sender, SendResult
@@ -218,7 +218,7 @@ class Dispatcher:
             return []
         with self.engine.connect() as conn:
             people = subscriber_store.by_ids(conn, (row.subscriber_id for row in rows))
-            papers = paper_store.papers_by_id(conn, (item[0] for row in rows for item in row.items))
+            papers = paper_store.papers_by_id(conn, item_paper_ids(row.items for row in rows))
         return [(row, self._prepare(row, people.get(row.subscriber_id), papers, now)) for row in rows]
 
     def _prepare(self, row: Row, subscriber: Subscriber | None, papers: Mapping[int, Paper],
@@ -282,7 +282,7 @@ def write_dry_run(engine: Engine, settings: Settings, out: Path, *, force: bool 
     now = utcnow()
     with engine.connect() as conn:
         people = subscriber_store.by_ids(conn, (row["subscriber_id"] for row in plan.rows))
-        papers = paper_store.papers_by_id(conn, (item[0] for row in plan.rows for item in row["items"]))
+        papers = paper_store.papers_by_id(conn, item_paper_ids(row["items"] for row in plan.rows))
     messages = [renderer.message(PlannedRow.numbered(number, row), people[row["subscriber_id"]], papers, now)
                 for number, row in enumerate(plan.rows, start=1) if row["status"] == DeliveryStatus.QUEUED]
     asyncio.run(_send_all(FileSender(out), messages))

@@ -14,8 +14,11 @@ from digest.fetch import Fetcher, is_url, read_local
 from digest.jobs.common import gc_paused, utcnow
 from digest.models import IngestReport, ParsedSnapshot
 from digest.sources import parse_snapshot
+from digest.jobs.features import index_snapshot_features
+from digest.store import paper_ids
 from digest.store import papers as paper_store
 from digest.store import sources as source_store
+from digest.store import votes as vote_store
 from digest.store.db import write_transaction
 
 __all__ = ["ingest_bytes", "ingest_location", "preview_bytes"]
@@ -96,9 +99,14 @@ def _store(
     with write_transaction(engine) as conn:
         known = paper_store.load_known(conn, unique)
         diff = diff_snapshot(unique, known)
+        retired = paper_ids.retire_library_copies(conn, diff.new) if diff.new else {}
         snapshot_id = paper_store.save_snapshot(
             conn, parsed=parsed, diff=diff, input=input, sha256=sha256, now=now, source_id=source_id
         )
+        paper_ids.rehome_library_votes(conn, retired)
+        wanted = vote_store.anyone_likes(conn)
+    if wanted:  # features now, while the papers are at hand; otherwise when a profile first needs them
+        index_snapshot_features(engine, diff)
     return _report(parsed, diff, input=input, snapshot_id=snapshot_id)
 
 

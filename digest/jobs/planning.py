@@ -18,7 +18,8 @@ from sqlalchemy import Engine
 from digest.enums import DeliveryKind, DeliveryStatus
 from digest.jobs.common import gc_paused, utcnow
 from digest.models import RankedPaper, Subscriber
-from digest.ranking import PaperIndex, build_index, rank_subscribers
+from digest.jobs.relevance import RunRanking
+from digest.ranking import PaperIndex, build_index
 from digest.schedule import current_period, due_period
 from digest.store import outbox
 from digest.store import papers as paper_store
@@ -67,13 +68,14 @@ def plan_digests(
     """
     now = now or utcnow()
     report = PlanReport()
-    index, newest = None, 0  # built on the first due batch: most minutes nobody is due
+    ranking, newest = None, 0  # built on the first due batch: most minutes nobody is due
     with gc_paused():
         for batch in _batches_of_due(engine, now, force=force, only=only, size=batch_size, report=report):
-            if index is None:
+            if ranking is None:
                 index, newest = _candidate_index(engine, now)
+                ranking = RunRanking(engine, index, now=now)
                 report.candidates = len(index)
-            _plan_batch(engine, index, batch, newest=newest, now=now, report=report, write=write)
+            _plan_batch(engine, ranking, batch, newest=newest, now=now, report=report, write=write)
     return report
 
 
@@ -119,15 +121,17 @@ def _batches_of_due(engine: Engine, now: datetime, *, force: bool, only: str | N
 
 
 def _items(ranked: list[RankedPaper]) -> list[list]:
-    """A digest's papers as stored on its outbox row: [paper id, score, matched terms]."""
-    return [[r.paper.id, r.score, list(r.matched)] for r in ranked]
+    """A digest's papers as stored on its outbox row: [paper id, score, matched terms], plus the
+    id of the liked paper it resembles when similarity picked it."""
+    return [[r.paper.id, r.score, list(r.matched)] + ([r.because.id] if r.because is not None else [])
+            for r in ranked]
 
 
-def _plan_batch(engine: Engine, index: PaperIndex, batch: Due, *, newest: int, now: datetime,
+def _plan_batch(engine: Engine, ranking: RunRanking, batch: Due, *, newest: int, now: datetime,
                 report: PlanReport, write: bool) -> None:
     periods = {s.id: period for s, period in batch}
     rows, skipped = [], {}
-    for subscriber, ranked in rank_subscribers(index, [s for s, _ in batch], snippets=False):
+    for subscriber, ranked in ranking.rank([s for s, _ in batch]):
         items = _items(ranked)
         cursor_to = max(newest, subscriber.cursor)
         status = DeliveryStatus.QUEUED if items or subscriber.send_empty else DeliveryStatus.SKIPPED
@@ -154,7 +158,7 @@ def preview_digest(engine: Engine, email: str) -> tuple[Subscriber, list[RankedP
         floor = max(cursor, paper_store.first_id_since(conn, now - MAX_LOOKBACK))
         candidates = paper_store.papers_after(conn, floor)
     subscriber = replace(subscriber, cursor=cursor)
-    _, ranked = next(rank_subscribers(build_index(candidates), [subscriber]))
+    _, ranked = next(RunRanking(engine, build_index(candidates), load_liked=True).rank([subscriber], snippets=True))
     return subscriber, ranked
 
 

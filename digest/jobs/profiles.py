@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from digest.diff import KnownPapers, dedupe, diff_snapshot
 from digest.enums import Vote, VoteOrigin
 from digest.errors import NotFoundError
+from digest.jobs import relevance
 from digest.jobs.common import utcnow
 from digest.models import Paper
 from digest.sources.library import LibraryEntry, LibraryProblem, ParsedLibrary, parse_library
@@ -22,7 +23,7 @@ from digest.store import subscribers as subscriber_store
 from digest.store.db import write_transaction
 from digest.store.papers import load_known
 
-__all__ = ["LibraryPlan", "VoteReport", "apply_library", "plan_library", "vote_papers", "voted"]
+__all__ = ["LibraryPlan", "VoteReport", "apply_library", "plan_library", "vote_on", "vote_papers", "voted"]
 
 IDENTIFIER_HINT = "use an arXiv id (2607.01234), a DOI (10.1145/...) or a key shown by `digest papers list`"
 
@@ -55,7 +56,25 @@ def vote_papers(engine: Engine, email: str, identifiers: list[str], vote: Vote |
             changed = votes.forget(conn, subscriber.id, ids)
         else:
             changed = votes.set_votes(conn, subscriber.id, ids, vote, origin=origin, now=now)
+    if changed:
+        relevance.refresh_profiles(engine, [subscriber.id])  # fitted now, not during the next run
     return VoteReport(email=subscriber.email, vote=vote, paper_ids=found, changed=changed)
+
+
+def vote_on(engine: Engine, subscriber_id: int, paper_id: int, vote: Vote | None, *, origin: VoteOrigin,
+            now: datetime | None = None) -> bool:
+    """One vote by a subscriber already identified (a signed link, the manage page); True when
+    it changed something. Raises NotFoundError when the paper is not stored."""
+    with write_transaction(engine) as conn:
+        if paper_ids.paper_title(conn, paper_id) is None:
+            raise NotFoundError(f"no stored paper with id {paper_id}")
+        if vote is None:
+            changed = votes.forget(conn, subscriber_id, [paper_id]) > 0
+        else:
+            changed = votes.set_votes(conn, subscriber_id, [paper_id], vote, origin=origin, now=now or utcnow()) > 0
+    if changed:
+        relevance.refresh_profiles(engine, [subscriber_id])
+    return changed
 
 
 def voted(engine: Engine, email: str) -> list[votes.VotedPaper]:
@@ -119,9 +138,18 @@ def apply_library(engine: Engine, plan: LibraryPlan, *, now: datetime | None = N
         stored = paper_ids.insert_library_papers(conn, fresh, now=now)
         liked = [paper_id for _, paper_id in plan.matched] + list(stored.values())
         votes.set_votes(conn, plan.subscriber_id, liked, Vote.LIKE, origin=VoteOrigin.LIBRARY, now=now)
+    relevance.refresh_profiles(engine, [plan.subscriber_id])
     return list(stored.values())
 
 
 def _unique_new(new: list[Paper], known: KnownPapers) -> list[Paper]:
     """Library papers to store, deduplicated and keyed like listed ones (arXiv id > DOI > title)."""
     return diff_snapshot(dedupe(new), known).new
+
+
+def paper_for_feedback(engine: Engine, paper_id: int) -> Paper | None:
+    """The stored paper a feedback link names, or None."""
+    from digest.store.papers import papers_by_id
+
+    with engine.connect() as conn:
+        return papers_by_id(conn, [paper_id]).get(paper_id)

@@ -43,6 +43,8 @@ MANAGE_POSTS = Limit("manage", ((60, HOUR),))
 # One-click unsubscribes per subscriber, not per network: mail providers post them for
 # millions of users from a few addresses, and an unsubscribe must never be refused there.
 UNSUBSCRIBE_POSTS = Limit("unsubscribe", ((10, HOUR),))
+# "More / less like this" posts per subscriber: a reader going through a digest, not a script.
+FEEDBACK_POSTS = Limit("feedback", ((120, HOUR),))
 # Confirmation emails per address, whoever asks and from however many networks: the form
 # cannot be used to flood someone's mailbox.
 CONFIRM_MAILS = Limit("confirm_mail", ((1, timedelta(minutes=15)), (5, timedelta(days=1))))

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
-from typing import Any, Mapping, Protocol
+from typing import Any, Iterable, Iterator, Mapping, Protocol
 
 from digest.compose import Composer
 from digest.config import Settings
@@ -25,7 +25,7 @@ from digest.mail.sender import Outgoing
 from digest.models import Digest, Paper, RankedPaper, Subscriber
 from digest.ranking import Highlighter
 
-__all__ = ["DeliveryRow", "MailSetup", "PlannedRow", "Renderer", "render_preview_html"]
+__all__ = ["DeliveryRow", "MailSetup", "PlannedRow", "Renderer", "item_paper_ids", "render_preview_html"]
 
 
 class DeliveryRow(Protocol):
@@ -92,6 +92,15 @@ class MailSetup:
         )
 
 
+def item_paper_ids(item_lists: Iterable[list]) -> Iterator[int]:
+    """Every paper id the outbox rows' items name: the papers and the liked papers they resemble."""
+    for items in item_lists:
+        for item in items:
+            yield item[0]
+            if len(item) > 3 and item[3] is not None:
+                yield item[3]
+
+
 class Renderer:
     """Turns outbox rows into message bytes; one per run (it caches fragments), not thread-safe."""
 
@@ -103,10 +112,12 @@ class Renderer:
     def digest_of(self, row: DeliveryRow, subscriber: Subscriber, papers: Mapping[int, Paper]) -> Digest:
         """The row's papers with their snippets; a paper deleted since planning is left out."""
         ranked = []
-        for paper_id, score, matched in row.items:
+        for paper_id, score, matched, *because in row.items:
             paper = papers.get(paper_id)
             if paper is not None:
-                ranked.append(RankedPaper(paper, score, tuple(matched), self.highlighter.snippet(paper, matched)))
+                liked = papers.get(because[0]) if because else None  # [id, score, terms, liked id]
+                ranked.append(RankedPaper(paper, score, tuple(matched), self.highlighter.snippet(paper, matched),
+                                          liked))
         return Digest(subscriber=subscriber, period=row.period, papers=ranked, delivery_id=row.id)
 
     def message(self, row: DeliveryRow, subscriber: Subscriber, papers: Mapping[int, Paper],

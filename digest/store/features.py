@@ -14,7 +14,7 @@ from digest.store.bulk import insert_rows
 from digest.store.papers import chunks
 from digest.store.tables import paper_features, papers
 
-__all__ = ["features_of", "missing", "save_features", "stale_count"]
+__all__ = ["features_of", "missing", "missing_among_first", "save_features", "stale_count"]
 
 
 def save_features(conn: Connection, rows: Mapping[int, bytes], *, model: str) -> None:
@@ -40,6 +40,14 @@ def missing(conn: Connection, *, model: str, after_id: int = 0, limit: int = 100
     current = select(paper_features.c.paper_id).where(paper_features.c.model == model)
     query = (select(papers.c.id).where(papers.c.id > after_id, papers.c.id.not_in(current))
              .order_by(papers.c.id).limit(limit))
+    return list(conn.execute(query).scalars())
+
+
+def missing_among_first(conn: Connection, *, model: str, count: int) -> list[int]:
+    """Ids among the `count` oldest papers that have no features of `model` (the background's)."""
+    first = select(papers.c.id).order_by(papers.c.id).limit(count).subquery()
+    current = select(paper_features.c.paper_id).where(paper_features.c.model == model)
+    query = select(first.c.id).where(first.c.id.not_in(current)).order_by(first.c.id)
     return list(conn.execute(query).scalars())
 
 

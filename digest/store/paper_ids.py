@@ -22,7 +22,7 @@ from digest.store.bulk import insert_rows
 from digest.store.papers import chunks
 from digest.store.tables import paper_features, paper_votes, papers
 
-__all__ = ["insert_library_papers", "rehome_library_votes", "resolve", "retire_library_copies"]
+__all__ = ["insert_library_papers", "paper_title", "rehome_library_votes", "resolve", "retire_library_copies"]
 
 _DOI = re.compile(r"^(?:doi:|https?://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\S+)$", re.I)
 
@@ -51,6 +51,11 @@ def resolve(conn: Connection, identifiers: Sequence[str]) -> tuple[dict[str, int
         else:
             found[identifier] = paper_id
     return found, unknown
+
+
+def paper_title(conn: Connection, paper_id: int) -> str | None:
+    """The stored title of a paper, or None when there is no such paper."""
+    return conn.execute(select(papers.c.title).where(papers.c.id == paper_id)).scalar()
 
 
 def insert_library_papers(conn: Connection, new: Sequence[Paper], *, now: datetime) -> dict[str, int]:
@@ -89,9 +94,13 @@ def retire_library_copies(conn: Connection, listed: Iterable[Paper]) -> dict[int
     return retired
 
 
-def rehome_library_votes(conn: Connection, retired: dict[int, str], ids: dict[str, int]) -> None:
-    """Move votes from retired library rows to the listed papers (`ids`: key -> new id), then
-    delete the retired rows (their features go with them; the listed paper gets its own)."""
+def rehome_library_votes(conn: Connection, retired: dict[int, str]) -> None:
+    """Move votes from retired library rows to the listed papers now stored under their keys,
+    then delete the retired rows (their features go with them; the listed paper gets its own)."""
+    if not retired:
+        return
+    ids = dict(tuple(r) for r in conn.execute(select(papers.c.key, papers.c.id).where(
+        papers.c.key.in_(sorted(set(retired.values()))))))
     for old, key in retired.items():
         new = ids.get(key)
         if new is None:

@@ -14,7 +14,7 @@ from typing import Iterable, Iterator, Sequence
 from sqlalchemy import Connection, Row, Text, bindparam, false, func, insert, or_, select, type_coerce, update
 
 from digest.diff import KnownPapers, SnapshotDiff, clean, title_hash
-from digest.models import IngestReport, Paper, ParsedSnapshot
+from digest.models import Paper, ParsedSnapshot
 from digest.store.bulk import execute_rows, insert_rows
 from digest.store.tables import papers, sightings, snapshots
 
@@ -224,6 +224,14 @@ def papers_after(conn: Connection, after_id: int, *, limit: int | None = None) -
     if limit is not None:
         query = query.limit(limit)
     return [to_paper(row) for row in conn.execute(query)]
+
+
+def key_ids(conn: Connection, keys: Sequence[str]) -> list[int]:
+    """The ids of the papers with these keys (unknown keys are skipped)."""
+    found: list[int] = []
+    for batch in chunks(list(keys)):
+        found.extend(conn.execute(select(papers.c.id).where(papers.c.key.in_(batch))).scalars())
+    return found
 
 
 def count_papers(conn: Connection) -> int:

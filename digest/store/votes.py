@@ -18,7 +18,7 @@ from digest.store.bulk import insert_rows
 from digest.store.papers import chunks
 from digest.store.tables import paper_votes, papers, profile_models
 
-__all__ = ["StoredModel", "VotedPaper", "forget", "labels", "labels_of_many", "models_of", "save_model", "set_votes",
+__all__ = ["StoredModel", "VotedPaper", "any_likes", "anyone_likes", "forget", "labels", "labels_of_many", "models_of", "save_model", "set_votes",
            "voted_papers"]
 
 
@@ -103,6 +103,22 @@ def labels_of_many(conn: Connection, subscriber_ids: Iterable[int]) -> dict[int,
         for sid, pid, vote in conn.execute(query):
             found.setdefault(sid, {})[pid] = Vote(vote)
     return found
+
+
+def anyone_likes(conn: Connection) -> bool:
+    """Whether any subscriber has liked any paper (if not, relevance work can wait)."""
+    return conn.execute(select(paper_votes.c.paper_id).where(paper_votes.c.vote == int(Vote.LIKE)).limit(1)).first() \
+        is not None
+
+
+def any_likes(conn: Connection, subscriber_ids: Iterable[int]) -> bool:
+    """Whether any of these subscribers has liked a paper (most runs: nobody has, skip relevance)."""
+    for batch in chunks(sorted(set(subscriber_ids))):
+        query = select(paper_votes.c.subscriber_id).where(
+            paper_votes.c.subscriber_id.in_(batch), paper_votes.c.vote == int(Vote.LIKE)).limit(1)
+        if conn.execute(query).first() is not None:
+            return True
+    return False
 
 
 def models_of(conn: Connection, subscriber_ids: Iterable[int]) -> dict[int, StoredModel]:

@@ -37,7 +37,7 @@ from digest.health import Health
 from digest.jobs import rate_limits
 from digest.jobs.subscribers import process_signups
 from digest.store.db import open_engine
-from digest.web import feed_routes, manage, metrics, pages
+from digest.web import feed_routes, feedback, manage, metrics, pages
 from digest.web.access_log import AccessLog, redact_path
 from digest.web.context import Web, make_templates
 from digest.web.security import BodyLimit, Csrf, SecurityHeaders, security_headers
@@ -64,7 +64,8 @@ TZ_SCRIPT = """(function () {
   }
 })();
 """
-ROBOTS = "User-agent: *\nDisallow: /confirm/\nDisallow: /manage/\nDisallow: /unsubscribe/\nDisallow: /feeds/s/\n"
+ROBOTS = ("User-agent: *\nDisallow: /confirm/\nDisallow: /manage/\nDisallow: /unsubscribe/\nDisallow: /feedback/\n"
+          "Disallow: /feeds/s/\n")
 _PLAIN_PREFIXES = ("/feeds/", "/metrics", "/healthz", "/static/")
 
 
@@ -110,6 +111,7 @@ def create_app(settings: Settings, engine: Engine | None = None, *, feed_cache_s
     app.state.feed_memo = feed_routes.PlanMemo(feed_state_ttl)
     app.include_router(pages.router(web))
     app.include_router(manage.router(web))
+    app.include_router(feedback.router(web))
     app.include_router(feed_routes.router(web, app.state.feed_cache, app.state.feed_memo))
     token = settings.metrics_token.get_secret_value() if settings.metrics_token is not None else None
     app.include_router(metrics.router(engine, token=token, health=web.health))

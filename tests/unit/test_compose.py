@@ -337,10 +337,10 @@ def test_a_template_testing_a_slot_fails_at_startup(tmp_path):
 
     shutil.copytree(templates_dir() / "email", tmp_path / "email")
     page = tmp_path / "email" / "digest.html"
-    page.write_text(page.read_text().replace("{{ query }}", "{% if query %}{{ query }}{% endif %}"))
+    page.write_text(page.read_text().replace("{{ about }}", "{% if about %}{{ about }}{% endif %}"))
     with pytest.raises(TypeError, match="slot"):
         Composer(make_environment(tmp_path), base_url="https://digest.example.org/")
-    page.write_text(page.read_text().replace("{% if query %}{{ query }}{% endif %}", "{{ query|upper }}"))
+    page.write_text(page.read_text().replace("{% if about %}{{ about }}{% endif %}", "{{ about|upper }}"))
     with pytest.raises(ValueError, match="slot"):
         Composer(make_environment(tmp_path), base_url="https://digest.example.org/")
 

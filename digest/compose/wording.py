@@ -1,0 +1,100 @@
+"""The words of a digest that depend on it: its heading, its topics, its counts. Pure.
+
+A digest's period is stored as a key ("2026-11-28", "2026-W48", "test-2026-11-28T04:09:38+00:00",
+"preview"); people read "Friday 28 November", "the week of 23 November" or "test digest".
+Topics in the subject are the subscriber's own phrases and comma items, as they wrote them
+("pruning, data filtering" gives "data filtering", never "filtering, data").
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Iterable, Sequence
+
+from digest.models import RankedPaper
+
+__all__ = ["count_of", "heading", "query_items", "topics"]
+
+_DAILY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+_WEEKLY = re.compile(r"(\d{4})-W(\d{2})")
+_WORD = re.compile(r"\w+")
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def _day(d: date, *, weekday: bool) -> str:
+    text = f"{d.day} {_MONTHS[d.month - 1]}"
+    return f"{_DAYS[d.weekday()]} {text}" if weekday else text
+
+
+def heading(period: str) -> str:
+    """The digest's heading for its period key."""
+    if match := _DAILY.fullmatch(period):
+        try:
+            return f"Your papers for {_day(date(*map(int, match.groups())), weekday=True)}"
+        except ValueError:
+            pass
+    if match := _WEEKLY.fullmatch(period):
+        try:
+            monday = date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
+            return f"Your papers for the week of {_day(monday, weekday=False)}"
+        except ValueError:
+            pass
+    if period.startswith("test"):
+        return "Your test digest"
+    if period == "preview":
+        return "Your next digest (a preview)"
+    return f"Your papers for {period}"
+
+
+def count_of(count: int, noun: str = "paper") -> str:
+    """'1 new paper', '3 new papers': the number agrees with the noun."""
+    return f"{count} new {noun}{'' if count == 1 else 's'}"
+
+
+def query_items(query: str) -> list[str]:
+    """The positive items of a comma-list query as written ("pruning, data filtering, -medical"
+    -> ["pruning", "data filtering"]); [] when the query has no top-level comma."""
+    parts, depth, quoted, current = [], 0, False, []
+    for ch in query:
+        quoted ^= ch == '"'
+        depth += (ch == "(") - (ch == ")") if not quoted else 0
+        if ch == "," and not quoted and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    parts.append("".join(current))
+    if len(parts) < 2:
+        return []
+    items = [" ".join(p.split()) for p in parts]
+    return [item for item in items if item and not item.startswith("-") and not item.upper().startswith("NOT ")]
+
+
+def _words(text: str) -> set[str]:
+    return {w.casefold() for w in _WORD.findall(text)}
+
+
+def topics(papers: Sequence[RankedPaper], query: str, limit: int = 3) -> list[str]:
+    """The most frequent matched topics across the digest, as the subscriber wrote them.
+
+    Matched terms of a comma item count for that item (first-seen order on ties)."""
+    items = query_items(query or "")
+    counts: dict[str, int] = {}
+    for rp in papers:
+        for topic in dict.fromkeys(_topic_of(term, items) for term in rp.matched):
+            if topic:
+                counts[topic] = counts.get(topic, 0) + 1
+    ranked = sorted(counts, key=counts.__getitem__, reverse=True)  # stable on ties
+    return ranked[:limit]
+
+
+def _topic_of(term: str, items: Iterable[str]) -> str:
+    term = " ".join(term.split())
+    words = _words(term)
+    for item in items:
+        if words and words <= _words(item):
+            return item
+    return term
