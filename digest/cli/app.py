@@ -38,7 +38,7 @@ COMMANDS = {
     "stats": Lazy("digest.cli.stats:stats", "Counts of papers, snapshots, subscribers and deliveries by status, "
                   "mailbox reports, papers per listing day."),
     "rank": Lazy("digest.cli.rank:rank_command",
-                 "Try an interests query on all stored papers, best first, with why each matched."),
+                 "Rank stored papers for a query and/or liked papers, best first, with why each was picked."),
     "preview": Lazy("digest.cli.rank:preview",
                     "Show the ranked papers a subscriber's next digest would hold if it were sent now."),
     "run": Lazy("digest.cli.run:run",

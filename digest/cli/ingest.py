@@ -158,4 +158,31 @@ def papers_list(
     console.print(table)
 
 
+@papers_app.command("reindex")
+@handle_errors
+def papers_reindex(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print {\"indexed\": N, \"model\": ...} as JSON."),
+) -> None:
+    """Compute the relevance features of every stored paper that lacks current ones.
+
+    Ingest computes them for new papers once anyone has liked a paper, and ranking computes
+    missing ones on demand; run this after an upgrade that changes the feature model, or to
+    prepare a database before subscribers start liking papers. Safe to interrupt and re-run.
+
+    Example:  digest papers reindex
+    """
+    from digest.jobs.features import reindex, stale
+
+    engine = runtime(ctx).engine
+    model, total = stale(engine)
+    with _progress() as progress:
+        task = progress.add_task("computing paper features", total=total)
+        done = reindex(engine, progress=lambda n, _total: progress.update(task, completed=n))
+    if as_json:
+        print_json({"indexed": done, "model": model})
+    else:
+        console.print(f"features computed for {done} paper{'' if done == 1 else 's'} (model {model})", highlight=False)
+
+
 __all__ = ["ingest", "papers_app"]

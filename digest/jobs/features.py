@@ -10,7 +10,7 @@ from digest.store import features as feature_store
 from digest.store.db import write_transaction
 from digest.store.papers import chunks, key_ids, papers_by_id
 
-__all__ = ["index_papers", "index_snapshot_features", "reindex"]
+__all__ = ["index_papers", "index_snapshot_features", "reindex", "stale"]
 
 BATCH = 1000
 
@@ -37,6 +37,14 @@ def index_snapshot_features(engine: Engine, diff) -> int:
         ids = key_ids(conn, [paper.key for paper in diff.new])
     ids += [pid for pid, found in diff.updated.items() if {"title", "abstract", "authors"} & found.keys()]
     return index_papers(engine, ids)
+
+
+def stale(engine: Engine) -> tuple[str, int]:
+    """(the current feature model, how many papers lack its features)."""
+    from digest import relevance
+
+    with engine.connect() as conn:
+        return relevance.MODEL, feature_store.stale_count(conn, model=relevance.MODEL)
 
 
 def reindex(engine: Engine, *, progress: Callable[[int, int], None] | None = None) -> int:

@@ -226,6 +226,15 @@ def papers_after(conn: Connection, after_id: int, *, limit: int | None = None) -
     return [to_paper(row) for row in conn.execute(query)]
 
 
+def snapshot_papers(conn: Connection, snapshot_id: int) -> list[Paper] | None:
+    """The papers one stored snapshot listed, in listing order; None when there is no such snapshot."""
+    if conn.execute(select(snapshots.c.id).where(snapshots.c.id == snapshot_id)).first() is None:
+        return None
+    query = (select(papers).join(sightings, sightings.c.paper_id == papers.c.id)
+             .where(sightings.c.snapshot_id == snapshot_id).order_by(sightings.c.position))
+    return [to_paper(row) for row in conn.execute(query)]
+
+
 def key_ids(conn: Connection, keys: Sequence[str]) -> list[int]:
     """The ids of the papers with these keys (unknown keys are skipped)."""
     found: list[int] = []

@@ -92,3 +92,18 @@ def test_an_unparsable_file_is_one_line(stocked, tmp_path):
     junk = tmp_path / "junk.bib"
     junk.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
     assert "not UTF-8" in one_error_line(stocked("subscribers", "import-library", "ada@example.org", str(junk)))
+
+
+def test_reindex_computes_missing_features_once(stocked, database_url):
+    from digest.store.tables import paper_features
+
+    first = stocked("papers", "reindex", "--json")
+    assert first.exit_code == 0, first.stderr
+    assert first.json()["indexed"] == 3
+    engine = open_engine(database_url)
+    with engine.connect() as conn:
+        models = set(conn.execute(select(paper_features.c.model)).scalars())
+        stored = conn.execute(select(func.count()).select_from(paper_features)).scalar_one()
+    engine.dispose()
+    assert stored == 3 and models == {first.json()["model"]}
+    assert stocked("papers", "reindex", "--json").json()["indexed"] == 0  # safe to re-run

@@ -141,3 +141,35 @@ def test_forged_or_foreign_feedback_links_are_refused_and_change_nothing(stocked
     engine.dispose()
     assert eve and client.post(f"/feedback/{eve}.{token}?{query}").status_code == 400
     assert votes(database_url) == before
+
+
+def test_rank_with_likes_on_one_snapshot_says_which_liked_paper_each_pick_resembles(cli, data_dir):
+    earlier = cli("ingest", str(data_dir / "profile" / "arxiv-rss-earlier.xml"), "--json").json()
+    later = cli("ingest", str(data_dir / "profile" / "arxiv-rss-later.xml"), "--json").json()
+    args = ["rank", "--query", QUERY, "--snapshot", str(later["snapshot_id"]), "--limit", "5", "--json"]
+    for pid in LIKED:
+        args += ["--like", pid]
+    ranked = cli(*args)
+    assert ranked.exit_code == 0, ranked.stderr
+    items = ranked.json()
+    assert {"key", "title", "score", "matched", "snippet", "arxiv_id", "because"} <= set(items[0])
+    assert items[0]["arxiv_id"] in TARGETS and items[0]["because"]
+    assert all(item["arxiv_id"] not in LIKED for item in items)  # only the later snapshot's papers
+    liked_titles = {p["title"] for p in cli("papers", "list", "--json").json() if p["arxiv_id"] in LIKED}
+    assert items[0]["because"] in liked_titles
+    friend = next((i for i in items if i["arxiv_id"] in FALSE_FRIENDS), None)
+    assert friend is None or (friend["because"] is None and friend["matched"] == ["normalization"])
+    assert earlier["snapshot_id"] != later["snapshot_id"]
+
+
+def test_rank_refuses_unknown_papers_and_snapshots_in_one_line(cli, data_dir):
+    cli("ingest", str(data_dir / "profile" / "arxiv-rss-earlier.xml"))
+    for args, needle in ((["--like", "2999.99999"], "'2999.99999'"), (["--snapshot", "999"], "no snapshot 999")):
+        ran = cli("rank", *args)
+        assert ran.exit_code == 1 and needle in ran.stderr and len(ran.stderr.strip().splitlines()) == 1
+
+
+def test_preview_json_has_the_same_fields_with_the_reason(stocked):
+    items = stocked("preview", "ada@example.org", "--json").json()
+    assert items and {"arxiv_id", "because", "matched", "snippet", "score", "key", "title"} <= set(items[0])
+    assert any(item["because"] for item in items)
