@@ -53,7 +53,7 @@ from feedgen.feed import FeedGenerator
 import digest
 from digest.diff import paper_key
 from digest.models import Paper, RankedPaper
-from digest.text import display_byline, display_ranked, for_display
+from digest.text import display_byline, display_ranked, display_title, for_display
 
 __all__ = [
     "EPOCH",
@@ -107,6 +107,8 @@ class FeedInfo:
     description: str = ""
     feed_id: str = ""
     language: str = "en"
+    # A subscriber's signed "more / less like this" URL: each entry links it with ?p=<id>&v=...
+    feedback_url: str = ""
 
 
 # --- text -----------------------------------------------------------------------------
@@ -158,10 +160,12 @@ def _escape(text: str) -> str:
     return html.escape(" ".join(clean_text(text).split()), quote=False)
 
 
-def entry_html(item: RankedPaper | Paper) -> str:
-    """The entry body: [snippet] [matched: ...] [abstract], each a <p>; may be "".
+def entry_html(item: RankedPaper | Paper, feedback_url: str = "") -> str:
+    """The entry body: [snippet] [matched: ... · like "title"] [abstract] [more/less like this],
+    each a <p>; may be "".
 
-    Only the snippet contributes markup (<b>); the abstract and matched terms are escaped.
+    Only the snippet contributes markup (<b>) besides the feedback links (whose URL is ours,
+    checked and escaped); the abstract, matched terms and titles are escaped.
     """
     paper = _paper(item)
     parts: list[str] = []
@@ -170,11 +174,18 @@ def entry_html(item: RankedPaper | Paper) -> str:
         if snippet:
             parts.append(f"<p>{snippet}</p>")
         matched = [one_line(term) for term in item.matched if one_line(term)]
-        if matched:
-            parts.append(f"<p>matched: {_escape(', '.join(matched))}</p>")
+        why = [f"matched: {', '.join(matched)}"] if matched else []
+        if item.because is not None:
+            why.append(f"like \u201c{one_line(display_title(item.because))}\u201d")
+        if why:
+            parts.append(f"<p>{_escape(' · '.join(why))}</p>")
     abstract = _escape(paper.abstract)
     if abstract:
         parts.append(f"<p>{abstract}</p>")
+    base = _safe_url(feedback_url) if feedback_url else None
+    if base and paper.id is not None:
+        more, less = (html.escape(f"{base}?p={paper.id}&v={v}") for v in ("more", "less"))
+        parts.append(f'<p><a href="{more}">More like this</a> · <a href="{less}">Less like this</a></p>')
     return "".join(parts)
 
 
@@ -265,7 +276,8 @@ def _feed_generator(info: FeedInfo, format: FeedFormat, feed_date: datetime) -> 
     return fg
 
 
-def _add_entry(fg: FeedGenerator, item: RankedPaper | Paper, format: FeedFormat, fallback: datetime) -> None:
+def _add_entry(fg: FeedGenerator, item: RankedPaper | Paper, format: FeedFormat, fallback: datetime,
+               feedback_url: str = "") -> None:
     paper = _paper(item)  # as stored: its key and links identify the entry
     # What readers see: LaTeX rendered as Unicode, lengths capped (digest.text).
     shown = display_ranked(item) if isinstance(item, RankedPaper) else for_display(item)
@@ -291,7 +303,7 @@ def _add_entry(fg: FeedGenerator, item: RankedPaper | Paper, format: FeedFormat,
     for category in dict.fromkeys(one_line(c) for c in paper.categories):
         if category:
             fe.category({"term": category})
-    body = entry_html(shown)
+    body = entry_html(shown, feedback_url)
     if not body and not url:
         # An Atom entry needs content or an alternate link; the title is all there is.
         body = _escape(_paper(shown).title)
@@ -327,7 +339,7 @@ def build_feed(
     feed_date = last_modified(entries, updated)
     fg = _feed_generator(info, format, feed_date)
     for item in entries:
-        _add_entry(fg, item, format, feed_date)
+        _add_entry(fg, item, format, feed_date, info.feedback_url)
     if format == "rss":
         return fg.rss_str(pretty=False)
     return fg.atom_str(pretty=False)

@@ -37,7 +37,8 @@ def feed(
     if subscriber and query is not None:
         raise typer.BadParameter("give --subscriber or --query, not both")
     rt = runtime(ctx)
+    keys = rt.settings.signing_keys() if subscriber and rt.settings.secret_key is not None else None
     body = feed_bytes(rt.engine, base_url=rt.settings.base_url, format=format.value, subscriber_email=subscriber,
-                      query=query, days=days)
+                      query=query, days=days, keys=keys)
     sys.stdout.buffer.write(body + b"\n")
     sys.stdout.flush()

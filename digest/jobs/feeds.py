@@ -32,10 +32,14 @@ from digest.errors import NotFoundError, QueryError
 from digest.feeds import FeedInfo, build_feed
 from digest.jobs.common import utcnow
 from digest.models import Paper, RankedPaper
-from digest.ranking import PaperIndex, build_index, rank, rank_subscribers, validate_query
+from digest.jobs.relevance import RunRanking
+from digest.links import feedback_url
+from digest.ranking import PaperIndex, build_index, rank, validate_query
 from digest.store import subscribers as subscriber_store
+from digest.store import votes as vote_store
 from digest.store import windows
 from digest.store.windows import PaperState
+from digest.tokens import Keys
 
 FEED_LIMIT = 50
 DEFAULT_DAYS = 7
@@ -124,8 +128,10 @@ def search_plan(conn: Connection, indexes: IndexCache, *, query: str, days: int,
 
 
 def subscriber_plan(conn: Connection, indexes: IndexCache, *, feed_token: str, now: datetime,
-                    base_url: str, self_url: str) -> FeedPlan | None:
-    """A subscriber's ranked papers; None for an unknown token or an unsubscribed subscriber."""
+                    base_url: str, self_url: str, keys: Keys | None = None) -> FeedPlan | None:
+    """A subscriber's ranked papers (by their likes too, as in their digests); None for an
+    unknown token or an unsubscribed subscriber. With signing `keys`, each entry carries the
+    subscriber's "more / less like this" links."""
     row = subscriber_store.by_token(conn, feed_token)
     if row is None or row.status == SubscriberStatus.UNSUBSCRIBED:
         return None
@@ -134,13 +140,18 @@ def subscriber_plan(conn: Connection, indexes: IndexCache, *, feed_token: str, n
     subscriber = replace(subscriber, cursor=0, max_papers=min(FEED_LIMIT, subscriber.max_papers * per_week))
     window = open_window(conn, DEFAULT_DAYS, now)
     # Not the subscriber's query: feed URLs end up in shared reader lists and aggregators.
-    info = _info(f"{SITE}: your papers", base_url, self_url,
-                 f"Your papers of the last {DEFAULT_DAYS} days, best first")
+    info = replace(_info(f"{SITE}: your papers", base_url, self_url,
+                         f"Your papers of the last {DEFAULT_DAYS} days, best first"),
+                   feedback_url=feedback_url(base_url, keys, row) if keys else "")
 
     def load(c: Connection) -> Items:
-        return indexes.use(c, window, lambda index: next(rank_subscribers(index, [subscriber]))[1])
+        def ranked(index: PaperIndex) -> list[RankedPaper]:
+            return next(RunRanking(c.engine, index, load_liked=True).rank([subscriber], snippets=True))[1]
 
-    return FeedPlan(("subscriber", feed_token, row.updated_at, row.status, window.key, self_url), info, load)
+        return indexes.use(c, window, ranked)
+
+    votes = vote_store.state(conn, row.id)  # a like changes the feed as much as a new query would
+    return FeedPlan(("subscriber", feed_token, row.updated_at, row.status, votes, window.key, self_url), info, load)
 
 
 def preview(conn: Connection, indexes: IndexCache, interests: str, *, now: datetime, limit: int = 10) -> list[RankedPaper]:
@@ -159,7 +170,8 @@ def clamp_days(days: int) -> int:
 
 
 def feed_bytes(engine: Engine, *, base_url: str, format: str, subscriber_email: str | None = None,
-               query: str | None = None, days: int = DEFAULT_DAYS, now: datetime | None = None) -> bytes:
+               query: str | None = None, days: int = DEFAULT_DAYS, now: datetime | None = None,
+               keys: Keys | None = None) -> bytes:
     """One feed's XML as the web app serves it: a subscriber's, a search's, or the newest papers.
 
     Raises NotFoundError for an unknown or unsubscribed subscriber, QueryError for a bad query.
@@ -169,7 +181,7 @@ def feed_bytes(engine: Engine, *, base_url: str, format: str, subscriber_email: 
         if subscriber_email:
             row = subscriber_store.get(conn, subscriber_email)
             plan = subscriber_plan(conn, indexes, feed_token=row.feed_token, now=now, base_url=base_url,
-                                   self_url=f"{base_url}/feeds/s/{row.feed_token}.{format}")
+                                   self_url=f"{base_url}/feeds/s/{row.feed_token}.{format}", keys=keys)
             if plan is None:
                 raise NotFoundError(f"{row.email} is unsubscribed: they have no feed")
         elif query is not None:

@@ -23,7 +23,8 @@ from digest.store import subscribers as subscriber_store
 from digest.store.db import write_transaction
 from digest.store.papers import load_known
 
-__all__ = ["LibraryPlan", "VoteReport", "apply_library", "plan_library", "vote_on", "vote_papers", "voted"]
+__all__ = ["LibraryPlan", "VoteReport", "apply_library", "paper_for_feedback", "plan_library", "vote_on", "vote_papers",
+           "vote_papers_of", "voted", "voted_by_id"]
 
 IDENTIFIER_HINT = "use an arXiv id (2607.01234), a DOI (10.1145/...) or a key shown by `digest papers list`"
 
@@ -45,9 +46,19 @@ def vote_papers(engine: Engine, email: str, identifiers: list[str], vote: Vote |
     Raises NotFoundError naming the subscriber or every identifier that names no paper;
     nothing is written then.
     """
+    with engine.connect() as conn:
+        subscriber = subscriber_store.get(conn, email)
+    return vote_papers_of(engine, subscriber.id, identifiers, vote, origin=origin, now=now)
+
+
+def vote_papers_of(engine: Engine, subscriber_id: int, identifiers: list[str], vote: Vote | None, *,
+                   origin: VoteOrigin, now: datetime | None = None) -> VoteReport:
+    """`vote_papers` for a subscriber already identified (the manage page)."""
     now = now or utcnow()
     with write_transaction(engine) as conn:
-        subscriber = subscriber_store.get(conn, email)
+        subscriber = subscriber_store.by_id(conn, subscriber_id)
+        if subscriber is None:
+            raise NotFoundError("this subscription no longer exists")
         found, unknown = paper_ids.resolve(conn, identifiers)
         if unknown:
             raise NotFoundError(f"no stored paper {', '.join(map(repr, unknown))}: {IDENTIFIER_HINT}; nothing changed")
@@ -75,6 +86,12 @@ def vote_on(engine: Engine, subscriber_id: int, paper_id: int, vote: Vote | None
     if changed:
         relevance.refresh_profiles(engine, [subscriber_id])
     return changed
+
+
+def voted_by_id(engine: Engine, subscriber_id: int) -> list[votes.VotedPaper]:
+    """A subscriber's liked and disliked papers, newest first."""
+    with engine.connect() as conn:
+        return votes.voted_papers(conn, subscriber_id)
 
 
 def voted(engine: Engine, email: str) -> list[votes.VotedPaper]:

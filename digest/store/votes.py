@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable, Sequence
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, func, select
 
 from digest.enums import Vote, VoteOrigin
 from digest.store.bulk import insert_rows
 from digest.store.papers import chunks
 from digest.store.tables import paper_votes, papers, profile_models
 
-__all__ = ["StoredModel", "VotedPaper", "any_likes", "anyone_likes", "forget", "labels", "labels_of_many", "models_of", "save_model", "set_votes",
-           "voted_papers"]
+__all__ = ["StoredModel", "VotedPaper", "any_likes", "anyone_likes", "forget", "labels", "labels_of_many",
+           "models_of", "save_model", "set_votes", "state", "voted_papers"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +119,13 @@ def any_likes(conn: Connection, subscriber_ids: Iterable[int]) -> bool:
         if conn.execute(query).first() is not None:
             return True
     return False
+
+
+def state(conn: Connection, subscriber_id: int) -> tuple[int, datetime | None]:
+    """(how many votes, the newest one's time): changes whenever the subscriber's votes do."""
+    query = select(func.count(), func.max(paper_votes.c.created_at)).where(paper_votes.c.subscriber_id == subscriber_id)
+    count, newest = conn.execute(query).one()
+    return count, newest
 
 
 def models_of(conn: Connection, subscriber_ids: Iterable[int]) -> dict[int, StoredModel]:

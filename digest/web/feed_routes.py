@@ -195,6 +195,6 @@ def router(web: Web, cache: FeedCache, memo: PlanMemo) -> APIRouter:
         self_url = f"{base}/feeds/s/{feed_token}.{format}"
         return await serve(request, format, ("subscriber", self_url),
                            lambda conn: subscriber_plan(conn, web.indexes, feed_token=feed_token, now=web.clock(),
-                                                        base_url=base, self_url=self_url))
+                                                        base_url=base, self_url=self_url, keys=web.keys))
 
     return routes

@@ -34,6 +34,7 @@ from digest.store import subscribers as subscriber_store
 from digest.subscribers import SubscriberSpec
 from digest.text import display_ranked
 from digest.tokens import BadToken
+from digest.web import likes
 from digest.web.context import Web
 from digest.jobs.feeds import preview
 from digest.web.forms import DAYS, HOURS, MANAGE_FIELDS, FieldError, form_values, row_values, timezone_choices, validate
@@ -48,6 +49,7 @@ _NOTICES = {
     "unchanged": "Nothing changed.",
 }
 _BUTTONS = (Action.PAUSE, Action.RESUME, Action.UNSUBSCRIBE)
+_LIKES = likes.ACTIONS
 
 
 # Long by design: FastAPI routes are closures over `web`; each route is short, and the factory
@@ -100,6 +102,8 @@ def router(web: Web) -> APIRouter:
                              "For your security the page must be loaded again before it is sent. "
                              "Nothing was changed.", back=request.url.path)
         action = str(form.get("action", "save"))
+        if action in _LIKES:
+            return await run_in_threadpool(likes_respond, request, row.id, action, form)
         if action not in ("save", *_BUTTONS):
             return web.error(request, 400, "Unknown action", "Nothing was changed.", back=request.url.path)
         values = form_values(form, MANAGE_FIELDS)
@@ -115,6 +119,14 @@ def router(web: Web) -> APIRouter:
         shown = values if errors else row_values(row)
         return manage_page(web, request, row, shown, errors, notice=_NOTICES.get(notice or ""),
                            status=400 if errors else 200)
+
+    def likes_respond(request: Request, sid: int, action: str, form: Any) -> HTMLResponse:
+        errors, notice = likes.apply(web, sid, action, form)
+        row = subscriber_store_row(web, sid)
+        if row is None:
+            return gone(request)
+        return manage_page(web, request, row, row_values(row), errors, notice=notice, status=400 if errors else 200,
+                           pasted=str(form.get("ids", "")) if errors else "")
 
     @routes.get("/unsubscribe/{token}", response_class=HTMLResponse)
     def unsubscribe_form(request: Request, token: str) -> HTMLResponse:
@@ -183,7 +195,7 @@ def subscriber_store_row(web: Web, sid: int) -> Row | None:
 
 
 def manage_page(web: Web, request: Request, row: Row, values: dict[str, str], errors: dict[str, FieldError], *,
-                notice: str | None = None, status: int = 200) -> HTMLResponse:
+                notice: str | None = None, status: int = 200, pasted: str = "") -> HTMLResponse:
     """Preferences form, status buttons and a preview of the stored keywords' last 7 days."""
     with web.engine.connect() as conn:
         ranked = preview(conn, web.indexes, row.interests or "", now=web.clock(), limit=PREVIEW_LIMIT)
@@ -192,6 +204,7 @@ def manage_page(web: Web, request: Request, row: Row, values: dict[str, str], er
         request, "manage.html", status=status, form=True, row=row, values=values, errors=errors, notice=notice,
         action=request.url.path, ranked=ranked, zones=timezone_choices(), hours=HOURS, days=DAYS,
         schedule=describe_schedule(subscriber_store.to_subscriber(row)), feeds=web.feed_links(row.feed_token),
+        voted=likes.shown(web, row.id), pasted=pasted,
     )
 
 

@@ -173,3 +173,57 @@ def test_preview_json_has_the_same_fields_with_the_reason(stocked):
     items = stocked("preview", "ada@example.org", "--json").json()
     assert items and {"arxiv_id", "because", "matched", "snippet", "score", "key", "title"} <= set(items[0])
     assert any(item["because"] for item in items)
+
+
+def manage_link(database_url) -> str:
+    from digest.tokens import sign_link
+
+    engine = open_engine(database_url)
+    with engine.connect() as conn:
+        row = conn.execute(select(subscribers).where(subscribers.c.email == "ada@example.org")).one()
+    engine.dispose()
+    return f"/manage/{sign_link(SECRET, 'manage', row.id, row.link_secret)}"
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def test_manage_page_lists_likes_removes_one_and_likes_pasted_ids(stocked, database_url, client):
+    path = manage_link(database_url)
+    page = client.get(path)
+    assert page.status_code == 200 and "Papers you like" in page.text
+    liked = {pid: int(re.search(rf'name="paper" value="(\d+)">\s*<a href="https://arxiv.org/abs/{pid}"',
+                                 page.text).group(1)) for pid in LIKED}
+    removed = client.post(path, data={"csrf_token": csrf_of(page.text), "action": "unlike",
+                                      "paper": str(liked[LIKED[0]])})
+    assert removed.status_code == 200 and "Removed" in removed.text
+    assert (LIKED[0], 1) not in votes(database_url) and (LIKED[1], 1) in votes(database_url)
+
+    before = votes(database_url)
+    bad = client.post(path, data={"csrf_token": csrf_of(removed.text), "action": "like_ids",
+                                  "ids": "2607.23445 2999.99999"})
+    assert bad.status_code == 400 and "2999.99999" in bad.text and votes(database_url) == before
+    good = client.post(path, data={"csrf_token": csrf_of(bad.text), "action": "like_ids",
+                                   "ids": "https://arxiv.org/abs/2607.23445v2,\n2607.27700"})
+    assert good.status_code == 200 and "Liked 2 papers" in good.text
+    assert {("2607.23445", 1), ("2607.27700", 1)} <= votes(database_url)
+    assert client.post(path, data={"action": "like_ids", "ids": "2607.22923"}).status_code == 403  # no CSRF token
+    assert ("2607.22923", 1) not in votes(database_url)
+
+
+def test_the_private_feed_is_ranked_by_the_likes_and_carries_feedback_links(stocked, database_url, client):
+    import html
+
+    engine = open_engine(database_url)
+    with engine.connect() as conn:
+        token = conn.execute(select(subscribers.c.feed_token)).scalar_one()
+    engine.dispose()
+    feed = client.get(f"/feeds/s/{token}.atom")
+    assert feed.status_code == 200 and feed.headers["cache-control"].startswith("private")
+    body = html.unescape(html.unescape(feed.text))
+    order = arxiv_ids_in_order(body)
+    assert min(order.index(pid) for pid in TARGETS) < min(order.index(pid) for pid in FALSE_FRIENDS if pid in order)
+    assert "like \u201c" in body and "/feedback/" in body and "v=more" in body
+    link = re.search(r'href="https://digest\.example\.org(/feedback/[^"]+v=more)"', body).group(1)
+    assert client.get(link).status_code == 200  # the feed's link works like the email's
