@@ -39,7 +39,8 @@ def run(
     rt = runtime(ctx)
     if dry_run:
         report = write_dry_run(rt.engine, rt.settings, out, force=now, only=only)
-        err_console.print(f"dry run: wrote {report.written} messages to {out}/ (nothing was sent or recorded)",
+        err_console.print(f"dry run: wrote {report.written} message{'' if report.written == 1 else 's'} to {out}/ "
+                          "(nothing was sent or recorded)",
                           highlight=False)
         figures = report.as_dict()
     else:
