@@ -29,7 +29,7 @@ from digest.compose.shells import Shell, Slot, esc
 from digest.compose.templates import finish_text, make_environment, oneline, require_url, safe_url
 from digest.compose.wording import count_of, heading, topics
 from digest.models import Digest, Paper, RankedPaper, Subscriber
-from digest.text import display_title, for_display
+from digest.text import display_snippet, display_title, for_display
 
 __all__ = ["Composer"]
 
@@ -196,6 +196,7 @@ class Composer:
             html = " ".join(snippet.split())
             if not _is_plain_snippet(html):
                 html = " ".join(nh3.clean(html, tags={"b"}, attributes={}, strip_comments=True).split())
+            html = display_snippet(html)  # arXiv LaTeX as readers see it; still text and <b> only
             text = html_lib.unescape(html.replace("<b>", "").replace("</b>", ""))
             if len(self._snippets) >= _SNIPPET_CACHE_MAX:
                 self._snippets.clear()

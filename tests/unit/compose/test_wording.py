@@ -86,3 +86,13 @@ def test_likes_give_the_reason_and_feedback_links(composer):
     assert 'href="https://d.example.org/feedback/t?p=9&amp;v=less"' in email.html
     only_likes = composer.render_digest(digest("2026-11-28", [picked], interests=""), LINKS)
     assert "picked from the papers you like" in only_likes.text
+
+
+def test_latex_in_titles_and_snippets_reaches_readers_as_unicode(composer):
+    paper = Paper(title="Fast $\\mathcal{O}(n)$ pooling", id=5, key="k5",
+                  abstract="A speedup of 6.01$\\times$ with \\textbf{adaptability}, see github.io/\\#swantale")
+    snippet = "A <b>speedup</b> of 6.01$\\times$ with \\textbf{adaptability}, see github.io/\\#swantale"
+    email = composer.render_digest(digest("2026-11-28", [RankedPaper(paper, 1.0, ("speedup",), snippet)]), LINKS)
+    for part in (email.text, email.html):
+        assert "6.01\u00d7" in part and "adaptability" in part and "github.io/#swantale" in part
+        assert "\\times" not in part and "\\textbf" not in part and "\\mathcal" not in part
