@@ -9,7 +9,6 @@ from sqlalchemy import Engine
 
 from digest.errors import NotFoundError
 from digest.models import Paper, RankedPaper, Subscriber
-from digest.store import paper_ids
 from digest.store import papers as paper_store
 
 __all__ = ["find_papers", "rank_papers"]
@@ -51,6 +50,8 @@ def rank_papers(engine: Engine, *, query: str = "", liked: Sequence[str] = (), d
 
 
 def _resolve(conn, identifiers: Sequence[str], hint: str) -> list[int]:
+    from digest.store import paper_ids  # here: `papers list` must start fast (see bench_startup)
+
     if not identifiers:
         return []
     found, unknown = paper_ids.resolve(conn, identifiers)
