@@ -133,10 +133,24 @@ def parse(data: bytes) -> ParsedSnapshot:
         problem = _one_line(result.get("bozo_exception"))
         warnings.append(f"feed is not well-formed XML, read what could be recovered: {problem}")
     feed = result.get("feed") or {}
-    from_hf = "huggingface.co" in _feed_links(feed)
+    papers = _papers(result.get("entries") or [], fmt, "huggingface.co" in _feed_links(feed), warnings)
+    if papers and result.get("bozo") and not _ROOT_END.search(text[-256:]):
+        warnings.append(f"entry {len(result.get('entries') or [])}: the document stops before its end, so the last "
+                        "entry may be cut off; kept: a later snapshot with the full entry updates it")
+    listing_day = None
+    if fmt == "arxiv-rss":
+        channel_day = _local_date(feed.get("published"), feed.get("published_parsed"))
+        listing_day = channel_day or next((p.published for p in papers if p.published), None)
+        for paper in papers:
+            paper.listing_day = paper.published or listing_day
+    return ParsedSnapshot(format=fmt, papers=papers, listing_day=listing_day, warnings=warnings)
+
+
+def _papers(entries: list, fmt: str, from_hf: bool, warnings: list[str]) -> list[Paper]:
+    """The entries as papers in listing order; untitled ones skipped and repeats kept, both with a warning."""
     papers: list[Paper] = []
     seen: dict[str, int] = {}
-    for number, entry in enumerate(result.get("entries") or [], 1):
+    for number, entry in enumerate(entries, 1):
         paper = _paper(entry, fmt, from_hf)
         if paper is None:
             warnings.append(f"entry {number}: no title, skipped")
@@ -146,16 +160,7 @@ def parse(data: bytes) -> ParsedSnapshot:
         elif paper.arxiv_id:
             seen[paper.arxiv_id] = number
         papers.append(paper)
-    if papers and result.get("bozo") and not _ROOT_END.search(text[-256:]):
-        warnings.append(f"entry {number}: the document stops before its end, so the last entry may be cut off; "
-                        "kept: a later snapshot with the full entry updates it")
-    listing_day = None
-    if fmt == "arxiv-rss":
-        channel_day = _local_date(feed.get("published"), feed.get("published_parsed"))
-        listing_day = channel_day or next((p.published for p in papers if p.published), None)
-        for paper in papers:
-            paper.listing_day = paper.published or listing_day
-    return ParsedSnapshot(format=fmt, papers=papers, listing_day=listing_day, warnings=warnings)
+    return papers
 
 
 def _to_utf8(data: bytes) -> tuple[bytes, list[str]]:

@@ -35,6 +35,8 @@ class _Ask:
     vote: str
 
 
+# Long by design: FastAPI routes are closures over `web`; each route is short, and the factory
+# is as long as the routes it holds.
 def router(web: Web) -> APIRouter:
     routes = APIRouter()
 
