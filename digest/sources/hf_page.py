@@ -48,8 +48,9 @@ _AUTHOR_COUNT = re.compile(r"^[•·*-]?\s*(?P<count>\d+)\s+authors?$", re.IGNOR
 _BULLET_AUTHORS = re.compile(r"^[•]\s*(?P<names>\S.*)$")
 _SEPARATORS = {"·", "•", "|"}
 _UPVOTES = re.compile(r"^\d{1,7}$")
-# Lines of page chrome, compared case-insensitively without trailing punctuation.
-_CHROME = {
+# Chrome no paper is titled; the other chrome words ("Next", "Search") are titles when an
+# abstract follows them. Lines are compared case-insensitively without trailing punctuation.
+_SITE_CHROME = {
     "new",
     "get trending papers in your email inbox once a day",
     "get trending papers in your email inbox",
@@ -57,6 +58,9 @@ _CHROME = {
     "daily papers",
     "byak and the research community",
     "by ak and the research community",
+}
+# Every line of page chrome.
+_CHROME = _SITE_CHROME | {
     "papers",
     "trending papers",
     "previous",
@@ -67,17 +71,6 @@ _CHROME = {
     "submit",
     "submit a paper",
     "search",
-}
-# Chrome no paper is titled; the other chrome words ("Next", "Search") are titles when an
-# abstract follows them.
-_SITE_CHROME = {
-    "new",
-    "get trending papers in your email inbox once a day",
-    "get trending papers in your email inbox",
-    "subscribe",
-    "daily papers",
-    "byak and the research community",
-    "by ak and the research community",
 }
 # Chrome that can be glued to the start of the first title when the text is copied.
 _GLUED_CHROME = ("Subscribe", "Daily Papers", "byAK and the research community")
