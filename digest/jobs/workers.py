@@ -1,0 +1,187 @@
+"""The daily run on every core: plan once here, send from N processes claiming from the outbox.
+
+`plan_and_send` starts N sender processes first (their start-up overlaps planning), plans
+in this process, then lets them finish. Each child opens its own engine and SMTP sender
+and runs the ordinary `Dispatcher`: while planning still writes rows it polls for them;
+once planning is done, one ordinary drain until nothing is claimable. Claims are exclusive
+(`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite one writer at a time, WAL and a 30 s
+busy timeout, see `store.db`), so each message is sent once whatever the number of
+processes. Memory stays flat: each child holds one claimed batch at a time.
+
+Children are started with "spawn", not "fork": a forked child would inherit open SQLite
+connections and threads, which SQLite and asyncio do not survive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import queue as queue_module
+import resource
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine
+
+from digest.config import Settings
+from digest.enums import SubscriberStatus
+from digest.errors import DigestError
+from digest.jobs.dispatch import Dispatcher, SendReport, dispatcher_for
+from digest.jobs.planning import PlanReport, plan_digests
+from digest.store import subscribers as subscriber_store
+
+__all__ = ["MAX_PROCESSES", "PARALLEL_FROM", "ParallelRun", "SenderFailed", "SenderResult", "default_processes",
+           "plan_and_send", "processes_for", "send_here"]
+
+MAX_PROCESSES = 8
+# Below this many active subscribers one process sends faster than N start up (~1 s of CPU each).
+PARALLEL_FROM = 2_000
+POLL_SECONDS = 0.05  # how often a child looks for rows while planning still writes them
+
+
+class SenderFailed(DigestError):
+    """A sender process died; what it had not sent is sent by the next run."""
+
+    exit_code = 2
+
+
+@dataclass(slots=True, kw_only=True)
+class SenderResult:
+    """What one sender process did: its counts, first errors and peak memory."""
+
+    pid: int
+    report: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    peak_rss_mb: float = 0.0
+    failure: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pid": self.pid, **self.report, "peak_rss_mb": self.peak_rss_mb, "failure": self.failure}
+
+
+@dataclass(slots=True, kw_only=True)
+class ParallelRun:
+    """A planned and sent run: the plan, the sends of every process added up, and each process."""
+
+    plan: PlanReport
+    sent: SendReport
+    senders: list[SenderResult]
+
+
+def default_processes() -> int:
+    """One sender per CPU, at most MAX_PROCESSES."""
+    return max(1, min(os.cpu_count() or 1, MAX_PROCESSES))
+
+
+def processes_for(engine: Engine, wanted: int | None) -> int:
+    """`wanted` when given; else one per CPU when there are PARALLEL_FROM active subscribers or more, else 1."""
+    if wanted is not None:
+        return max(1, wanted)
+    with engine.connect() as conn:
+        active = subscriber_store.counts_by_status(conn).get(SubscriberStatus.ACTIVE, 0)
+    return default_processes() if active >= PARALLEL_FROM else 1
+
+
+def send_here(engine: Engine, settings: Settings, *, only: str | None = None) -> SendReport:
+    """Drain the outbox in this process (one core): `digest run --processes 1`, `send-test`."""
+    return asyncio.run(_drain_once(dispatcher_for(engine, settings), only))
+
+
+async def _drain_once(dispatcher: Dispatcher, only: str | None) -> SendReport:
+    async with dispatcher.sender:
+        return await dispatcher.drain(only=only)
+
+
+def plan_and_send(engine: Engine, settings: Settings, *, processes: int, force: bool = False,
+                  now: datetime | None = None) -> ParallelRun:
+    """Plan what is due (here, once) and send it from `processes` child processes.
+
+    Raises SenderFailed after every child has ended when one of them died; the rows it
+    held are claimable again once their lease expires.
+    """
+    context = multiprocessing.get_context("spawn")
+    planned, results = context.Event(), context.Queue()
+    url = engine.url.render_as_string(hide_password=False)
+    children = [context.Process(target=_sender_main, args=(url, settings, planned, results),
+                                name=f"digest-sender-{n + 1}", daemon=True) for n in range(processes)]
+    for child in children:
+        child.start()
+    try:
+        plan = plan_digests(engine, now, force=force)
+    finally:
+        planned.set()  # even when planning failed: what it did write is sent
+        senders = _collect(children, results)
+    total = SendReport()
+    for result in senders:
+        for name, value in result.report.items():
+            setattr(total, name, getattr(total, name) + value)
+        total.errors.extend(result.errors)
+    failed = [r for r in senders if r.failure]
+    if failed:
+        raise SenderFailed("; ".join(f"sender process {r.pid} failed: {r.failure}" for r in failed)
+                           + " (its messages are sent by the next run)")
+    return ParallelRun(plan=plan, sent=total, senders=senders)
+
+
+def _collect(children: list, results) -> list[SenderResult]:
+    """Every child's result; a child that died without one is reported as failed."""
+    found: dict[int, SenderResult] = {}
+    while len(found) < len(children):
+        try:
+            result = results.get(timeout=0.5)
+            found[result.pid] = result
+        except queue_module.Empty:
+            for child in children:
+                if not child.is_alive() and child.pid not in found and results.empty():
+                    found[child.pid] = SenderResult(pid=child.pid, failure=f"exited with code {child.exitcode}")
+    for child in children:
+        child.join()
+    return [found[child.pid] for child in children]
+
+
+def _sender_main(url: str, settings: Settings, planned, results) -> None:
+    """A child: send until planning is done and nothing is left to claim, then report."""
+    from digest.store.db import open_engine
+
+    result = SenderResult(pid=os.getpid(), failure="interrupted")  # until it finishes
+    engine = None
+    try:
+        engine = open_engine(url)
+        report = asyncio.run(_drain_while_planning(dispatcher_for(engine, settings), planned))
+        result.report, result.errors, result.failure = report.as_dict(), report.errors[:20], None
+    except Exception as err:  # noqa: BLE001 - reported to the parent, which says so
+        result.failure = f"{type(err).__name__}: {err}"
+    finally:
+        if engine is not None:
+            engine.dispose()
+        result.peak_rss_mb = round(_peak_rss_mb(), 1)
+        results.put(result)
+
+
+async def _drain_while_planning(dispatcher: Dispatcher, planned) -> SendReport:
+    """Poll for rows while the parent plans; once it is done, one ordinary drain.
+
+    Stopping the polling drain hands back the rows claimed but not started (a few hundred
+    at most); the final drain claims them again.
+    """
+    async with dispatcher.sender:
+        if not planned.is_set():
+            stop = asyncio.Event()
+            watcher = asyncio.create_task(_set_when_planned(planned, stop))
+            await dispatcher.drain(stop=stop, idle_wait=POLL_SECONDS)
+            await watcher
+        return await dispatcher.drain()
+
+
+async def _set_when_planned(planned, stop: asyncio.Event) -> None:
+    parent = multiprocessing.parent_process()
+    while not await asyncio.to_thread(planned.wait, 0.5):
+        if parent is not None and not parent.is_alive():
+            break  # the planner is gone: send what is there and stop
+    stop.set()
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -1,0 +1,77 @@
+"""The daily run on several processes: planned once, every message delivered exactly once.
+
+`jobs.workers.plan_and_send` plans in this process while sender processes (spawned, each
+with its own engine and SMTP connections) claim from the outbox, against a real aiosmtpd
+sink, on SQLite and (with DIGEST_TEST_DATABASE_URL) PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import collections
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from digest.config import load_settings
+from digest.jobs import ingest_bytes
+from digest.jobs.rendering import MailSetup
+from digest.jobs.workers import plan_and_send
+from digest.mail.message_ids import make_message_id
+from digest.store.bulk import insert_rows
+from digest.store.db import write_transaction
+from digest.store.subscribers import new_row
+from digest.store.tables import deliveries, subscribers
+from digest.subscribers import SubscriberSpec
+
+PEOPLE = 600
+SECRET = "processes-test-secret-0123456789abcdefghij"
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+
+
+def stock(engine, samples) -> None:
+    """Papers from the fixtures and PEOPLE active subscribers; a few match nothing."""
+    ingest_bytes(engine, (samples / "snapshots" / "hf-listing-plain.txt").read_bytes(), input="plain")
+    queries = ["pruning OR normalization", "title:diffusion", "zzzunmatched"]
+    rows = [new_row(SubscriberSpec(email=f"reader{i}@example.org", status="active", interests=queries[i % 3],
+                                   max_papers=3), now=NOW, cursor=0) for i in range(PEOPLE)]
+    with write_transaction(engine) as conn:
+        insert_rows(conn, subscribers, rows)
+
+
+def settings_for(database_url: str, port: int):
+    return load_settings(database_url=database_url, smtp_host="127.0.0.1", smtp_port=port, smtp_pool_size=4,
+                         smtp_rate=100_000, secret_key=SECRET, DIGEST_FROM="Digest <digest@example.org>")
+
+
+def sent_ids(engine, settings) -> set[str]:
+    setup = MailSetup.from_settings(settings)
+    with engine.connect() as conn:
+        rows = conn.execute(select(deliveries.c.id, deliveries.c.created_at).where(deliveries.c.status == "sent"))
+        return {make_message_id(r.id, setup.domain, salt=setup.id_salt, created=r.created_at) for r in rows}
+
+
+def test_three_sender_processes_deliver_every_message_exactly_once(engine, database_url, samples, smtp_sink):
+    stock(engine, samples)
+    settings = settings_for(database_url, smtp_sink.port)
+    run = plan_and_send(engine, settings, processes=3, force=True, now=NOW)
+    with engine.connect() as conn:
+        by_status = dict(conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status)).all())
+    counts = collections.Counter(smtp_sink.handler.message_ids)
+    assert run.plan.planned == by_status["sent"] == run.sent.sent > 0
+    assert run.plan.skipped_empty == by_status["skipped"] == PEOPLE // 3
+    assert set(by_status) == {"sent", "skipped"}
+    assert set(counts) == sent_ids(engine, settings)
+    assert all(n == 1 for n in counts.values()), counts.most_common(3)
+    assert len(run.senders) == 3 and all(s.failure is None for s in run.senders)
+    assert sum(s.report["sent"] for s in run.senders) == run.sent.sent
+    assert all(s.peak_rss_mb > 0 for s in run.senders)
+
+
+def test_a_second_run_plans_and_sends_nothing(engine, database_url, samples, smtp_sink):
+    stock(engine, samples)
+    settings = settings_for(database_url, smtp_sink.port)
+    first = plan_and_send(engine, settings, processes=2, force=True, now=NOW)
+    again = plan_and_send(engine, settings, processes=2, force=True, now=NOW)
+    assert first.sent.sent > 0
+    assert again.plan.planned == 0 and again.sent.sent == 0
+    assert len(smtp_sink.handler.messages) == first.sent.sent
