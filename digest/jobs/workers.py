@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import queue as queue_module
 import resource
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -68,6 +69,7 @@ class ParallelRun:
     plan: PlanReport
     sent: SendReport
     senders: list[SenderResult]
+    plan_seconds: float = 0.0  # wall time of planning (the senders ran meanwhile)
 
 
 def default_processes() -> int:
@@ -108,9 +110,11 @@ def plan_and_send(engine: Engine, settings: Settings, *, processes: int, force: 
                                 name=f"digest-sender-{n + 1}", daemon=True) for n in range(processes)]
     for child in children:
         child.start()
+    started = time.perf_counter()
     try:
         plan = plan_digests(engine, now, force=force)
     finally:
+        plan_seconds = time.perf_counter() - started
         planned.set()  # even when planning failed: what it did write is sent
         senders = _collect(children, results)
     total = SendReport()
@@ -122,7 +126,7 @@ def plan_and_send(engine: Engine, settings: Settings, *, processes: int, force: 
     if failed:
         raise SenderFailed("; ".join(f"sender process {r.pid} failed: {r.failure}" for r in failed)
                            + " (its messages are sent by the next run)")
-    return ParallelRun(plan=plan, sent=total, senders=senders)
+    return ParallelRun(plan=plan, sent=total, senders=senders, plan_seconds=plan_seconds)
 
 
 def _collect(children: list, results) -> list[SenderResult]:

@@ -1,61 +1,84 @@
 """The whole daily run at scale: ingest, plan + rank, render, send — and a naive baseline.
 
-    python tests/benchmarks/bench_daily_run.py --subscribers 10000 --papers 2000 [--baseline]
-        [--baseline-sample N] [--database-url postgresql+psycopg://...] [--pool 8]
+    python tests/benchmarks/bench_daily_run.py --subscribers 10000 --papers 2000 [--processes N]
+        [--workers N --database-url postgresql+psycopg://...] [--profiles [--like-sets 1000]]
+        [--baseline [--baseline-sample N]] [--pool 8]
 
 From an empty database (subscribers are created first, timed apart as `setup_s`): ingest
 the day's papers, plan and rank every digest, render and send every message over the
-real SmtpSender to an SMTP sink running in another process. Prints per-stage seconds,
-wall and CPU time, peak RSS and messages/s. With --baseline the same workload also runs the
-way simple digest scripts do it (one SMTP connection per message, per-subscriber scoring
-without an index, every paper rendered for every subscriber, one commit per message) and
-the speed-up is printed. `--baseline-sample N` times the baseline on the first N
-subscribers and scales it linearly (said so in the output) when the full run would take
-too long. The last line is one JSON object with the figures.
+real SmtpSender to an SMTP sink running in another process. Three ways to send:
+`--processes 1` in this process (stages timed apart: render is what the renderer spent),
+`--processes N` as `digest run --processes N` does it (planning here, N sender processes
+claiming from the outbox), `--workers N` with one planner here and N `digest worker`
+processes (as a scale-out deployment; start-up counted in the wall time).
+`--profiles`: every subscriber has 10 liked papers (of a 5,000-paper library ingested in
+setup) and every second one has no query; profiles are fitted in setup (see
+daily_setup.py), so the run pays what a steady day pays.
+
+Prints wall, CPU (this process and its children), messages/s, peak RSS per process, and
+checks the counts: messages at the sink == outbox rows sent == digests with papers, and no
+Message-ID twice at the sink. With --baseline the same workload also runs the way simple
+digest scripts do it (one SMTP connection per message, per-subscriber scoring without an
+index, every paper rendered for every subscriber, one commit per message), timed on the
+first `--baseline-sample` subscribers and scaled linearly when asked. The last line is one
+JSON object with the figures.
 """
 
 from __future__ import annotations
 
 import argparse
-from itertools import islice
 import asyncio
+import collections
 import json
+import os
 import re
 import resource
+import signal
 import smtplib
+import subprocess
 import sys
 import tempfile
 import time
 from email.message import EmailMessage
+from itertools import islice
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import css_inline  # noqa: E402
-import jinja2  # noqa: E402
-from sqlalchemy import Column, Integer, MetaData, String, Table, insert  # noqa: E402
+import css_inline
+import jinja2
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
-from digest.config import load_settings  # noqa: E402
-from digest.jobs import ingest_bytes  # noqa: E402
-from digest.jobs.dispatch import Dispatcher  # noqa: E402
-from digest.jobs.planning import plan_digests  # noqa: E402
-from digest.jobs.rendering import MailSetup, Renderer  # noqa: E402
-from digest.mail.smtp import SmtpConfig, SmtpSender  # noqa: E402
-from digest.sources import parse_snapshot  # noqa: E402
-from digest.store.bulk import insert_rows  # noqa: E402
-from digest.store.db import open_engine, write_transaction  # noqa: E402
-from digest.store.subscribers import new_row  # noqa: E402
-from digest.store.tables import subscribers  # noqa: E402
-from digest.subscribers import SubscriberSpec  # noqa: E402
-from tests.benchmarks.workload import Day, planned_at  # noqa: E402
-from tests.smtp_server import spawn_sink  # noqa: E402
+from digest.config import load_settings
+from digest.jobs import ingest_bytes
+from digest.jobs.dispatch import Dispatcher
+from digest.jobs.planning import plan_digests
+from digest.jobs.rendering import MailSetup, Renderer
+from digest.jobs.workers import plan_and_send
+from digest.mail.smtp import SmtpConfig, SmtpSender
+from digest.sources import parse_snapshot
+from digest.store.db import open_engine
+from digest.store.tables import deliveries
+from tests.benchmarks.daily_setup import (
+    add_likes_and_profiles,
+    create_subscribers,
+    ingest_library,
+)
+from tests.benchmarks.workload import Day, planned_at
+from tests.smtp_server import spawn_sink
 
 SECRET = "benchmark-secret-0123456789abcdefghij"
+FROM = "Paper Digest <digest@example.org>"
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return round(resource.getrusage(who).ru_maxrss / 1024, 1)
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class TimedRenderer(Renderer):
@@ -71,19 +94,10 @@ class TimedRenderer(Renderer):
             self.seconds += time.perf_counter() - start
 
 
-def create_subscribers(engine, day: Day) -> None:
-    """Insert the day's subscribers 10,000 at a time (setup must not inflate the peak RSS)."""
-    now = planned_at()
-    people = day.subscriber_rows()
-    while batch := [new_row(SubscriberSpec(**fields), now=now, cursor=0) for fields in islice(people, 10_000)]:
-        with write_transaction(engine) as conn:
-            insert_rows(conn, subscribers, batch)
-
-
-def settings_for(port: int, pool: int):
-    return load_settings(smtp_host="127.0.0.1", smtp_port=port, smtp_pool_size=pool, smtp_rate=1_000_000,
-                         secret_key=SECRET, base_url="https://digest.example.org",
-                         **{"DIGEST_FROM": "Paper Digest <digest@example.org>"})
+def settings_for(url: str, port: int, pool: int):
+    return load_settings(database_url=url, smtp_host="127.0.0.1", smtp_port=port, smtp_pool_size=pool,
+                         smtp_rate=1_000_000, secret_key=SECRET, base_url="https://digest.example.org",
+                         DIGEST_FROM=FROM)
 
 
 async def send_all(engine, settings, renderer: TimedRenderer) -> dict:
@@ -94,31 +108,94 @@ async def send_all(engine, settings, renderer: TimedRenderer) -> dict:
         return (await dispatcher.drain()).as_dict()
 
 
-def run_ours(day: Day, url: str, port: int, pool: int) -> dict:
-    engine = open_engine(url)
+def setup(engine, day: Day, args) -> dict:
+    """Subscribers (and for --profiles the library, likes and fitted profiles), timed apart."""
     started = time.perf_counter()
-    create_subscribers(engine, day)
-    setup_s = time.perf_counter() - started
-    data = day.papers_json()
-    wall, cpu = time.perf_counter(), time.process_time()
-    ingested = ingest_bytes(engine, data, input="day.json")
-    ingest_s = time.perf_counter() - wall
+    cursor = ingest_library(engine, args.seed) if args.profiles else 0
+    create_subscribers(engine, day, cursor=cursor, profiles=args.profiles)
+    fitted = add_likes_and_profiles(engine, day.subscribers, min(args.like_sets, day.subscribers), args.seed) \
+        if args.profiles else 0
+    return {"setup_s": round(time.perf_counter() - started, 2), "profiles_fitted_in_setup": fitted}
+
+
+def send_here(engine, settings) -> tuple[dict, dict]:
+    """Plan, then send from this process; render timed apart."""
+    started = time.perf_counter()
     plan = plan_digests(engine, planned_at(), force=True)
-    plan_s = time.perf_counter() - wall - ingest_s
-    settings = settings_for(port, pool)
+    plan_s = time.perf_counter() - started
     renderer = TimedRenderer(MailSetup.from_settings(settings))
     sent = asyncio.run(send_all(engine, settings, renderer))
+    return sent, {"plan_rank_s": round(plan_s, 2), "render_s": round(renderer.seconds, 2),
+                  "planned": plan.planned, "skipped_empty": plan.skipped_empty, "processes_rss_mb": []}
+
+
+def send_in_processes(engine, settings, processes: int) -> tuple[dict, dict]:
+    """`digest run --processes N`: planning here while N sender processes claim."""
+    run = plan_and_send(engine, settings, processes=processes, force=True, now=planned_at())
+    return run.sent.as_dict(), {"plan_rank_s": round(run.plan_seconds, 2), "planned": run.plan.planned,
+                                "skipped_empty": run.plan.skipped_empty,
+                                "processes_rss_mb": [s.peak_rss_mb for s in run.senders]}
+
+
+def send_with_workers(engine, settings, url: str, workers: int, pool: int) -> tuple[dict, dict]:
+    """One planner here, `workers` `digest worker` processes (started first); stopped when the outbox is empty."""
+    env = {**os.environ, "DIGEST_DATABASE_URL": url, "DIGEST_SMTP_HOST": settings.smtp_host,
+           "DIGEST_SMTP_PORT": str(settings.smtp_port), "DIGEST_SMTP_POOL_SIZE": str(pool),
+           "DIGEST_SMTP_RATE": "1000000", "DIGEST_SECRET_KEY": SECRET, "DIGEST_FROM": FROM,
+           "DIGEST_BASE_URL": "https://digest.example.org"}
+    procs = [subprocess.Popen([sys.executable, "-m", "digest", "worker", "--poll", "0.2"], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(workers)]
+    started = time.perf_counter()
+    plan = plan_digests(engine, planned_at(), force=True)
+    plan_s = time.perf_counter() - started
+    while (left := outbox_counts(engine)).get("queued", 0) + left.get("sending", 0):
+        time.sleep(0.2)
+    rss = []
+    for proc in procs:
+        proc.send_signal(signal.SIGTERM)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        assert proc.returncode == 0, proc.stderr.read().decode()
+        rss.append(round(usage.ru_maxrss / 1024, 1))
+    counts = outbox_counts(engine)
+    return {"sent": counts.get("sent", 0), "failed": counts.get("failed", 0)}, {
+        "plan_rank_s": round(plan_s, 2), "planned": plan.planned, "skipped_empty": plan.skipped_empty,
+        "processes_rss_mb": rss}
+
+
+def outbox_counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status)).all())
+
+
+def digests_with_papers(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(deliveries).where(deliveries.c.paper_count > 0)).scalar()
+
+
+def run_ours(day: Day, url: str, port: int, args) -> dict:
+    engine = open_engine(url)
+    figures = setup(engine, day, args)
+    settings = settings_for(url, port, args.pool)
+    wall, cpu, child_cpu = time.perf_counter(), time.process_time(), children_cpu_s()
+    ingested = ingest_bytes(engine, day.papers_json(), input="day.json")
+    ingest_s = time.perf_counter() - wall
+    if args.workers:
+        sent, stages = send_with_workers(engine, settings, url, args.workers, args.pool)
+    elif args.processes > 1:
+        sent, stages = send_in_processes(engine, settings, args.processes)
+    else:
+        sent, stages = send_here(engine, settings)
     wall_s = time.perf_counter() - wall
-    cpu_s = time.process_time() - cpu
+    figures.update(stages, ingest_s=round(ingest_s, 2), wall_s=round(wall_s, 2),
+                   cpu_s=round(time.process_time() - cpu, 2), children_cpu_s=round(children_cpu_s() - child_cpu, 2),
+                   papers_new=ingested.new, sent=sent["sent"], failed=sent["failed"],
+                   messages_per_s=round(sent["sent"] / max(wall_s, 1e-9)),
+                   outbox_sent=outbox_counts(engine).get("sent", 0), digests_with_papers=digests_with_papers(engine))
+    if "render_s" in figures:
+        figures["send_s"] = round(wall_s - ingest_s - figures["plan_rank_s"] - figures["render_s"], 2)
     engine.dispose()
-    render_s = renderer.seconds
-    return {
-        "setup_s": round(setup_s, 2), "ingest_s": round(ingest_s, 2), "plan_rank_s": round(plan_s, 2),
-        "render_s": round(render_s, 2), "send_s": round(wall_s - ingest_s - plan_s - render_s, 2),
-        "wall_s": round(wall_s, 2), "cpu_s": round(cpu_s, 2), "papers_new": ingested.new,
-        "planned": plan.planned, "skipped_empty": plan.skipped_empty, "sent": sent["sent"],
-        "failed": sent["failed"], "messages_per_s": round(sent["sent"] / max(wall_s - ingest_s - plan_s, 1e-9)),
-    }
+    return figures
 
 
 # ---- the naive baseline: how a simple digest script does it ---------------------------------
@@ -178,38 +255,65 @@ def run_baseline(day: Day, folder: Path, port: int, sample: int) -> dict:
             "baseline_extrapolated": scale != 1}
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=10_000)
     parser.add_argument("--papers", type=int, default=2_000)
     parser.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
-    parser.add_argument("--pool", type=int, default=8, help="SMTP connections")
+    parser.add_argument("--pool", type=int, default=8, help="SMTP connections (per sending process)")
+    parser.add_argument("--processes", type=int, default=1, help="sender processes, as `digest run --processes N`")
+    parser.add_argument("--workers", type=int, default=0, help="`digest worker` processes beside one planner")
+    parser.add_argument("--profiles", action="store_true", help="10 likes each, half without a query")
+    parser.add_argument("--like-sets", type=int, default=1000, help="distinct sets of likes (one fit each in setup)")
     parser.add_argument("--baseline", action="store_true")
     parser.add_argument("--baseline-sample", type=int, default=None, help="time the baseline on this many subscribers")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
+    if args.workers and not (args.database_url or "").startswith("postgresql"):
+        parser.error("--workers needs --database-url of a PostgreSQL database (workers on SQLite share one host)")
+    return args
+
+
+def main() -> None:
+    args = arguments()
     day = Day(papers=args.papers, subscribers=args.subscribers, seed=args.seed)
     folder = Path(tempfile.mkdtemp(prefix="bench-daily-"))
     url = args.database_url or f"sqlite:///{folder / 'digest.db'}"
-    with spawn_sink(engine="fast", count_only=True, dump=folder / "sink.json") as sink:
-        figures = {"subscribers": args.subscribers, "papers": args.papers, "database": url.split(":")[0]}
-        figures.update(run_ours(day, url, sink.port, args.pool))
-        figures["peak_rss_mb"] = round(peak_rss_mb(), 1)
+    how = f"{args.workers} workers" if args.workers else f"{args.processes} process{'es' * (args.processes > 1)}"
+    with spawn_sink(engine="fast", dump=folder / "sink.json") as sink:
+        figures = {"subscribers": args.subscribers, "papers": args.papers, "database": url.split(":")[0],
+                   "senders": how, "profiles": args.profiles}
+        figures.update(run_ours(day, url, sink.port, args))
+        figures["peak_rss_mb"] = peak_rss_mb()
         if args.baseline:
             figures.update(run_baseline(day, folder, sink.port, min(args.baseline_sample or args.subscribers, args.subscribers)))
             figures["speedup"] = round(figures["baseline_wall_s"] / figures["wall_s"], 1)
         time.sleep(0.6)
-        figures["sink_received"] = sink.stop()["count"]
+        received = sink.stop()
+    ids = collections.Counter(received["message_ids"])
+    figures.update(sink_received=received["count"], sink_duplicates=sum(n - 1 for n in ids.values()))
+    figures["counts_ok"] = (figures["sink_received"] - (figures.get("baseline_measured_subscribers") or 0)
+                            == figures["outbox_sent"] == figures["digests_with_papers"] == figures["sent"]
+                            and figures["sink_duplicates"] == 0)
     report(figures)
 
 
 def report(f: dict) -> None:
-    print(f"daily run: {f['subscribers']:,} subscribers x {f['papers']:,} papers on {f['database']}")
-    print(f"  setup (create subscribers, not timed below): {f['setup_s']} s")
-    print(f"  ingest {f['ingest_s']} s | plan+rank {f['plan_rank_s']} s | render {f['render_s']} s | send {f['send_s']} s")
-    print(f"  wall {f['wall_s']} s, CPU {f['cpu_s']} s, peak RSS {f['peak_rss_mb']} MB")
-    print(f"  {f['sent']:,} sent ({f['skipped_empty']:,} empty digests skipped), {f['messages_per_s']:,} messages/s; "
-          f"the sink received {f['sink_received']:,}")
+    print(f"daily run: {f['subscribers']:,} subscribers x {f['papers']:,} papers on {f['database']}, {f['senders']}"
+          + (", profiles (10 likes each, half without a query)" if f["profiles"] else ""))
+    print(f"  setup (not timed below): {f['setup_s']} s, {f['profiles_fitted_in_setup']} profiles fitted")
+    stages = f"ingest {f['ingest_s']} s | plan+rank {f['plan_rank_s']} s"
+    if "render_s" in f:
+        stages += f" | render {f['render_s']} s | send {f['send_s']} s"
+    else:
+        stages += " (sending overlapped it)"
+    print(f"  {stages}")
+    print(f"  wall {f['wall_s']} s, CPU {f['cpu_s']} s here + {f['children_cpu_s']} s in sender processes; "
+          f"peak RSS {f['peak_rss_mb']} MB here, senders {f['processes_rss_mb']} MB")
+    print(f"  {f['sent']:,} sent ({f['skipped_empty']:,} empty digests skipped), {f['messages_per_s']:,} messages/s "
+          "over the whole wall time")
+    print(f"  counts: sink {f['sink_received']:,} ({f['sink_duplicates']} duplicate Message-IDs), outbox sent "
+          f"{f['outbox_sent']:,}, digests with papers {f['digests_with_papers']:,}: {'OK' if f['counts_ok'] else 'MISMATCH'}")
     if "speedup" in f:
         how = (f"measured on {f['baseline_measured_subscribers']:,} subscribers in {f['baseline_measured_s']} s and scaled"
                if f["baseline_extrapolated"] else "measured on all subscribers")
