@@ -4,6 +4,7 @@
   TF-IDF word features, likes against the background's sampled negatives, dislikes (weighted
   `DISLIKE_WEIGHT`) and implicit negatives; only the `KEEP_WEIGHTS` largest weights are kept.
 - `dense_lr`: class-balanced logistic regression (C = 0.3) on the pooled WordLlama vectors.
+- `lsa_lr`: class-balanced logistic regression (C = 0.3) on the LSA view (`background.py`).
 - `centroid`: the mean liked vector (minus half the mean disliked one, Rocchio-style): with 1-3
   likes it is the steadiest of the three, and the dense views generalise from few examples
   where the words do not (dev split, nDCG@10 at k=3: words 0.252, dense LR 0.289, centroid 0.297).
@@ -32,6 +33,7 @@ __all__ = ["Profile", "fit_profile", "labels_digest"]
 
 SPARSE_C = 0.01  # arxiv-sanity-lite's value; nDCG@10 flat from 0.003 to 0.1 on the dev split
 DENSE_C = 0.3  # dev split, k = 3/10/30: C = 0.3 beat 1 and 3 at every k
+LSA_C = 0.3  # dev split: C = 0.3 beat 3 at k = 3/10/30
 DISLIKE_WEIGHT = 3.0  # an explicit "less like this" counts three background papers (not benchmarked)
 KEEP_WEIGHTS = 2000  # sparse weights kept per profile (16 kB); see bench_relevance --prune
 MAX_LIKES = 1000  # most recent likes used; older ones still count in the labels digest
@@ -47,6 +49,7 @@ class Profile:
     sparse_weight: np.ndarray  # float32
     dense_lr: np.ndarray  # float32 (256,)
     centroid: np.ndarray  # float32 (256,), unit length
+    lsa_lr: np.ndarray  # float32 (LSA dims,)
     liked_ids: tuple[str, ...]  # for explanations, in the order given to fit_profile
     liked_dense: np.ndarray  # float16 (likes, 256): the nearest liked paper of a pick
 
@@ -54,7 +57,7 @@ class Profile:
         buf = io.BytesIO()
         np.savez(buf, model=np.array(self.model), background=np.array(self.background),
                  sparse_index=self.sparse_index, sparse_weight=self.sparse_weight, dense_lr=self.dense_lr,
-                 centroid=self.centroid, liked_ids=np.array(self.liked_ids, dtype=str), liked_dense=self.liked_dense)
+                 centroid=self.centroid, lsa_lr=self.lsa_lr, liked_ids=np.array(self.liked_ids, dtype=str), liked_dense=self.liked_dense)
         return buf.getvalue()
 
     @classmethod
@@ -63,7 +66,7 @@ class Profile:
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 return cls(str(z["model"]), str(z["background"]), z["sparse_index"], z["sparse_weight"],
-                           z["dense_lr"], z["centroid"], tuple(z["liked_ids"].tolist()), z["liked_dense"])
+                           z["dense_lr"], z["centroid"], z["lsa_lr"], tuple(z["liked_ids"].tolist()), z["liked_dense"])
         except (OSError, KeyError, ValueError) as exc:
             raise ValueError(f"profile model: unreadable bytes ({exc}): refit it") from exc
 
@@ -89,7 +92,9 @@ def _training(liked: Candidates, negatives: Sequence[tuple[Candidates, float]]):
     weight = np.concatenate([np.full(len(c), w) for c, _, w in parts])
     words = sp.vstack([c.words for c, _, _ in parts]).tocsr()
     dense = np.vstack([c.dense for c, _, _ in parts])
-    return words, dense, y, weight
+    width = max((c.lsa.shape[1] for c, _, _ in parts if c.lsa is not None), default=0)
+    lsa = np.vstack([c.lsa_or_zeros(width) for c, _, _ in parts])
+    return words, dense, lsa, y, weight
 
 
 def _top_weights(coef: np.ndarray, keep: int) -> tuple[np.ndarray, np.ndarray]:
@@ -118,19 +123,23 @@ def fit_profile(background: Background, liked: Candidates, disliked: Candidates 
     liked = liked.subset(range(max(0, len(liked) - MAX_LIKES), len(liked)))
     others = [c for c in (disliked, implicit) if c is not None]
     negatives = [(_negatives(background, liked, others), 1.0), (disliked, DISLIKE_WEIGHT), (implicit, 1.0)]
-    words, dense, y, weight = _training(liked, [(c, w) for c, w in negatives if c is not None])
+    words, dense, lsa, y, weight = _training(liked, [(c, w) for c, w in negatives if c is not None])
     centroid = liked.dense.mean(axis=0)
     if disliked is not None and len(disliked):
         centroid = centroid - 0.5 * disliked.dense.mean(axis=0)
     if y.min() == 1:  # nothing to contrast with (an empty background): similarity alone
         return Profile(MODEL, background.version, np.zeros(0, np.int32), np.zeros(0, np.float32),
-                       _unit(centroid), _unit(centroid), tuple(map(str, liked.ids)), liked.dense.astype(np.float16))
+                       _unit(centroid), _unit(centroid), np.zeros(lsa.shape[1], np.float32), tuple(map(str, liked.ids)), liked.dense.astype(np.float16))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         svm = LinearSVC(C=SPARSE_C, class_weight="balanced", max_iter=10000, tol=1e-6)
         svm.fit(words, y, sample_weight=weight)
         lr = LogisticRegression(C=DENSE_C, class_weight="balanced", max_iter=1000)
         lr.fit(dense, y, sample_weight=weight)
+        lsa_lr = np.zeros(lsa.shape[1], np.float32)
+        if lsa.shape[1]:
+            lsa_lr = LogisticRegression(C=LSA_C, class_weight="balanced", max_iter=1000).fit(
+                lsa, y, sample_weight=weight).coef_.ravel().astype(np.float32)
     index, values = _top_weights(svm.coef_.ravel(), keep_weights)
     return Profile(MODEL, background.version, index, values, lr.coef_.ravel().astype(np.float32), _unit(centroid),
-                   tuple(map(str, liked.ids)), liked.dense.astype(np.float16))
+                   lsa_lr, tuple(map(str, liked.ids)), liked.dense.astype(np.float16))

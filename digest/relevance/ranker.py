@@ -11,13 +11,19 @@ BM25, or the top papers by upvotes with no query).
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from digest.errors import QueryError
 from digest.models import Paper, RankedPaper, Subscriber
-from digest.ranking import Highlighter, PaperIndex, keyword_scores, matched_terms, rank_subscribers
+from digest.ranking import (
+    Highlighter,
+    PaperIndex,
+    keyword_scores,
+    matched_terms,
+    rank_subscribers,
+)
 from digest.relevance.background import Candidates
 from digest.relevance.profile import Profile
 from digest.relevance.scoring import KEYWORD_WEIGHT, explain, score_profiles

@@ -54,6 +54,8 @@ def _score_batch(profiles: Sequence[Profile], candidates: Candidates) -> np.ndar
     dense = candidates.dense @ np.stack([p.dense_lr for p in profiles] + [p.centroid for p in profiles]).T
     n = len(profiles)
     fused = _z(words) + _z(dense[:, :n]) + _z(dense[:, n:])
+    if candidates.lsa is not None and candidates.lsa.shape[1]:
+        fused += _z(candidates.lsa @ np.stack([p.lsa_lr for p in profiles]).T)
     return _z(fused).T.astype(np.float32)
 
 
