@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Iterable, Mapping, Sequence
 
 from sqlalchemy import Connection, Engine, select
 
@@ -118,16 +118,20 @@ def _digest_of(labels: Mapping[int, Vote], background) -> str:
 
 
 def profiles_for(engine: Engine, subscriber_ids: Iterable[int], background, *,
-                 now: datetime | None = None, save: bool = True) -> dict:
+                 now: datetime | None = None, save: bool = True,
+                 labels: Mapping[int, Mapping[int, Vote]] | None = None) -> dict:
     """subscriber id -> fitted `relevance.Profile` for those with at least one like.
 
     Stored profiles are reused while their labels digest matches; others are fitted now
-    (and stored unless `save` is False). A subscriber with only dislikes has no profile."""
+    (and stored unless `save` is False). A subscriber with only dislikes has no profile.
+    `labels` (subscriber id -> their votes, as `votes.labels_of_many` reads them) saves
+    reading them again."""
     from digest import relevance as rel
 
     ids = list(subscriber_ids)
     with engine.connect() as conn:
-        labels = vote_store.labels_of_many(conn, ids)
+        if labels is None:
+            labels = vote_store.labels_of_many(conn, ids)
         stored = vote_store.models_of(conn, [sid for sid, found in labels.items() if Vote.LIKE in found.values()])
     profiles, fitted = {}, {}
     for sid, found in labels.items():
@@ -207,29 +211,32 @@ class RunRanking:
         from digest.ranking import rank_subscribers
 
         ids = [s.id for s in subscribers if s.id is not None]
-        profiles = self._profiles(ids, extra or {})
+        labels: dict[int, dict[int, Vote]] = {}
+        profiles = self._profiles(ids, extra or {}, labels)
         if not profiles:
             yield from rank_subscribers(self.index, subscribers, snippets=snippets)
             return
         if self._ranker is None:
             self._ranker = personal_ranker(self.engine, self.index, self._background)
         liked = self._liked_papers(profiles) if self.load_liked else _IdOnly()
-        with self.engine.connect() as conn:
-            voted = {sid: set(found) for sid, found in vote_store.labels_of_many(conn, ids).items()}
+        voted = {sid: set(found) for sid, found in labels.items()}
         for sid, adhoc in (extra or {}).items():
             voted[sid] = set(adhoc.labels)
         yield from self._ranker.rank(subscribers, profiles, liked, snippets=snippets, voted=voted)
 
-    def _profiles(self, ids: Sequence[int], extra: Mapping[int, object]) -> dict:
+    def _profiles(self, ids: Sequence[int], extra: Mapping[int, object], labels: dict) -> dict:
+        """The batch's profiles; fills `labels` with every vote of the batch (read once)."""
         with self.engine.connect() as conn:
             anyone = bool(extra) or vote_store.any_likes(conn, ids)
+            if anyone:
+                labels.update(vote_store.labels_of_many(conn, ids))
         if not anyone:
             return {}
         if not self._ready:
             self._background, self._ready = load_background(self.engine), True
         if self._background is None:
             return {}
-        profiles = profiles_for(self.engine, ids, self._background, now=self.now)
+        profiles = profiles_for(self.engine, ids, self._background, now=self.now, labels=labels)
         for sid, adhoc in extra.items():
             fitted = adhoc.fit(self.engine, self._background)
             if fitted is not None:

@@ -40,6 +40,10 @@ MAX_PROCESSES = 8
 # Below this many active subscribers one process sends faster than N start up (~1 s of CPU each).
 PARALLEL_FROM = 2_000
 POLL_SECONDS = 0.05  # how often a child looks for rows while planning still writes them
+# Subscribers planned per batch while senders wait for rows: small enough that sending starts
+# early (ranking 5,000 subscribers with profiles takes ~15 s of CPU), large enough that the
+# per-batch queries cost nothing.
+PLAN_BATCH = 1000
 
 
 class SenderFailed(DigestError):
@@ -112,7 +116,7 @@ def plan_and_send(engine: Engine, settings: Settings, *, processes: int, force: 
         child.start()
     started = time.perf_counter()
     try:
-        plan = plan_digests(engine, now, force=force)
+        plan = plan_digests(engine, now, force=force, batch_size=PLAN_BATCH)
     finally:
         plan_seconds = time.perf_counter() - started
         planned.set()  # even when planning failed: what it did write is sent

