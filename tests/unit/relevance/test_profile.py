@@ -45,6 +45,29 @@ def test_background_bytes_round_trip(extract, background):
     assert again.version == background.version
     a, b = (extract.prepare(bg, extract.day2[:30]) for bg in (background, again))
     assert np.allclose(a.dense, b.dense) and (a.words != b.words).nnz == 0
+    assert np.allclose(a.lsa, b.lsa, atol=1e-6)
+
+
+def test_lsa_view_places_papers_of_one_interest_together(extract, background):
+    """The LSA view: unit vectors of at most LSA_DIM dims, fitted on the background's TF-IDF;
+    two robotics papers are closer in it, on average, than a robotics paper and another one."""
+    cands = extract.prepare(background, extract.day2)
+    assert 1 <= cands.lsa.shape[1] <= rel.background.LSA_DIM
+    assert np.allclose(np.linalg.norm(cands.lsa, axis=1), 1.0, atol=1e-4)
+    robots = set(extract.robotics(extract.day2))
+    is_robot = np.array([i in robots for i in extract.day2])
+    sims = cands.lsa @ cands.lsa.T
+    np.fill_diagonal(sims, np.nan)
+    assert np.nanmean(sims[is_robot][:, is_robot]) > np.nanmean(sims[is_robot][:, ~is_robot]) + 0.03
+
+
+def test_a_background_of_one_paper_has_no_lsa_view_and_still_ranks(extract):
+    tiny = rel.Background.build([extract.features[extract.day1[0]]])
+    assert tiny.prepare([extract.features[i] for i in extract.day2[:5]]).lsa.shape == (5, 0)
+    liked = extract.robotics(extract.day1)[:2]
+    profile = rel.fit_profile(tiny, extract.prepare(tiny, liked))
+    assert profile.lsa_lr.shape == (0,)
+    assert rel.score_profiles([profile], extract.prepare(tiny, extract.day2)).shape == (1, len(extract.day2))
 
 
 def test_background_is_deterministic_and_versioned_by_content(extract, background):
