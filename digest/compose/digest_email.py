@@ -47,20 +47,17 @@ class _Fragment:
     text: str
 
 
-@dataclass(slots=True)
-class _TextItem:
-    head: str
-    snippet: str
-    why: str
-    more: str
-    less: str
+# Markers for the per-subscriber feedback URLs of a cached text item (plain strings, not
+# `Slot`: the text template tests them, and the test is the same for every subscriber who
+# gets feedback links).
+_TEXT_SLOTS = {"more": "\ue000more\ue001", "less": "\ue000less\ue001"}
 
 
-def _feedback_urls(base: str, paper: Paper) -> tuple[str, str]:
-    """The paper's "more / less like this" URLs under the subscriber's signed feedback URL."""
+def _feedback_base(base: str, paper: Paper) -> str:
+    """The paper's "more / less like this" URLs are this plus "more" / "less" ("" for none)."""
     if not base or paper.id is None:
-        return "", ""
-    return f"{base}?p={paper.id}&v=more", f"{base}?p={paper.id}&v=less"
+        return ""
+    return f"{base}?p={paper.id}&v="
 
 
 def _about(query: str, liked: bool) -> str:
@@ -124,7 +121,8 @@ class Composer:
         self._digest_page, self.css = self._compile_digest_page()
         macros = self.env.get_template("email/_paper.html").module
         self._head_macro = macros.head
-        self._item = self._compile_fragment(macros.item(Slot("head"), Slot("extra")), ("head", "extra"), "item")
+        item = self._compile_fragment(macros.item(Slot("head"), Slot("extra")), ("head", "extra"), "item")
+        self._item_open, self._item_mid, self._item_close = item.fill(head="\ue000", extra="\ue000").split("\ue000")
         self._snippet_shell = self._compile_fragment(macros.snippet(Slot("html")), ("html",), "snippet")
         self._why = self._compile_fragment(macros.why(Slot("text")), ("text",), "why")
         self._feedback = self._compile_fragment(macros.feedback(Slot("more"), Slot("less")), ("more", "less"),
@@ -132,6 +130,7 @@ class Composer:
         self._empty = self._fragment_inliner.inline_fragment(str(macros.empty()), self.css)
 
         self._text_head = self.env.get_template("email/_paper.txt")
+        self._text_item = self.env.get_template("email/_item.txt")
         self._subject = self.env.get_template("email/digest.subject.txt")
         self._preheader = self.env.get_template("email/digest.preheader.txt")
         self._text = self.env.get_template("email/digest.txt")
@@ -139,6 +138,7 @@ class Composer:
         self._fragments: dict[str, _Fragment] = {}
         self._snippets: dict[str, tuple[str, str]] = {}
         self._why_cache: dict[tuple, tuple[str, str]] = {}
+        self._item_cache: dict[tuple, tuple[str, tuple[str, ...]]] = {}
         self.fragments_rendered = 0  # observable: paper heads rendered (cache misses)
 
     # -- compilation -------------------------------------------------------------
@@ -168,6 +168,7 @@ class Composer:
         self._fragments.clear()
         self._snippets.clear()
         self._why_cache.clear()
+        self._item_cache.clear()
 
     def _fragment(self, paper: Paper) -> _Fragment:
         key = _paper_key(paper)
@@ -250,7 +251,7 @@ class Composer:
             title=esc(subject),
             preheader=esc(preheader),
             heading=esc(title),
-            papers="".join(items_html) if items_html else self._empty,
+            papers="\n".join(items_html) if items_html else self._empty,
             about=_about(query, liked),
             manage_url=esc(links.manage_url),
             unsubscribe_url=esc(links.unsubscribe_url),
@@ -260,25 +261,61 @@ class Composer:
                                  links=links, **self._base)
         return RenderedEmail(subject=subject, text=finish_text(text), html=html)
 
-    def _items(self, papers: list[RankedPaper], feedback_url: str) -> tuple[list[str], list[_TextItem]]:
-        """Each paper as an HTML list item and as a plain-text item."""
+    def _items(self, papers: list[RankedPaper], feedback_url: str) -> tuple[list[str], list[str]]:
+        """Each paper as an HTML list item and as a plain-text item (without its number).
+
+        All but the feedback links is the same for every subscriber who gets this paper with
+        this snippet and reason, so it is built once (`_item`) and only the links are filled in.
+        """
         items_html: list[str] = []
-        items_text: list[_TextItem] = []
-        item_fill, snippet_fill, feedback_fill = self._item.fill, self._snippet_shell.fill, self._feedback.fill
+        items_text: list[str] = []
+        base_html = esc(feedback_url)
+        feedback_fill, close = self._feedback.fill, self._item_close
         for rp in papers:
+            feedback = _feedback_base(feedback_url, rp.paper)
+            html, text = self._item(rp, bool(feedback))
+            if feedback:
+                at = f"{base_html}?p={rp.paper.id}&amp;v="
+                items_html.append(f"{html}\n{feedback_fill(more=at + 'more', less=at + 'less')}{close}")
+                start, middle, end = text
+                items_text.append(f"{start}{feedback}more{middle}{feedback}less{end}")
+            else:
+                items_html.append(html + close)
+                items_text.append(text[0])
+        return items_html, items_text
+
+    def _item(self, rp: RankedPaper, feedback: bool) -> tuple[str, tuple[str, ...]]:
+        """(the item's HTML up to its feedback links, its text: (before the more-URL, between
+        the URLs, after the less-URL) when `feedback`, else (the text,)), cached per paper,
+        snippet, reason and `feedback`."""
+        matched = rp.matched if type(rp.matched) is tuple else tuple(rp.matched)
+        because = rp.because
+        key = (_paper_key(rp.paper), rp.snippet, matched, because.id if because is not None else None,
+               because.title if because is not None and because.id is None else None, feedback)
+        cached = self._item_cache.get(key)
+        if cached is None:
             fragment = self._fragment(rp.paper)
-            matched = rp.matched if type(rp.matched) is tuple else tuple(rp.matched)
-            why_html, why_text = self._explain(matched, rp.because)
+            why_html, why_text = self._explain(matched, because)
             snippet_html = snippet_text = ""
             if rp.snippet:
                 snippet_html, snippet_text = self._snippet(rp.snippet)
-            extra = snippet_fill(html=snippet_html) + why_html if snippet_html else why_html
-            more, less = _feedback_urls(feedback_url, rp.paper)
-            if more:
-                extra += feedback_fill(more=esc(more), less=esc(less))
-            items_html.append(item_fill(head=fragment.html, extra=extra))
-            items_text.append(_TextItem(fragment.text, snippet_text, why_text, more, less))
-        return items_html, items_text
+            html = self._item_open + fragment.html + self._item_mid
+            if snippet_html:
+                html += "\n" + self._snippet_shell.fill(html=snippet_html)
+            if why_html:
+                html += "\n" + why_html
+            slots = _TEXT_SLOTS if feedback else {"more": "", "less": ""}
+            text = self._text_item.render(head=fragment.text, snippet=snippet_text, why=why_text, **slots)
+            text = text.rstrip("\n") + "\n"
+            if len(self._item_cache) >= _SNIPPET_CACHE_MAX:
+                self._item_cache.clear()
+            if feedback:  # the template's slots are its last "more" and "less"
+                text, end = text.rsplit(_TEXT_SLOTS["less"], 1)
+                start, middle = text.rsplit(_TEXT_SLOTS["more"], 1)
+                cached = self._item_cache[key] = (html, (start, middle, end))
+            else:
+                cached = self._item_cache[key] = (html, (text,))
+        return cached
 
     def render_confirmation(
         self,

@@ -11,6 +11,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
+from functools import partial
 from typing import Any, Iterable, Iterator, Mapping, Protocol
 
 from digest.compose import Composer
@@ -136,16 +137,28 @@ class Renderer:
                 "list_unsubscribe_url": links.unsubscribe_url,
                 "list_unsubscribe_mailto": f"mailto:{setup.from_addr}?subject=unsubscribe",
             }
-        data = build_message(
+        fields = dict(
             from_addr=setup.from_addr, from_name=setup.from_name, to_addr=subscriber.email, to_name=subscriber.name,
             subject=rendered.subject, text=rendered.text, html=rendered.html,
             message_id=make_message_id(row.id, setup.domain, salt=setup.id_salt, created=row.created_at), date=now,
             **list_headers,
         )
-        if setup.dkim:
-            selector, domain, key = setup.dkim
-            data = sign_dkim(data, selector=selector, domain=domain, private_key_pem=key)
-        return Outgoing(delivery_id=row.id, mail_from=setup.from_addr, recipients=(subscriber.email,), data=data)
+        data = self._signed(build_message(eight_bit=True, **fields))
+        # 8-bit bodies go to relays that advertise 8BITMIME; the rest get the 7-bit twin,
+        # built (and signed) only when such a relay asks. A pure-ASCII message is both.
+        seven_bit = None if data.isascii() else partial(self._seven_bit, fields)
+        return Outgoing(delivery_id=row.id, mail_from=setup.from_addr, recipients=(subscriber.email,), data=data,
+                        seven_bit=seven_bit)
+
+    def _seven_bit(self, fields: dict) -> bytes:
+        return self._signed(build_message(eight_bit=False, **fields))
+
+    def _signed(self, data: bytes) -> bytes:
+        """`data` with a DKIM signature when the setup has a key: each variant sent is signed."""
+        if self.setup.dkim is None:
+            return data
+        selector, domain, key = self.setup.dkim
+        return sign_dkim(data, selector=selector, domain=domain, private_key_pem=key)
 
 
 def render_preview_html(settings: Settings, subscriber: Subscriber, ranked: list[RankedPaper]) -> str:

@@ -11,6 +11,7 @@ Retry contract: any result with `ok=False, permanent=False` is safe to retry lat
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from types import TracebackType
@@ -40,12 +41,15 @@ class Outgoing:
 
     `recipients` is the SMTP envelope (RCPT TO), normally one address: digests go to
     one subscriber each. `data` is the message as `build_message` produced it.
+    `seven_bit` is set when `data` holds 8-bit bodies (`build_message(eight_bit=True)`):
+    it makes the same message 7-bit clean, for a relay that does not advertise 8BITMIME.
     """
 
     delivery_id: int
     mail_from: str
     recipients: tuple[str, ...]
     data: bytes
+    seven_bit: Callable[[], bytes] | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -22,10 +22,11 @@ then have accepted the message (RFC 1047), so a retry may duplicate it; the retr
 carries the same Message-ID, so receivers can de-duplicate. It errs on the safe side:
 a connection lost while the kernel was still sending the payload also counts.
 
-A 421 reply (service closing) is a transient failure like any 4xx; the connection is
-dropped and the next message opens a new one. A connection the relay closed while it
-sat idle is noticed before use, or at MAIL, and the message retried once on a fresh
-connection (safe: nothing was sent).
+8-bit bodies (`Outgoing.seven_bit` set) go with BODY=8BITMIME where 8BITMIME is
+advertised, else the 7-bit twin goes. A 421 reply (closing) is a transient failure like
+any 4xx; the connection is dropped and the next message opens a new one. A connection
+the relay closed while idle is noticed before use, or at MAIL, and the message retried
+once on a fresh connection (safe: nothing was sent).
 """
 
 from __future__ import annotations
@@ -292,14 +293,9 @@ class SmtpSender(AsyncClosing):
         if self._local_hostname is None:
             # socket.getfqdn() may block on DNS: once, in a thread, not per connection.
             self._local_hostname = await asyncio.to_thread(socket.getfqdn)
-        kwargs: dict[str, Any] = {
-            "hostname": cfg.host,
-            "port": cfg.port,
-            "timeout": cfg.timeout,
-            "local_hostname": self._local_hostname,
-            "use_tls": cfg.security == "tls",
-            "start_tls": cfg.security == "starttls",
-        }
+        kwargs: dict[str, Any] = {"hostname": cfg.host, "port": cfg.port, "timeout": cfg.timeout,
+                                  "local_hostname": self._local_hostname, "use_tls": cfg.security == "tls",
+                                  "start_tls": cfg.security == "starttls"}
         if cfg.security != "none":
             kwargs["tls_context"] = self._client_tls_context()
         if cfg.username:
@@ -356,13 +352,18 @@ class SmtpSender(AsyncClosing):
     async def _commands_and_payload(self, conn: aiosmtplib.SMTP, message: Outgoing,
                                     stage: list[Stage]) -> _TransactionEnd:
         timeout = self.config.timeout
-        data = crlf(message.data)
+        data, eight_bit = message.data, message.seven_bit is not None
+        if eight_bit and not conn.supports_extension("8bitmime"):
+            data, eight_bit = message.seven_bit(), False  # type: ignore[misc]
+        data = crlf(data)
         # Raw commands rather than conn.mail()/rcpt(): the addresses were checked by
         # envelope_problem, and aiosmtplib's re-parsing of them (email.utils) cost ~40%
         # of the client's CPU per message.
         mail = [b"MAIL", b"FROM:<" + message.mail_from.encode("ascii") + b">"]
         if conn.supports_extension("size"):
             mail.append(b"SIZE=%d" % len(data))
+        if eight_bit:
+            mail.append(b"BODY=8BITMIME")
         commands = [(Stage.MAIL, mail, (250,))]
         commands += [(Stage.RCPT, [b"RCPT", b"TO:<" + rcpt.encode("ascii") + b">"], (250, 251))
                      for rcpt in message.recipients]
