@@ -9,16 +9,18 @@ writes one outbox row per (subscriber, period) under a unique key, so planning t
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Iterator
+from typing import Any, Self
 
 from sqlalchemy import Engine
 
 from digest.enums import DeliveryKind, DeliveryStatus
 from digest.jobs.common import gc_paused, utcnow
-from digest.models import RankedPaper, Subscriber
 from digest.jobs.relevance import RunRanking
+from digest.models import RankedPaper, Subscriber
 from digest.ranking import PaperIndex, build_index
 from digest.schedule import current_period, due_period
 from digest.store import outbox
@@ -69,14 +71,56 @@ def plan_digests(
     now = now or utcnow()
     report = PlanReport()
     ranking, newest = None, 0  # built on the first due batch: most minutes nobody is due
-    with gc_paused():
+    with gc_paused(), _Writer(engine if write else None, report) as writer:
         for batch in _batches_of_due(engine, now, force=force, only=only, size=batch_size, report=report):
             if ranking is None:
                 index, newest = _candidate_index(engine, now)
                 ranking = RunRanking(engine, index, now=now)
                 report.candidates = len(index)
-            _plan_batch(engine, ranking, batch, newest=newest, now=now, report=report, write=write)
+            _plan_batch(ranking, batch, newest=newest, now=now, report=report, writer=writer)
     return report
+
+
+class _Writer:
+    """Writes each planned batch in one thread while the next batch is ranked.
+
+    At most one batch is in flight (memory stays one batch), and leaving the block waits
+    for it, so every row is written when `plan_digests` returns and any error is raised
+    there. Waiting for SQLite's write lock (senders claim and settle meanwhile) then costs
+    the planner no ranking time. Without an engine (a dry run) rows go to `report.rows`.
+    """
+
+    def __init__(self, engine: Engine | None, report: PlanReport):
+        self.engine, self.report = engine, report
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="plan-writer") if engine is not None else None
+        self.pending: Future | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            self._wait()
+        finally:
+            if self.pool is not None:
+                self.pool.shutdown()
+
+    def write(self, rows: list[dict[str, Any]], skipped: dict[int, int]) -> None:
+        if self.pool is None:
+            self.report.rows.extend(rows)
+            return
+        self._wait()
+        self.pending = self.pool.submit(self._write, rows, skipped)
+
+    def _wait(self) -> None:
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending.result()
+
+    def _write(self, rows: list[dict[str, Any]], skipped: dict[int, int]) -> None:
+        with write_transaction(self.engine) as conn:
+            outbox.insert_planned(conn, rows)
+            outbox.advance_cursors(conn, skipped)
 
 
 def plan_unless_planning(engine: Engine, now: datetime) -> PlanReport | None:
@@ -127,8 +171,8 @@ def _items(ranked: list[RankedPaper]) -> list[list]:
             for r in ranked]
 
 
-def _plan_batch(engine: Engine, ranking: RunRanking, batch: Due, *, newest: int, now: datetime,
-                report: PlanReport, write: bool) -> None:
+def _plan_batch(ranking: RunRanking, batch: Due, *, newest: int, now: datetime, report: PlanReport,
+                writer: _Writer) -> None:
     periods = {s.id: period for s, period in batch}
     rows, skipped = [], {}
     for subscriber, ranked in ranking.rank([s for s, _ in batch]):
@@ -139,12 +183,7 @@ def _plan_batch(engine: Engine, ranking: RunRanking, batch: Due, *, newest: int,
                                    cursor_to=cursor_to, now=now, status=status))
         if status is DeliveryStatus.SKIPPED:
             skipped[subscriber.id] = cursor_to
-    if write:
-        with write_transaction(engine) as conn:
-            outbox.insert_planned(conn, rows)
-            outbox.advance_cursors(conn, skipped)
-    else:
-        report.rows.extend(rows)
+    writer.write(rows, skipped)
     report.planned += len(rows) - len(skipped)
     report.skipped_empty += len(skipped)
 
