@@ -9,7 +9,7 @@ from __future__ import annotations
 import html
 import re
 from collections import OrderedDict
-from typing import Sequence
+from collections.abc import Iterator, Sequence
 
 import tantivy
 
@@ -105,12 +105,12 @@ class Highlighter:
 
     The outbox stores each digest's (paper, score, matched terms), not its snippets; the
     sender rebuilds them here with the same tokenizer as the index. Caches the stems of each
-    set of terms, each paper's stem -> spans map, and each (paper, terms) snippet, so a run
-    pays once per distinct (paper, terms). Not thread-safe.
+    set of terms, each paper field's stems and their spans, and each (paper, terms) snippet,
+    so a run pays once per distinct (paper, terms). Not thread-safe.
     """
 
     def __init__(self) -> None:
-        self._spans: dict[tuple[object, str], tuple[str, dict[str, list[tuple[int, int]]]]] = {}
+        self._spans: dict[tuple[object, str], tuple[str, list[str], list[tuple[int, int]]]] = {}
         self._stems = Bounded()  # matched terms -> their stems
         self._snippets = Bounded(CACHE_SIZE)
 
@@ -123,16 +123,40 @@ class Highlighter:
         if (stems := self._stems.get(terms)) is None:
             stems = self._stems.put(terms, frozenset(s for term in terms for s in STEMMER.analyze(term)))
         for field in ("abstract", "title"):
-            text, spans = self._field(ident, paper, field)
-            if hits := sorted(span for stem in stems for span in spans.get(stem, ())):
+            text, field_stems, spans = self._field(ident, paper, field)
+            if hits := sorted(spans[i] for stem in stems for i in _indices(field_stems, stem)):
                 return self._snippets.put(key, highlight(text, hits))
         return self._snippets.put(key, lead(paper.abstract or paper.title or ""))
 
-    def _field(self, ident: object, paper: Paper, field: str) -> tuple[str, dict[str, list[tuple[int, int]]]]:
+    def _field(self, ident: object, paper: Paper, field: str) -> tuple[str, list[str], list[tuple[int, int]]]:
+        """(the field's text, its tokens' stems, their spans): two aligned lists, once per paper."""
         if (found := self._spans.get((ident, field))) is None:
             text = " ".join((getattr(paper, field) or "").split())
-            spans: dict[str, list[tuple[int, int]]] = {}
-            for _, stem, start, end in tokenize(text):
-                spans.setdefault(stem, []).append((start, end))
-            found = self._spans[(ident, field)] = (text, spans)
+            found = self._spans[(ident, field)] = (text, *_stems_and_spans(text))
         return found
+
+
+_LONG_WORD = re.compile(r"[^\W_]{40}")  # a token tantivy drops, in ASCII text
+
+
+def _stems_and_spans(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """`tokenize(text)` as (stems, spans). ASCII text without a 40+ letter word (nearly
+    every abstract) pairs `analyze` with the regex's spans directly: no per-token Python."""
+    if text.isascii() and not _LONG_WORD.search(text):
+        stems = STEMMER.analyze(text)
+        spans = [m.span() for m in _WORD.finditer(text)]
+        if len(stems) == len(spans):
+            return stems, spans
+    tokens = tokenize(text)
+    return [stem for _, stem, _, _ in tokens], [(start, end) for _, _, start, end in tokens]
+
+
+def _indices(items: list[str], value: str) -> Iterator[int]:
+    """Every index of `value` in `items` (list.index scans in C; Python runs once per hit)."""
+    at = -1
+    try:
+        while True:
+            at = items.index(value, at + 1)
+            yield at
+    except ValueError:
+        return

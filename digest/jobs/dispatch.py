@@ -39,6 +39,9 @@ from digest.store.outbox import Settlement
 __all__ = ["Dispatcher", "DryRunReport", "SendReport", "dispatcher_for", "outcome_of", "retry_at", "write_dry_run"]
 
 RETRY_BASE = timedelta(minutes=1)
+# Papers read for one claimed batch are kept for the next ones (a day's digests share a
+# few thousand papers); forgotten when the outbox runs dry or past this many.
+PAPER_CACHE_MAX = 50_000
 RETRY_CAP = timedelta(hours=6)
 
 # A claimed row and what to do with it: send the message, or settle it as it is.
@@ -159,6 +162,7 @@ class Dispatcher:
         self.clock = clock
         self.breaker = breaker or CircuitBreaker()
         self.report = SendReport()
+        self._papers: dict[int, Paper] = {}
 
     async def drain(self, *, only: str | None = None, stop: asyncio.Event | None = None,
                     idle_wait: float | None = None) -> SendReport:
@@ -169,6 +173,7 @@ class Dispatcher:
         already sending finish; claimed ones not yet started are handed back.
         """
         subscriber_id = self._subscriber_id(only) if only else None
+        self._papers.clear()
         stop = stop or asyncio.Event()
         settler = _Settler(self.engine, self.clock)
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.concurrency * 16)
@@ -215,10 +220,16 @@ class Dispatcher:
             rows = outbox.claim(conn, owner=self.owner, now=now, lease=self.lease, limit=self.concurrency * 8,
                                 subscriber_id=subscriber_id)
         if not rows:
+            self._papers.clear()  # idle: a later batch reads papers afresh
             return []
+        papers = self._papers
+        if len(papers) > PAPER_CACHE_MAX:
+            papers.clear()
         with self.engine.connect() as conn:
             people = subscriber_store.by_ids(conn, (row.subscriber_id for row in rows))
-            papers = paper_store.papers_by_id(conn, item_paper_ids(row.items for row in rows))
+            missing = {pid for pid in item_paper_ids(row.items for row in rows) if pid not in papers}
+            if missing:
+                papers.update(paper_store.papers_by_id(conn, missing))
         return [(row, self._prepare(row, people.get(row.subscriber_id), papers, now)) for row in rows]
 
     def _prepare(self, row: Row, subscriber: Subscriber | None, papers: Mapping[int, Paper],

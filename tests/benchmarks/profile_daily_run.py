@@ -123,7 +123,7 @@ def run_once(template: Path, work: Path, sink: DiskSink, pool: int, tag: str, *,
     shutil.copy(template, folder / "digest.db")
     cmd = [tool("digest"), "run", "--now", "--json"]
     if rate:
-        cmd = [tool("py-spy"), "record", "--nonblocking", "--gil", "--threads", "--rate", str(rate), "--format", "raw",
+        cmd = [tool("py-spy"), "record", "--nonblocking", "--subprocesses", "--gil", "--threads", "--rate", str(rate), "--format", "raw",
                "-o", str(folder / "profile.raw"), "--", *cmd]
     phase, _ = timed("ours", OURS_DOMAIN, sink, cmd, cwd=folder, env=digest_env(folder, sink, pool), log=folder / "run.log")
     anatomy = message_anatomy(next(sink_folder(work).iterdir(), None))
