@@ -102,6 +102,7 @@ class Lsa:
     @classmethod
     def fit(cls, words: sp.csr_matrix, word_df: np.ndarray) -> Lsa:
         from sklearn.decomposition import TruncatedSVD
+        from threadpoolctl import threadpool_limits
 
         top = np.argsort(-word_df, kind="stable")[:LSA_VOCAB]
         cols = np.sort(top[word_df[top] > 0]).astype(np.int32)
@@ -109,7 +110,10 @@ class Lsa:
         if d < 1:
             return cls(cols[:0], np.zeros((0, 0), np.float32), np.zeros(0, np.float32))
         x = words[:, cols]
-        svd = TruncatedSVD(d, algorithm="randomized", n_iter=4, random_state=0).fit(x)
+        # One BLAS thread: the same bytes on every run and machine thread count (with 2 threads the
+        # basis differed by up to 3e-4, which would leave stored profiles slightly off their basis).
+        with threadpool_limits(1):
+            svd = TruncatedSVD(d, algorithm="randomized", n_iter=4, random_state=0).fit(x)
         basis = np.ascontiguousarray(svd.components_.T, dtype=np.float32)
         return cls(cols, basis, np.asarray(x @ basis).mean(axis=0).astype(np.float32))
 
