@@ -136,7 +136,7 @@ class Highlighter:
         return found
 
 
-_LONG_WORD = re.compile(r"[^\W_]{40}")  # a token tantivy drops, in ASCII text
+_LONG_WORD = re.compile(r"[A-Za-z0-9]{40}")  # a token tantivy drops, in ASCII text (= [^\W_] there)
 
 
 def _stems_and_spans(text: str) -> tuple[list[str], list[tuple[int, int]]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import css_inline
@@ -174,7 +174,9 @@ class Composer:
         key = _paper_key(paper)
         fragment = self._fragments.get(key)
         if fragment is None:
-            paper = for_display(paper)  # LaTeX rendered, lengths capped; the stored text is unchanged
+            # LaTeX rendered, lengths capped (the stored text is unchanged); the head shows no
+            # abstract, so none is rendered.
+            paper = for_display(replace(paper, abstract=""))
             url = safe_url(paper.url)
             head = self._head_macro(paper, url)
             html = self._fragment_inliner.inline_fragment(str(head), self.css)
