@@ -48,10 +48,11 @@ cap); WordLlama mean + centroid 0.215 / 0.220 / 0.279 (the shared component of s
 embeddings swamps it), centred 0.277 / 0.370 / 0.476, IDF-weighted and centred 0.297 / 0.374 /
 0.488. Now: words + the two dense views fused 0.309 /
 0.420 / 0.519; + the LSA view 0.312 / 0.424 / 0.529 (1.27x / 1.12x / 1.10x the baseline).
-A second tuning split, `--dev-reverse` (likes days 7-12, ranked days 1-6, 2 draws), behaves at
-k=30 like the reported split: there the dense views alone fall below the baseline (0.93x),
-the LSA view is the best single view (1.05x) and lifts the fusion from 1.02x to 1.06x (k=3
-1.26x -> 1.28x, k=10 1.14x -> 1.15x). LSA at 100 / 300 / 400 dims, over 2**14 or 2**16
+A second tuning split, `--dev-reverse` (likes days 7-12, ranked days 1-6), behaves at k=30
+like the reported split: there (2 draws) the dense views alone fall below the baseline
+(0.93x), the LSA view is the best single view (1.05x) and lifts the fusion from 1.02x to
+1.06x (k=3 1.26x -> 1.28x, k=10 1.14x -> 1.15x); 3 draws: ours 0.323 / 0.410 / 0.558 against
+the baseline 0.247 / 0.360 / 0.527, 1.31x / 1.14x / 1.06x. LSA at 100 / 300 / 400 dims, over 2**14 or 2**16
 buckets, C = 1, or 2,000 negatives: no better on both splits.
 Tried and dropped (no gain on the dev splits, measured this session and before): author
 names as features, and as an exact-overlap boost (-0.01 to -0.06 at k=30); title-only
