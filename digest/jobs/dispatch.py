@@ -23,7 +23,6 @@ from digest.config import Settings
 from digest.enums import DeliveryKind, DeliveryStatus, SubscriberStatus
 from digest.errors import DigestError
 from digest.jobs.common import utcnow
-from digest.jobs.planning import plan_digests
 from digest.jobs.rendering import MailSetup, PlannedRow, Renderer, item_paper_ids
 from digest.mail.breaker import CircuitBreaker
 from digest.mail.files import FileSender
@@ -288,6 +287,9 @@ class DryRunReport:
 def write_dry_run(engine: Engine, settings: Settings, out: Path, *, force: bool = False,
                   only: str | None = None) -> DryRunReport:
     """Plan without writing and render each message that would be queued into `out`/N.eml."""
+    # Imported here: sender processes never plan, and planning's imports (ranking) cost ~0.4 s.
+    from digest.jobs.planning import plan_digests
+
     plan = plan_digests(engine, force=force, only=only, write=False)
     renderer = Renderer(MailSetup.from_settings(settings, allow_demo_secret=True))
     now = utcnow()

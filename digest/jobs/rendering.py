@@ -18,13 +18,13 @@ from digest.compose import Composer
 from digest.config import Settings
 from digest.enums import DeliveryKind
 from digest.errors import DigestError
+from digest.highlight import Highlighter
 from digest.links import links_for
 from digest.mail.dkim import sign_dkim
 from digest.mail.message import build_message
 from digest.mail.message_ids import make_message_id
 from digest.mail.sender import Outgoing
 from digest.models import Digest, Paper, RankedPaper, Subscriber
-from digest.ranking import Highlighter
 
 __all__ = ["DeliveryRow", "MailSetup", "PlannedRow", "Renderer", "item_paper_ids", "render_preview_html"]
 

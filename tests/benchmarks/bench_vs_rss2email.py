@@ -1,6 +1,6 @@
 """Paper Digest's daily run beside rss2email, and an ideal SMTP client, into one real SMTP sink.
 
-    python tests/benchmarks/bench_vs_rss2email.py [--n 5000] [--repeat 3] [--pool 8] [--fsync] [--keep]
+    python tests/benchmarks/bench_vs_rss2email.py [--n 5000] [--repeat 3] [--pool 8] [--processes N] [--fsync] [--keep]
 
 One run, one sink: a disk-writing aiosmtpd server in its own process
 (`tests/benchmarks/disk_sink.py`) receives, in turn:
@@ -174,7 +174,8 @@ def digest_env(folder: Path, sink: DiskSink, pool: int) -> dict:
     return env
 
 
-def run_ours(work: Path, feed: Path, people: Path, sink: DiskSink, pool: int) -> tuple[Phase, dict]:
+def run_ours(work: Path, feed: Path, people: Path, sink: DiskSink, pool: int,
+             processes: int | None = None) -> tuple[Phase, dict]:
     """A fresh database, the subscribers, then the feed (subscribers first, so every paper is
     new to them); `digest run --now` timed. Returns the phase and the ingest figures."""
     folder = work / "ours"
@@ -185,8 +186,8 @@ def run_ours(work: Path, feed: Path, people: Path, sink: DiskSink, pool: int) ->
     run_child([digest, "subscribers", "import", str(people), "--apply", "--json"], cwd=folder, env=env,
               log=folder / "import.log")
     ingest = run_child([digest, "ingest", str(feed), "--json"], cwd=folder, env=env, log=folder / "ingest.log")
-    phase, output = timed("ours", OURS_DOMAIN, sink, [digest, "run", "--now", "--json"], cwd=folder, env=env,
-                          log=folder / "run.log")
+    cmd = [digest, "run", "--now", "--json", *(["--processes", str(processes)] if processes else [])]
+    phase, output = timed("ours", OURS_DOMAIN, sink, cmd, cwd=folder, env=env, log=folder / "run.log")
     report = json.loads(output[output.index("{"):])
     return phase, {"ingest_wall_s": round(ingest.wall_s, 3), "ingest_cpu_s": round(ingest.cpu_s, 3), "run_report": report}
 
@@ -230,7 +231,7 @@ def one_round(number: int, work: Path, feed: Path, people: Path, sink: DiskSink,
         if system == "rss2email":
             phases[system] = run_rss2email(folder, feed, sink)
         elif system == "ours":
-            phases[system], ours_extra = run_ours(folder, feed, people, sink, args.pool)
+            phases[system], ours_extra = run_ours(folder, feed, people, sink, args.pool, args.processes)
             extra.update(ours_extra)
         else:
             phases[system] = run_ideal(folder, sink, args.n, int(phases["ours"].bytes_per_email), args.pool)
@@ -311,6 +312,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--n", type=int, default=5000, help="emails per system (papers in the feed, subscribers)")
     ap.add_argument("--repeat", type=int, default=1, help="rounds (figures are reported as ranges)")
     ap.add_argument("--pool", type=int, default=8, help="SMTP connections for us and the ideal client")
+    ap.add_argument("--processes", type=int, default=None,
+                    help="`digest run --processes N` (default: digest's own choice, one per CPU at this size)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--fsync", action="store_true", help="the sink fsyncs every message")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, databases) and print it")
@@ -335,7 +338,7 @@ def _bench(work: Path, args: argparse.Namespace) -> dict:
     feed, people = work / "feed.xml", work / "subscribers.csv"
     write_feed(source.papers, feed)
     write_subscribers(source.papers, args.n, people, seed=args.seed)
-    figures: dict = {"n": args.n, "rounds": args.repeat, "pool": args.pool, "fsync": args.fsync,
+    figures: dict = {"n": args.n, "rounds": args.repeat, "pool": args.pool, "fsync": args.fsync, "processes": args.processes,
                      "papers_from": source.origin, "papers_note": source.note, "load_before": os.getloadavg()}
     figures["startup"] = startup_cpu(work)
     figures["digest_package"] = digest_location(work)
