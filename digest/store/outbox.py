@@ -106,17 +106,20 @@ def insert_planned(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     execute_rows(conn, statement, rows, {name: deliveries.c[name].type for name in rows[0]})
 
 
+_ADVANCE_CURSOR = (
+    update(subscribers)
+    .where(subscribers.c.id == bindparam("s_id"), subscribers.c.cursor < bindparam("s_cursor"))
+    .values(cursor=bindparam("s_cursor"))
+)
+
+
 def advance_cursors(conn: Connection, cursors: dict[int, int]) -> None:
     """Move each subscriber's cursor forward (never back) to the given paper id."""
     if not cursors:
         return
-    statement = (
-        update(subscribers)
-        .where(subscribers.c.id == bindparam("s_id"), subscribers.c.cursor < bindparam("s_cursor"))
-        .values(cursor=bindparam("s_cursor"))
-    )
     rows = [{"s_id": sid, "s_cursor": cursor} for sid, cursor in cursors.items()]
-    execute_rows(conn, statement, rows, {"s_id": subscribers.c.id.type, "s_cursor": subscribers.c.cursor.type})
+    execute_rows(conn, _ADVANCE_CURSOR, rows, {"s_id": subscribers.c.id.type, "s_cursor": subscribers.c.cursor.type},
+                 reuse=True)
 
 
 def _claimable(now: datetime):
@@ -165,43 +168,50 @@ def settle(conn: Connection, outcomes: Sequence[Settlement], *, now: datetime) -
         count_hard_bounces(conn, bounced, now)
 
 
+# The settling statements are built once (reuse=True in execute_rows keeps them compiled):
+# a run settles its messages a few at a time, and building and compiling an UPDATE cost
+# more than writing its rows.
+_SENT = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("d_id"))
+    .values(status=DeliveryStatus.SENT, sent_at=bindparam("d_now"), lease_owner=None, lease_expires_at=None,
+            attempts=deliveries.c.attempts + 1, maybe_delivered=deliveries.c.maybe_delivered + bindparam("d_maybe"))
+)
+_RETRY = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("d_id"))
+    .values(status=DeliveryStatus.QUEUED, lease_owner=None, lease_expires_at=None, attempts=deliveries.c.attempts + 1,
+            next_attempt_at=bindparam("d_next"), last_code=bindparam("d_code"), last_error=bindparam("d_error"),
+            maybe_delivered=deliveries.c.maybe_delivered + bindparam("d_maybe"))
+)
+_ENDED = (
+    update(deliveries)
+    .where(deliveries.c.id == bindparam("d_id"))
+    .values(status=bindparam("d_status"), lease_owner=None, lease_expires_at=None, attempts=deliveries.c.attempts + 1,
+            last_code=bindparam("d_code"), last_error=bindparam("d_error"))
+)
+
+
 def _settle_sent(conn: Connection, group: list[Settlement], now: datetime) -> None:
-    statement = (
-        update(deliveries)
-        .where(deliveries.c.id == bindparam("d_id"))
-        .values(status=DeliveryStatus.SENT, sent_at=now, lease_owner=None, lease_expires_at=None,
-                attempts=deliveries.c.attempts + 1, maybe_delivered=deliveries.c.maybe_delivered + bindparam("d_maybe"))
-    )
-    rows = [{"d_id": o.delivery_id, "d_maybe": int(o.maybe_delivered)} for o in group]
-    execute_rows(conn, statement, rows, {"d_id": deliveries.c.id.type, "d_maybe": deliveries.c.maybe_delivered.type})
+    rows = [{"d_id": o.delivery_id, "d_now": now, "d_maybe": int(o.maybe_delivered)} for o in group]
+    execute_rows(conn, _SENT, rows, {"d_id": deliveries.c.id.type, "d_now": deliveries.c.sent_at.type,
+                                     "d_maybe": deliveries.c.maybe_delivered.type}, reuse=True)
 
 
 def _settle_retry(conn: Connection, group: list[Settlement], now: datetime) -> None:
-    statement = (
-        update(deliveries)
-        .where(deliveries.c.id == bindparam("d_id"))
-        .values(status=DeliveryStatus.QUEUED, lease_owner=None, lease_expires_at=None, attempts=deliveries.c.attempts + 1,
-                next_attempt_at=bindparam("d_next"), last_code=bindparam("d_code"), last_error=bindparam("d_error"),
-                maybe_delivered=deliveries.c.maybe_delivered + bindparam("d_maybe"))
-    )
     rows = [{"d_id": o.delivery_id, "d_next": o.next_attempt_at, "d_code": o.code, "d_error": o.error,
              "d_maybe": int(o.maybe_delivered)} for o in group]
     types = {"d_id": deliveries.c.id.type, "d_next": deliveries.c.next_attempt_at.type,
              "d_code": deliveries.c.last_code.type, "d_error": deliveries.c.last_error.type,
              "d_maybe": deliveries.c.maybe_delivered.type}
-    execute_rows(conn, statement, rows, types)
+    execute_rows(conn, _RETRY, rows, types, reuse=True)
 
 
 def _settle_failed(conn: Connection, group: list[Settlement], now: datetime) -> None:
-    statement = (
-        update(deliveries)
-        .where(deliveries.c.id == bindparam("d_id"))
-        .values(status=group[0].status, lease_owner=None, lease_expires_at=None, attempts=deliveries.c.attempts + 1,
-                last_code=bindparam("d_code"), last_error=bindparam("d_error"))
-    )
-    rows = [{"d_id": o.delivery_id, "d_code": o.code, "d_error": o.error} for o in group]
-    types = {"d_id": deliveries.c.id.type, "d_code": deliveries.c.last_code.type, "d_error": deliveries.c.last_error.type}
-    execute_rows(conn, statement, rows, types)
+    rows = [{"d_id": o.delivery_id, "d_status": o.status, "d_code": o.code, "d_error": o.error} for o in group]
+    types = {"d_id": deliveries.c.id.type, "d_status": deliveries.c.status.type, "d_code": deliveries.c.last_code.type,
+             "d_error": deliveries.c.last_error.type}
+    execute_rows(conn, _ENDED, rows, types, reuse=True)
 
 
 _SETTLERS = {DeliveryStatus.SENT: _settle_sent, DeliveryStatus.QUEUED: _settle_retry, DeliveryStatus.FAILED: _settle_failed,
