@@ -251,6 +251,16 @@ def print_table(res: dict, split: str) -> dict:
     return ratio
 
 
+def choose_split(c: Corpus, args) -> tuple[str, str, np.ndarray, list[int]]:
+    """(name, description, training-day mask, ranked day indices) of the split asked for."""
+    if args.dev_reverse:
+        return ("dev-reverse", "dev-reverse: likes days 7-12, ranked days 1-6", (c.day >= 6) & (c.day < 12),
+                list(range(6)))
+    if args.dev:
+        return "dev", "dev: likes days 1-6, ranked days 7-12", c.day < 6, list(range(6, 12))
+    return "test", "test: likes days 1-12, ranked days 13-25", c.day < 12, list(range(12, len(c.days)))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dev", action="store_true", help="likes from days 1-6, rank days 7-12 (tuning split)")
@@ -270,14 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     import digest.relevance as rel
 
     feats = [rel.decode(b) for b in blobs]
-    if args.dev_reverse:
-        name, split, train, test_days = "dev-reverse", "dev-reverse: likes days 7-12, ranked days 1-6", \
-            (c.day >= 6) & (c.day < 12), list(range(6))
-    elif args.dev:
-        name, split, train, test_days = "dev", "dev: likes days 1-6, ranked days 7-12", c.day < 6, list(range(6, 12))
-    else:
-        name, split, train, test_days = "test", "test: likes days 1-12, ranked days 13-25", c.day < 12, \
-            list(range(12, len(c.days)))
+    name, split, train, test_days = choose_split(c, args)
     res = evaluate(c, feats, train, test_days, args.seeds, args.prune)
     ratio = print_table(res, split)
     scoring = scoring_speed(c, feats, args.speed_profiles)
