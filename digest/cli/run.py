@@ -46,20 +46,25 @@ def run(
                           highlight=False)
         figures = report.as_dict()
     else:
-        count = 1 if only else processes_for(rt.engine, processes)
-        if count == 1:
-            plan = plan_digests(rt.engine, force=now, only=only)
-            report = send_here(rt.engine, rt.settings, only=only)
-        else:
-            done = plan_and_send(rt.engine, rt.settings, processes=count, force=now)
-            plan, report = done.plan, done.sent
-        figures = {"planned": plan.planned, "skipped_empty": plan.skipped_empty, **report.as_dict(), "processes": count}
-        for error in report.errors[:20]:
-            err_console.print(f"failed: {error}", highlight=False, soft_wrap=True)
+        figures = _plan_and_send(rt, force=now, only=only, processes=processes)
     if as_json:
         print_json(figures)
     else:
         console.print(", ".join(f"{value} {name.replace('_', ' ')}" for name, value in figures.items()), highlight=False)
+
+
+def _plan_and_send(rt, *, force: bool, only: str | None, processes: int | None) -> dict:
+    """Plan, then send from this process or (planning meanwhile) from sender processes."""
+    count = 1 if only else processes_for(rt.engine, processes)
+    if count == 1:
+        plan = plan_digests(rt.engine, force=force, only=only)
+        report = send_here(rt.engine, rt.settings, only=only)
+    else:
+        done = plan_and_send(rt.engine, rt.settings, processes=count, force=force)
+        plan, report = done.plan, done.sent
+    for error in report.errors[:20]:
+        err_console.print(f"failed: {error}", highlight=False, soft_wrap=True)
+    return {"planned": plan.planned, "skipped_empty": plan.skipped_empty, **report.as_dict(), "processes": count}
 
 
 @handle_errors
