@@ -166,7 +166,7 @@ class Background:
         return Candidates(ids, words, dense, self.version, self.lsa.project(words))
 
     def _digest_of(self, negatives: Candidates) -> str:
-        h = hashlib.sha256(b"%d lsa1 %d %d" % (self.n, LSA_VOCAB, len(self.lsa.mean)))
+        h = hashlib.sha256(b"%d lsa2 %d %d" % (self.n, LSA_VOCAB, len(self.lsa.mean)))
         for a in (self.word_df, self.token_df, self.mean, negatives.dense):
             h.update(np.ascontiguousarray(a).tobytes())
         h.update(repr(negatives.ids).encode())

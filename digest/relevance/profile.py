@@ -9,7 +9,10 @@
   likes it is the steadiest of the three, and the dense views generalise from few examples
   where the words do not (dev split, nDCG@10 at k=3: words 0.252, dense LR 0.289, centroid 0.297).
 
-Scores are fused by summing their z-scores over the candidates (`scoring.py`).
+- `lsa_centroid`: the mean liked LSA vector (minus half the mean disliked one).
+
+Scores are fused by a learned, likes-dependent weighting of their z-scores over the candidates,
+with a sixth view computed at scoring time from `liked_dense` (`scoring.py`).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ class Profile:
     dense_lr: np.ndarray  # float32 (256,)
     centroid: np.ndarray  # float32 (256,), unit length
     lsa_lr: np.ndarray  # float32 (LSA dims,)
+    lsa_centroid: np.ndarray  # float32 (LSA dims,): mean liked LSA vector (Rocchio, like `centroid`)
     liked_ids: tuple[str, ...]  # for explanations, in the order given to fit_profile
     liked_dense: np.ndarray  # float16 (likes, 256): the nearest liked paper of a pick
 
@@ -57,7 +61,8 @@ class Profile:
         buf = io.BytesIO()
         np.savez(buf, model=np.array(self.model), background=np.array(self.background),
                  sparse_index=self.sparse_index, sparse_weight=self.sparse_weight, dense_lr=self.dense_lr,
-                 centroid=self.centroid, lsa_lr=self.lsa_lr, liked_ids=np.array(self.liked_ids, dtype=str), liked_dense=self.liked_dense)
+                 centroid=self.centroid, lsa_lr=self.lsa_lr, lsa_centroid=self.lsa_centroid,
+                 liked_ids=np.array(self.liked_ids, dtype=str), liked_dense=self.liked_dense)
         return buf.getvalue()
 
     @classmethod
@@ -66,7 +71,7 @@ class Profile:
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as z:
                 return cls(str(z["model"]), str(z["background"]), z["sparse_index"], z["sparse_weight"],
-                           z["dense_lr"], z["centroid"], z["lsa_lr"], tuple(z["liked_ids"].tolist()), z["liked_dense"])
+                           z["dense_lr"], z["centroid"], z["lsa_lr"], z["lsa_centroid"], tuple(z["liked_ids"].tolist()), z["liked_dense"])
         except (OSError, KeyError, ValueError) as exc:
             raise ValueError(f"profile model: unreadable bytes ({exc}): refit it") from exc
 
@@ -109,6 +114,15 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return (v / max(float(np.linalg.norm(v)), 1e-12)).astype(np.float32)
 
 
+def _rocchio(liked: np.ndarray, disliked: Candidates | None, view: str) -> np.ndarray:
+    """Mean liked vector minus half the mean disliked one."""
+    centre = liked.mean(axis=0)
+    if disliked is not None and len(disliked):
+        other = disliked.dense if view == "dense" else disliked.lsa_or_zeros(liked.shape[1])
+        centre = centre - 0.5 * other.mean(axis=0)
+    return centre
+
+
 def fit_profile(background: Background, liked: Candidates, disliked: Candidates | None = None,
                 implicit: Candidates | None = None, *, keep_weights: int = KEEP_WEIGHTS) -> Profile | None:
     """Fit a subscriber's scorer; None when there is no like (the caller ranks as before).
@@ -124,12 +138,10 @@ def fit_profile(background: Background, liked: Candidates, disliked: Candidates 
     others = [c for c in (disliked, implicit) if c is not None]
     negatives = [(_negatives(background, liked, others), 1.0), (disliked, DISLIKE_WEIGHT), (implicit, 1.0)]
     words, dense, lsa, y, weight = _training(liked, [(c, w) for c, w in negatives if c is not None])
-    centroid = liked.dense.mean(axis=0)
-    if disliked is not None and len(disliked):
-        centroid = centroid - 0.5 * disliked.dense.mean(axis=0)
+    centroid, lsa_centroid = _rocchio(liked.dense, disliked, "dense"), _rocchio(lsa[:len(liked)], disliked, "lsa")
     if y.min() == 1:  # nothing to contrast with (an empty background): similarity alone
         return Profile(MODEL, background.version, np.zeros(0, np.int32), np.zeros(0, np.float32),
-                       _unit(centroid), _unit(centroid), np.zeros(lsa.shape[1], np.float32), tuple(map(str, liked.ids)), liked.dense.astype(np.float16))
+                       _unit(centroid), _unit(centroid), np.zeros(lsa.shape[1], np.float32), _unit(lsa_centroid), tuple(map(str, liked.ids)), liked.dense.astype(np.float16))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         svm = LinearSVC(C=SPARSE_C, class_weight="balanced", max_iter=10000, tol=1e-6)
@@ -142,4 +154,4 @@ def fit_profile(background: Background, liked: Candidates, disliked: Candidates 
                 lsa, y, sample_weight=weight).coef_.ravel().astype(np.float32)
     index, values = _top_weights(svm.coef_.ravel(), keep_weights)
     return Profile(MODEL, background.version, index, values, lr.coef_.ravel().astype(np.float32), _unit(centroid),
-                   lsa_lr, tuple(map(str, liked.ids)), liked.dense.astype(np.float16))
+                   lsa_lr, _unit(lsa_centroid), tuple(map(str, liked.ids)), liked.dense.astype(np.float16))

@@ -40,6 +40,19 @@ def test_unreadable_profile_bytes_say_refit():
         rel.Profile.from_bytes(b"not a profile")
 
 
+def test_profile_bytes_of_an_older_format_say_refit(extract, background):
+    """Bytes stored before the LSA centroid existed (no `lsa_centroid` entry) must be refitted."""
+    import io
+
+    profile = rel.fit_profile(background, extract.prepare(background, extract.robotics(extract.day1)[:3]))
+    with np.load(io.BytesIO(profile.to_bytes()), allow_pickle=False) as z:
+        old = {k: z[k] for k in z.files if k != "lsa_centroid"}
+    buf = io.BytesIO()
+    np.savez(buf, **old)
+    with pytest.raises(ValueError, match="refit"):
+        rel.Profile.from_bytes(buf.getvalue())
+
+
 def test_background_bytes_round_trip(extract, background):
     again = rel.Background.from_bytes(background.to_bytes())
     assert again.version == background.version

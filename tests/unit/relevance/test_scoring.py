@@ -86,6 +86,15 @@ def test_batched_scores_equal_one_at_a_time(extract, background, day2):
         assert np.allclose(rel.score_profiles([p], day2)[0], row, atol=1e-5)
 
 
+def test_batched_scores_equal_one_at_a_time_with_any_number_of_likes(extract, background, day2):
+    # Profiles with the same number of likes share a product in the fusion: mix the counts.
+    profiles = [rel.fit_profile(background, extract.prepare(background, extract.day1[s:s + n]))
+                for s, n in ((0, 1), (1, 2), (3, 5), (8, 1), (9, 12), (21, 5), (26, 40))]
+    together = rel.score_profiles(profiles, day2)
+    for p, row in zip(profiles, together):
+        assert np.allclose(rel.score_profiles([p], day2)[0], row, atol=1e-5)
+
+
 def test_scores_are_standardised_over_the_candidates(robot_profile, day2):
     scores = rel.score_profiles([robot_profile], day2)[0]
     assert abs(scores.mean()) < 1e-4 and scores.std() == pytest.approx(1.0, abs=1e-3)
