@@ -50,7 +50,12 @@ class MemorySender(AsyncClosing):
         self.sent: list[Outgoing] = []
         self.attempts: list[Outgoing] = []
         self._failures: dict[int, tuple[SendResult, int | None]] = {}
+        self._crashes: dict[int, Exception] = {}
         self.closed = False
+
+    def crash(self, delivery_id: int, error: Exception) -> None:
+        """Make the send of this id raise `error` (a broken sender), once."""
+        self._crashes[delivery_id] = error
 
     def fail(self, delivery_ids: int | Iterable[int], *, permanent: bool = False, code: int | None = None,
              reply: str = "", maybe_delivered: bool = False, times: int | None = None) -> None:
@@ -67,6 +72,8 @@ class MemorySender(AsyncClosing):
         if self.closed:
             raise RuntimeError("MemorySender is closed")
         self.attempts.append(message)
+        if message.delivery_id in self._crashes:
+            raise self._crashes.pop(message.delivery_id)
         result, times = self._failures.get(message.delivery_id, (None, None))
         if result is not None and (times is None or times > 0):
             if times is not None:

@@ -173,17 +173,26 @@ class Dispatcher:
         """
         subscriber_id = self._subscriber_id(only) if only else None
         self._papers.clear()
-        stop = stop or asyncio.Event()
+        # `halt` follows the caller's `stop` and is also set when a consumer fails; the
+        # caller's event is never set here (under `serve` it means "shut down").
+        halt = asyncio.Event()
+        follower = asyncio.create_task(_follow(stop, halt)) if stop is not None else None
         settler = _Settler(self.engine, self.clock)
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.concurrency * 16)
-        consumers = [asyncio.create_task(self._consume(queue, settler, stop)) for _ in range(self.concurrency)]
+        consumers = [asyncio.create_task(self._consume(queue, settler, halt)) for _ in range(self.concurrency)]
+        producer = asyncio.create_task(self._produce(queue, subscriber_id, halt, idle_wait))
         try:
-            await self._produce(queue, subscriber_id, stop, idle_wait)
+            await asyncio.wait([producer, *consumers], return_when=asyncio.FIRST_COMPLETED)
+            if not producer.done():  # a consumer failed: stop claiming; what is queued goes back
+                halt.set()
+                await _until_done(producer, queue)
         finally:
-            for _ in consumers:
-                await queue.put(None)
-            await asyncio.gather(*consumers, return_exceptions=True)
+            producer.cancel()  # only still running when drain itself is cancelled
+            if follower is not None:
+                follower.cancel()
+            await _end_consumers(queue, consumers)
             await asyncio.to_thread(self._release)
+        _raise_first_failure(producer, consumers)
         return self.report
 
     async def _produce(self, queue: asyncio.Queue, subscriber_id: int | None, stop: asyncio.Event,
@@ -255,6 +264,49 @@ class Dispatcher:
     def _release(self) -> None:
         with write_transaction(self.engine) as conn:
             outbox.release(conn, self.owner)
+
+
+async def _follow(stop: asyncio.Event, halt: asyncio.Event) -> None:
+    await stop.wait()
+    halt.set()
+
+
+async def _until_done(producer: asyncio.Task, queue: asyncio.Queue) -> None:
+    """Let a stopped producer finish, emptying the queue it may be blocked on."""
+    while not producer.done():
+        _discard(queue)
+        await asyncio.wait([producer], timeout=0.05)
+
+
+def _discard(queue: asyncio.Queue) -> None:
+    """Drop queued messages: they were claimed and not started, so the release hands them back."""
+    while not queue.empty():
+        queue.get_nowait()
+
+
+async def _end_consumers(queue: asyncio.Queue, consumers: list[asyncio.Task]) -> None:
+    """One end marker per consumer, after the messages already queued. A consumer that died
+    (its sender or the database raised) takes nothing, so when none is left to empty a full
+    queue, what is in it is dropped (and handed back by the release) rather than waited on."""
+    for _ in consumers:
+        while True:
+            try:
+                queue.put_nowait(None)
+                break
+            except asyncio.QueueFull:
+                alive = [task for task in consumers if not task.done()]
+                if not alive:
+                    _discard(queue)
+                else:
+                    await asyncio.wait(alive, timeout=0.05)
+    await asyncio.gather(*consumers, return_exceptions=True)
+
+
+def _raise_first_failure(producer: asyncio.Task, consumers: list[asyncio.Task]) -> None:
+    """Re-raise what broke the run (claiming, sending or settling), after the clean-up."""
+    for task in (producer, *consumers):
+        if task.done() and not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
 
 
 async def _sleep_or_stop(seconds: float, stop: asyncio.Event) -> None:

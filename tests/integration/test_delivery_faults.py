@@ -22,7 +22,7 @@ from digest.config import load_settings
 from digest.store.tables import deliveries, subscribers
 from digest.subscribers import spec_from
 from tests.smtp_server import drop, reply, slow
-from tests.fakes import FakeClock
+from tests.fakes import FakeClock, MemorySender
 
 PEOPLE = ("ada@example.org", "bob@example.org", "cyd@example.org")
 
@@ -146,3 +146,26 @@ def test_relay_down_opens_the_circuit_breaker_and_nothing_is_lost(world, scripte
     assert report.retried == 3 and breaker.state == "open"
     assert "pausing sending" in caplog.text
     assert {r.status for r in rows(engine).values()} == {"queued"}
+
+
+def test_a_sender_that_raises_ends_the_run_with_its_error_and_hands_back_what_it_claimed(world):
+    """A Sender must return a result; one that raises (a bug) ends the run with its error, it
+    does not hang it, and no message is lost: the unsent ones are queued again."""
+    engine, clock = world
+    settings = load_settings(secret_key="test-secret-key-for-signing-links", base_url="https://digest.example.org",
+                             **{"DIGEST_FROM": "Digest <digest@example.org>"})
+    first = min(row.id for row in rows(engine).values())
+    sender = MemorySender()
+    sender.crash(first, RuntimeError("sender bug"))
+
+    async def go():
+        dispatcher = Dispatcher(engine, sender, MailSetup.from_settings(settings), concurrency=1, clock=clock)
+        return await asyncio.wait_for(dispatcher.drain(), timeout=20)
+
+    with pytest.raises(RuntimeError, match="sender bug"):
+        asyncio.run(go())
+    assert {row.status for row in rows(engine).values()} <= {"queued", "sent"}
+    assert all(row.lease_owner is None for row in rows(engine).values())
+    sent_before = len(sender.sent)
+    assert asyncio.run(go()).sent == 3 - sent_before
+    assert sorted(m.recipients[0] for m in sender.sent) == sorted(PEOPLE)
