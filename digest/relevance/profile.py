@@ -18,7 +18,7 @@ with a sixth view computed at scoring time from `liked_dense` (`scoring.py`).
 from __future__ import annotations
 
 import hashlib
-import io
+import json
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -58,22 +58,44 @@ class Profile:
     liked_dense: np.ndarray  # float16 (likes, 256): the nearest liked paper of a pick
 
     def to_bytes(self) -> bytes:
-        buf = io.BytesIO()
-        np.savez(buf, model=np.array(self.model), background=np.array(self.background),
-                 sparse_index=self.sparse_index, sparse_weight=self.sparse_weight, dense_lr=self.dense_lr,
-                 centroid=self.centroid, lsa_lr=self.lsa_lr, lsa_centroid=self.lsa_centroid,
-                 liked_ids=np.array(self.liked_ids, dtype=str), liked_dense=self.liked_dense)
-        return buf.getvalue()
+        """`_MAGIC`, a JSON header (strings, and each array's dtype, shape and offset), then the
+        arrays' raw bytes. Not numpy's .npz: reading an .npz costs ~0.55 ms (a zip archive per
+        profile), and the planner reads every subscriber's profile each day; this ~0.03 ms."""
+        arrays = {name: np.ascontiguousarray(getattr(self, name)) for name in _ARRAYS}
+        layout, chunks, offset = {}, [], 0
+        for name, array in arrays.items():  # each array starts 8-byte aligned (frombuffer views it in place)
+            layout[name] = [array.dtype.str, list(array.shape), offset]
+            chunks.append(array.tobytes() + bytes(-array.nbytes % 8))
+            offset += len(chunks[-1])
+        header = json.dumps({"model": self.model, "background": self.background, "liked_ids": list(self.liked_ids),
+                             "arrays": layout}, separators=(",", ":")).encode()
+        header += b" " * (-(len(_MAGIC) + 4 + len(header)) % 8)
+        return b"".join((_MAGIC, len(header).to_bytes(4, "little"), header, *chunks))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Profile:
-        """Raises ValueError when the bytes are not a profile (refit it)."""
+        """Raises ValueError when the bytes are not a profile of this format (refit it)."""
+        data = bytes(data)  # a database driver may hand over a memoryview
         try:
-            with np.load(io.BytesIO(data), allow_pickle=False) as z:
-                return cls(str(z["model"]), str(z["background"]), z["sparse_index"], z["sparse_weight"],
-                           z["dense_lr"], z["centroid"], z["lsa_lr"], z["lsa_centroid"], tuple(z["liked_ids"].tolist()), z["liked_dense"])
-        except (OSError, KeyError, ValueError) as exc:
+            if not data.startswith(_MAGIC):
+                raise ValueError("not this profile format")
+            size = int.from_bytes(data[len(_MAGIC):len(_MAGIC) + 4], "little")
+            start = len(_MAGIC) + 4 + size
+            head = json.loads(data[len(_MAGIC) + 4:start])
+            arrays = {}
+            for name in _ARRAYS:
+                dtype, shape, offset = head["arrays"][name]
+                count = int(np.prod(shape, dtype=np.int64))
+                arrays[name] = np.frombuffer(data, dtype=np.dtype(dtype), count=count,
+                                             offset=start + offset).reshape(shape)
+            return cls(model=head["model"], background=head["background"], liked_ids=tuple(head["liked_ids"]),
+                       **arrays)
+        except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"profile model: unreadable bytes ({exc}): refit it") from exc
+
+
+_MAGIC = b"PDPROF1\n"
+_ARRAYS = ("sparse_index", "sparse_weight", "dense_lr", "centroid", "lsa_lr", "lsa_centroid", "liked_dense")
 
 
 def labels_digest(liked: Iterable, disliked: Iterable = (), implicit: Iterable = (), *, background: str) -> str:

@@ -41,16 +41,28 @@ def test_unreadable_profile_bytes_say_refit():
 
 
 def test_profile_bytes_of_an_older_format_say_refit(extract, background):
-    """Bytes stored before the LSA centroid existed (no `lsa_centroid` entry) must be refitted."""
+    """Profiles stored by earlier releases (numpy .npz archives, some without `lsa_centroid`)
+    must be refitted, and so must bytes cut short."""
     import io
 
     profile = rel.fit_profile(background, extract.prepare(background, extract.robotics(extract.day1)[:3]))
-    with np.load(io.BytesIO(profile.to_bytes()), allow_pickle=False) as z:
-        old = {k: z[k] for k in z.files if k != "lsa_centroid"}
-    buf = io.BytesIO()
-    np.savez(buf, **old)
+    arrays = {name: getattr(profile, name) for name in ("sparse_index", "sparse_weight", "dense_lr", "centroid",
+                                                        "lsa_lr", "lsa_centroid", "liked_dense")}
+    for dropped in (None, "lsa_centroid"):
+        buf = io.BytesIO()
+        np.savez(buf, model=np.array(profile.model), background=np.array(profile.background),
+                 liked_ids=np.array(profile.liked_ids, dtype=str),
+                 **{name: value for name, value in arrays.items() if name != dropped})
+        with pytest.raises(ValueError, match="refit"):
+            rel.Profile.from_bytes(buf.getvalue())
     with pytest.raises(ValueError, match="refit"):
-        rel.Profile.from_bytes(buf.getvalue())
+        rel.Profile.from_bytes(profile.to_bytes()[:-100])
+
+
+def test_profile_bytes_from_a_database_driver_memoryview(extract, background):
+    profile = rel.fit_profile(background, extract.prepare(background, extract.robotics(extract.day1)[:3]))
+    again = rel.Profile.from_bytes(memoryview(profile.to_bytes()))
+    assert again.liked_ids == profile.liked_ids and np.array_equal(again.liked_dense, profile.liked_dense)
 
 
 def test_background_bytes_round_trip(extract, background):
