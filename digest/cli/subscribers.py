@@ -13,7 +13,7 @@ from digest import jobs
 from digest.cli.common import console, err_console, fail, handle_errors, print_json, runtime
 from digest.jobs.subscribers import ConfirmMail
 from digest.jobs.subscribers import rotate_links as rotate_links_job
-from digest.store import subscribers as subscriber_store
+from digest.jobs.subscriber_views import find_subscriber, list_subscribers
 from digest.subscriber_io import ImportPlan, export_row, to_csv, to_json
 from digest.subscribers import STATUSES, WEEKDAYS, spec_from
 
@@ -102,8 +102,7 @@ def list_(
     """
     if status is not None and status not in STATUSES:
         fail(f"unknown status {status!r}: choose one of {', '.join(STATUSES)}")
-    with runtime(ctx).engine.connect() as conn:
-        rows = subscriber_store.listing(conn, status=status, search=search, limit=limit)
+    rows = list_subscribers(runtime(ctx).engine, status=status, search=search, limit=limit)
     if as_json:
         print_json([_row_json(row) for row in rows])
         return
@@ -126,9 +125,7 @@ def show(
 
     Example:  digest subscribers show ada@example.org --json
     """
-    with runtime(ctx).engine.connect() as conn:
-        row = subscriber_store.get(conn, email)
-    _show_one(row, as_json)
+    _show_one(find_subscriber(runtime(ctx).engine, email), as_json)
 
 
 @subscribers_app.command("update")
@@ -242,8 +239,7 @@ def remove(
     Example:  digest subscribers remove ada@example.org --yes
     """
     rt = runtime(ctx)
-    with rt.engine.connect() as conn:
-        subscriber_store.get(conn, email)
+    find_subscriber(rt.engine, email)  # an unknown address fails before the question
     if not yes:
         typer.confirm(f"Delete {email} and all their data?", abort=True, err=True)
     row = jobs.remove_subscriber(rt.engine, email)
@@ -309,8 +305,7 @@ def export(
     """
     if format not in ("csv", "json"):
         fail(f"unknown format {format!r}: choose csv or json")
-    with runtime(ctx).engine.connect() as conn:
-        records = [export_row(row) for row in subscriber_store.listing(conn, status=status)]
+    records = [export_row(row) for row in list_subscribers(runtime(ctx).engine, status=status)]
     text = to_csv(records) if format == "csv" else to_json(records)
     if output is None:
         sys.stdout.write(text)

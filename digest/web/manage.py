@@ -26,11 +26,10 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from digest import jobs
-from digest.compose import describe_schedule
 from digest.errors import NotFoundError
 from digest.jobs import rate_limits
 from digest.jobs.subscribers import Action, ConfirmMail, InvalidMove, LinkGone, MoveResult, subscriber_for_link
-from digest.store import subscribers as subscriber_store
+from digest.jobs.subscriber_views import schedule_text, subscriber_by_id
 from digest.subscribers import SubscriberSpec
 from digest.text import display_ranked
 from digest.tokens import BadToken
@@ -190,8 +189,7 @@ def _notice(action: Action, result: MoveResult) -> str:
 
 
 def subscriber_store_row(web: Web, sid: int) -> Row | None:
-    with web.engine.connect() as conn:
-        return subscriber_store.by_id(conn, sid)
+    return subscriber_by_id(web.engine, sid)
 
 
 def manage_page(web: Web, request: Request, row: Row, values: dict[str, str], errors: dict[str, FieldError], *,
@@ -203,7 +201,7 @@ def manage_page(web: Web, request: Request, row: Row, values: dict[str, str], er
     return web.page(
         request, "manage.html", status=status, form=True, row=row, values=values, errors=errors, notice=notice,
         action=request.url.path, ranked=ranked, zones=timezone_choices(), hours=HOURS, days=DAYS,
-        schedule=describe_schedule(subscriber_store.to_subscriber(row)), feeds=web.feed_links(row.feed_token),
+        schedule=schedule_text(row), feeds=web.feed_links(row.feed_token),
         voted=likes.shown(web, row.id), pasted=pasted,
     )
 

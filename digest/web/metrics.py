@@ -33,11 +33,9 @@ from starlette.requests import Request
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from digest.enums import DeliveryKind, DeliveryStatus, SubscriberStatus
+from digest.enums import DeliveryStatus, SubscriberStatus
 from digest.health import Health
-from digest.store import mail_events, outbox
-from digest.store import papers as paper_store
-from digest.store import subscribers as subscriber_store
+from digest.jobs.stats import gather_metrics
 
 log = logging.getLogger("digest.web")
 
@@ -89,15 +87,9 @@ def authorized(header: str, token: str) -> bool:
 
 def render_metrics(engine: Engine) -> str:
     """The exposition text, read in one connection."""
-    with engine.connect() as conn:
-        papers = paper_store.count_papers(conn)
-        people = subscriber_store.counts_by_status(conn)
-        rows = outbox.status_counts(conn)
-        digests = outbox.status_counts(conn, kind=DeliveryKind.DIGEST)
-        mailbox = mail_events.counts_by_kind(conn)
-        latencies = sorted(
-            max(0.0, (row.sent_at - row.created_at).total_seconds()) for row in outbox.recent_sent(conn, LATENCY_WINDOW)
-        )
+    counts = gather_metrics(engine, latency_window=LATENCY_WINDOW)
+    papers, people, rows, digests = counts.papers, counts.subscribers, counts.deliveries, counts.digests
+    mailbox, latencies = counts.mailbox, counts.latencies
     lines: list[str] = []
     _metric(lines, "digest_papers_total", "counter", "Papers stored.", [("", papers)])
     _metric(lines, "digest_subscribers", "gauge", "Subscribers by status.",

@@ -17,11 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from digest.compose import describe_schedule
 from digest.jobs import rate_limits
 from digest.jobs.subscribers import Action, InvalidMove, LinkGone, apply_action, queue_signup, subscriber_for_link
 from digest.links import CONFIRM_MAX_AGE
-from digest.store import subscribers as subscriber_store
+from digest.jobs.subscriber_views import schedule_text
 from digest.tokens import BadToken
 from digest.web.context import Web
 from digest.web.forms import DAYS, DEFAULTS, HOURS, SUBSCRIBE_FIELDS, FieldError, form_values, timezone_choices, validate
@@ -100,7 +99,7 @@ def router(web: Web) -> APIRouter:
             return ended(request)
         row = result.row
         return web.page(request, "confirmed.html", email=row.email,
-                        schedule=describe_schedule(subscriber_store.to_subscriber(row)),
+                        schedule=schedule_text(row),
                         manage_url=web.manage_link(row), feeds=web.feed_links(row.feed_token))
 
     return routes
