@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import re
@@ -73,11 +74,10 @@ FROM = "Paper Digest <digest@example.org>"
 
 
 def reset_peak_rss() -> None:
-    """Linux: start this process's peak RSS afresh (setup must not count in the run's peak)."""
-    try:
+    """Linux: start this process's peak RSS afresh (setup must not count in the run's peak).
+    Where /proc/self/clear_refs cannot be written, the printed peak includes the setup."""
+    with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass  # elsewhere the peak includes setup
 
 
 def peak_rss_mb() -> float:

@@ -7,7 +7,6 @@ DKIM signs whichever is sent. Real aiosmtpd servers on 127.0.0.1, one without 8B
 from __future__ import annotations
 
 import asyncio
-import base64
 import email
 import email.policy
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from digest.mail.message import build_message
 from digest.mail.smtp import SmtpConfig, SmtpSender
 from digest.models import Paper, Subscriber
 from tests.smtp_server import SinkHandler, start_server
-from tests.unit.mail.test_message import _rsa_key_pair, all_defects, assert_wire_format
+from tests.unit.mail.test_message import all_defects, assert_wire_format, dkim_key_and_dns
 
 NOW = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)
 TITLE = "Schrödinger bridges for token pooling — a study"
@@ -115,12 +114,7 @@ def test_an_ascii_message_goes_7bit_unencoded():
 
 def test_dkim_signs_whichever_variant_is_sent(tmp_path):
     dkim = pytest.importorskip("dkim")
-    pem, public_der = _rsa_key_pair(tmp_path)
-    record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
-
-    def dns(name, timeout=5):
-        assert name == b"mail._domainkey.example.org."
-        return record
+    pem, dns = dkim_key_and_dns(tmp_path)
 
     message = outgoing(Renderer(setup(("mail", "example.org", pem))))
     for eight_bit in (True, False):

@@ -362,14 +362,21 @@ def _rsa_key_pair(tmp_path) -> tuple[bytes, bytes]:
     return pem, der
 
 
-def test_dkim_signature_verifies(tmp_path):
-    dkim = pytest.importorskip("dkim")
+def dkim_key_and_dns(tmp_path):
+    """(PEM private key, a dkimpy DNS lookup publishing its public key as mail._domainkey.example.org)."""
     pem, public_der = _rsa_key_pair(tmp_path)
     record = b"v=DKIM1; k=rsa; p=" + base64.b64encode(public_der)
 
     def dns(name, timeout=5):
         assert name == b"mail._domainkey.example.org."
         return record
+
+    return pem, dns
+
+
+def test_dkim_signature_verifies(tmp_path):
+    dkim = pytest.importorskip("dkim")
+    pem, dns = dkim_key_and_dns(tmp_path)
 
     raw = build(subject="Nouveautés on pooling", to_name="Zoë")
     signed = sign_dkim(raw, selector="mail", domain="example.org", private_key_pem=pem.decode())
