@@ -20,11 +20,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
+import time
+import zlib
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Sequence
 
 from itsdangerous import BadData, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode, int_to_bytes
 
 from digest.errors import ConfigError, DigestError
 
@@ -74,7 +79,7 @@ class SignedLink:
 def binding_of(link_secret: str, purpose: str) -> str:
     """A 96-bit tag of `link_secret` for `purpose` (HMAC-SHA256, base64url): the token carries
     this, never the secret itself, so a leaked link reveals nothing reusable."""
-    mac = hmac.new(link_secret.encode("utf-8"), f"paper-digest/link/{purpose}".encode(), hashlib.sha256).digest()
+    mac = hmac.digest(link_secret.encode("utf-8"), f"paper-digest/link/{purpose}".encode(), "sha256")
     return base64.urlsafe_b64encode(mac[:12]).decode("ascii")
 
 
@@ -103,10 +108,63 @@ def sign_link(secret: Keys, purpose: str, subscriber_id: int, link_secret: str, 
         raise ValueError(f"subscriber id must be a positive int, got {subscriber_id!r}")
     if not link_secret:
         raise ValueError("the subscriber has no link secret")
+    if purpose not in PURPOSES:
+        raise ValueError(f"unknown token purpose {purpose!r}; expected one of {sorted(PURPOSES)}")
     body: list[Any] = [subscriber_id, binding_of(link_secret, purpose)]
     if payload is not None:
         body.append(payload)
-    return _serializer(secret, purpose).dumps(body)
+    return _signers(tuple(_keys(secret)))[purpose].dumps(body)
+
+
+class _TimedSigner:
+    """`URLSafeTimedSerializer(keys, salt).dumps` for one purpose, with its key derived once.
+
+    Makes byte-identical tokens (tests/unit/test_tokens.py checks them against itsdangerous
+    itself), so `read_link` and every older reader accept them. itsdangerous builds a
+    serializer, derives the key and creates an HMAC for every token, and zlib.compress of the
+    ~28-byte payload allocates and clears ~256 KB of deflate state: 105 us a token here, three
+    or four tokens per email. Deriving once and copying a keyed HMAC, deflating short payloads
+    with a small hash table, costs 12 us (measured on the 5,000-email run's machine)."""
+
+    __slots__ = ("_mac",)
+
+    def __init__(self, keys: tuple[str, ...], purpose: str):
+        signer = URLSafeTimedSerializer(list(reversed(keys)), salt=f"paper-digest/{purpose}").make_signer()
+        # itsdangerous' own key derivation and digest; only the keyed HMAC is kept and copied.
+        self._mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
+
+    def dumps(self, body: Any) -> str:
+        value = _url_payload(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        value += b"." + base64_encode(int_to_bytes(int(time.time())))
+        mac = self._mac.copy()
+        mac.update(value)
+        return (value + b"." + base64_encode(mac.digest())).decode("ascii")
+
+
+@lru_cache(maxsize=8)
+def _signers(keys: tuple[str, ...]) -> dict[str, _TimedSigner]:
+    """The signers of each purpose for a key list (a run uses one; key rotation adds one)."""
+    return {purpose: _TimedSigner(keys, purpose) for purpose in PURPOSES}
+
+
+# Deflating at most this many bytes with memLevel=1 gives zlib.compress's exact bytes: the
+# match search sees the same candidates (the chains hold fewer than the 32 entries it may
+# walk, and matches of 3+ bytes hash alike at any table size) and the symbol buffer (127)
+# never splits the block. The small table is what makes it cheap (0.3 us, not 51 us).
+_SMALL_DEFLATE = 32
+
+
+def _url_payload(data: bytes) -> bytes:
+    """itsdangerous' URL-safe payload: zlib-compressed (with a leading ".") when that is
+    shorter by 2 bytes or more, else as it is, base64url without padding."""
+    if len(data) <= _SMALL_DEFLATE:
+        deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, zlib.MAX_WBITS, 1)
+        compressed = deflate.compress(data) + deflate.flush()
+    else:
+        compressed = zlib.compress(data)
+    if len(compressed) < len(data) - 1:
+        return b"." + base64_encode(compressed)
+    return base64_encode(data)
 
 
 def read_link(secret: Keys, purpose: str, token: str, max_age_seconds: int | None) -> SignedLink:

@@ -160,3 +160,44 @@ def test_expired_links_say_so():
 def test_signing_refuses_what_cannot_be_a_subscriber(subscriber_id, link_secret):
     with pytest.raises(ValueError):
         sign_link(SECRET, "manage", subscriber_id, link_secret)
+
+
+# ---- the pre-keyed signer (issue 14): the same bytes as itsdangerous itself ----------------------
+
+
+def _itsdangerous_token(keys, purpose: str, body: list) -> str:
+    from itsdangerous import URLSafeTimedSerializer
+    return URLSafeTimedSerializer(list(reversed(keys)), salt=f"paper-digest/{purpose}").dumps(body)
+
+
+@pytest.mark.parametrize("purpose", ["confirm", "manage", "unsubscribe", "feedback"])
+def test_links_are_byte_identical_to_itsdangerous_tokens(purpose):
+    """Short and long, compressible and not, one key and a rollover pair: the same token."""
+    time_machine = pytest.importorskip("time_machine")
+    from digest.tokens import binding_of
+    payloads = [None, {"paper": 123, "vote": -1}, "a" * 20, "abab" * 40, "é ü 漢字", [1, 1, 1, 1, 1, 1, 1, 1, 1]]
+    with time_machine.travel(datetime(2026, 3, 1, 12, 0, 7, tzinfo=timezone.utc), tick=False):
+        for keys in ((SECRET,), ("new-key", SECRET)):
+            for subscriber_id in (1, 7, 123_456, 10**12):
+                for payload in payloads:
+                    body = [subscriber_id, binding_of(ADA, purpose)] + ([payload] if payload is not None else [])
+                    token = sign_link(keys if len(keys) > 1 else keys[0], purpose, subscriber_id, ADA, payload)
+                    assert token == _itsdangerous_token(keys, purpose, body)
+
+
+def test_short_payloads_deflate_to_zlib_compress_bytes():
+    """The small-table deflate `_url_payload` uses up to _SMALL_DEFLATE bytes is byte-exact,
+    on random text of few symbols (often compressible) and of many (rarely)."""
+    import random
+    import zlib
+
+    from digest.tokens import _SMALL_DEFLATE, _url_payload
+    from itsdangerous.encoding import base64_encode
+    rng = random.Random(14)
+    alphabets = [b"ab", b"abc", b"0123456789", b'[1234,"aB-_]', bytes(range(256))]
+    for _ in range(20_000):
+        alphabet = rng.choice(alphabets)
+        data = bytes(rng.choice(alphabet) for _ in range(rng.randint(0, _SMALL_DEFLATE)))
+        compressed = zlib.compress(data)
+        expected = b"." + base64_encode(compressed) if len(compressed) < len(data) - 1 else base64_encode(data)
+        assert _url_payload(data) == expected
