@@ -77,10 +77,7 @@ class _Term:
     text: str
     shown: str
     field: str | None
-    tokens: tuple[tuple[int, str], ...]  # (position, stem): what the index matches
-    stems: frozenset[str]
-    fields: tuple[str, ...]  # where it is searched
-    stem: str | None  # the one stem of a one-word term on the default fields, else None
+    stems: frozenset[str]  # what a snippet highlights
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +99,7 @@ def _analyse(query: str) -> _Analysed:
     terms: dict[str, _Term] = {}
     for leaf in positive_leaves(tree, []):
         if (text := render(leaf)) not in terms:
-            tokens = tuple((t.position, t.text) for t in STEMMER.pre_tokenize(leaf.text).tokens)
-            simple = tokens[0][1] if len(tokens) == 1 and not leaf.field else None
-            terms[text] = _Term(text, leaf.text, leaf.field, tokens, frozenset(s for _, s in tokens),
-                                (leaf.field,) if leaf.field else tuple(DEFAULT_FIELDS), simple)
+            terms[text] = _Term(text, leaf.text, leaf.field, frozenset(STEMMER.analyze(leaf.text)))
     excluding = " ".join(render(x.child) for x in tree.items) if canonical and not positive else None
     exclusions = " ".join(render(x.child) for x in tree.items if isinstance(x, Not)) or None
     result = _Analysed(canonical, canonical if positive else None, tuple(terms.values()), excluding, exclusions)
@@ -165,7 +159,7 @@ class PaperIndex:
             self._rank[k] = place
         self._queries = Bounded()  # tantivy text -> parsed Query: each distinct query parsed once
         self._tokens: dict[tuple[int, str], dict[str, list[tuple[int, int, int]]]] = {}
-        self._words: dict[int, set[str]] = {}  # stems in title or abstract
+        self._hits = Bounded()  # term text -> positions of the papers it matches: see _matches
         self._texts: dict[tuple[int, str], str] = {}
         self._tops = Bounded()  # canonical -> (rows, floor): see _prefix
         self._results = Bounded()  # (canonical, limit, min_score, after_id) -> row tuples
@@ -254,9 +248,19 @@ class PaperIndex:
         return out
 
     def _matching_terms(self, a: _Analysed, pos: int) -> list[_Term]:
-        if (words := self._words.get(pos)) is None:  # most terms: one stem, title or abstract
-            words = self._words[pos] = self._occurrences(pos, "title").keys() | self._occurrences(pos, "abstract").keys()
-        return [t for t in a.terms if (t.stem in words if t.stem else self._contains(pos, t))]
+        return [t for t in a.terms if pos in self._matches(t)]
+
+    def _matches(self, term: _Term) -> frozenset[int]:
+        """Positions of the papers `term` matches: one search of the term alone, cached per index.
+
+        What tantivy matched, by definition, and shared by every query holding the term. Checking
+        each ranked paper's tokens instead (tokenizing the title and abstract of each of the 3,705
+        papers ranked for 5,000 subscribers) made `rank_subscribers` take 2.65 s; searching their
+        677 distinct terms takes 0.06 s, and ranking them all 0.39 s, with the same results."""
+        if (found := self._hits.get(term.text)) is None:
+            hits = self._searcher.search(self._query(term.text), len(self.papers), count=False).hits
+            found = self._hits.put(term.text, frozenset(self._searcher.fast_field_values("pos", [h for _, h in hits])))
+        return found
 
     def _terms_of(self, a: _Analysed, pos: int, terms: list[_Term] | None = None) -> tuple[str, ...]:
         shown: dict[str, str] = {}
@@ -276,30 +280,12 @@ class PaperIndex:
                 title |= t.stems
         return self._why.put((a.canonical, pos), (matched, self._snippet(pos, frozenset(abstract), frozenset(title))))
 
-    def _contains(self, pos: int, term: _Term) -> bool:
-        """Whether the paper matches the term as tantivy would: every stem at its offset."""
-        if not term.tokens:
-            return False
-        (first, stem), rest = term.tokens[0], term.tokens[1:]
-        for field in term.fields:
-            occurrences = self._occurrences(pos, field)
-            if not rest:
-                if stem in occurrences:
-                    return True
-                continue
-            for start, _, _ in occurrences.get(stem, ()):
-                if all(any(q == start + p - first for q, _, _ in occurrences.get(s, ())) for p, s in rest):
-                    return True
-        return False
-
     def _occurrences(self, pos: int, field: str) -> dict[str, list[tuple[int, int, int]]]:
-        """stem -> (position, start char, end char) of each occurrence in one field (cached)."""
+        """stem -> (position, start char, end char) of each occurrence in the title or abstract (cached)."""
         if (found := self._tokens.get((pos, field))) is None:
-            paper, found = self.papers[pos], {}
-            values = [*paper.authors, paper.organization or ""] if field == "author" else [self._text(pos, field)]
-            for k, value in enumerate(values):  # author values far apart: no phrase spans two
-                for position, stem, start, end in tokenize(value):
-                    found.setdefault(stem, []).append((k * 100_000 + position, start, end))
+            found = {}
+            for position, stem, start, end in tokenize(self._text(pos, field)):
+                found.setdefault(stem, []).append((position, start, end))
             self._tokens[(pos, field)] = found
         return found
 

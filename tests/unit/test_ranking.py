@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 
@@ -123,6 +124,23 @@ def test_matched_terms_as_written(hand):
     assert by_key["title-phrase"].matched == ("token pooling",)
     assert by_key["normalization"].matched == ("Normalization",)
     assert all(r.score > 0 for r in top)
+
+
+def test_matched_terms_are_kept_per_term_and_per_index():
+    # Each term's matches are searched once per index and shared by every query holding it: a
+    # field-restricted term, a phrase and the same words loose are distinct terms, and an index
+    # over other papers knows nothing of what an earlier one found.
+    index = build_index(hand_papers())
+    matched = {r.paper.key: r.matched for r in rank(index, "normalization pooling", limit=20)}
+    assert matched["normalization"] == ("normalization",) and matched["pool-verb"] == ("pooling",)
+    title_only = {r.paper.key: r.matched for r in rank(index, "title:normalization pooling", limit=20)}
+    assert "normalize-verb" not in title_only and title_only["pool-verb"] == ("pooling",)
+    phrase = {r.paper.key: r.matched for r in rank(index, '"token pooling" pooling', limit=20)}
+    assert phrase["far-apart"] == ("pooling",) and phrase["abstract-phrase"] == ("token pooling", "pooling")
+    other = build_index([replace(p, abstract="Nothing to see.", title="Other") if p.key == "pool-verb" else p
+                         for p in hand_papers()])
+    assert "pool-verb" not in keys(rank(other, "pooling", limit=20))
+    assert {r.paper.key: r.matched for r in rank(index, "pooling", limit=20)}["pool-verb"] == ("pooling",)
 
 
 def test_ties_broken_by_upvotes_then_key():
