@@ -10,6 +10,7 @@ import html
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from itertools import accumulate
 
 import tantivy
 
@@ -18,6 +19,7 @@ from digest.models import Paper
 SNIPPET_CHARS = 200
 CACHE_SIZE = 20_000  # entries per cache: enough for a day's shared queries, flat memory beyond
 _WORD = re.compile(r"[^\W_]+")  # tantivy's simple tokenizer: runs of letters and digits
+_WORD_SPLIT = re.compile(r"([^\W_]+)")  # the same, kept by re.split between the separators
 
 # Tantivy's "en_stem" chain, rebuilt for highlighting, so highlights line up with the index.
 STEMMER = (tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple()).filter(tantivy.Filter.remove_long(40))
@@ -105,13 +107,14 @@ class Highlighter:
 
     The outbox stores each digest's (paper, score, matched terms), not its snippets; the
     sender rebuilds them here with the same tokenizer as the index. Caches the stems of each
-    set of terms, each paper field's stems and their spans, and each (paper, terms) snippet,
-    so a run pays once per distinct (paper, terms). Not thread-safe.
+    set of terms, each word's stem, each paper field's stems and their spans, and each
+    (paper, terms) snippet, so a run pays once per distinct (paper, terms). Not thread-safe.
     """
 
     def __init__(self) -> None:
         self._spans: dict[tuple[object, str], tuple[str, list[str], list[tuple[int, int]]]] = {}
         self._stems = Bounded()  # matched terms -> their stems
+        self._words = Bounded()  # word -> its stem (None: not one token of its own)
         self._snippets = Bounded(CACHE_SIZE)
 
     def snippet(self, paper: Paper, matched: Sequence[str]) -> str:
@@ -132,8 +135,34 @@ class Highlighter:
         """(the field's text, its tokens' stems, their spans): two aligned lists, once per paper."""
         if (found := self._spans.get((ident, field))) is None:
             text = " ".join((getattr(paper, field) or "").split())
-            found = self._spans[(ident, field)] = (text, *_stems_and_spans(text))
+            found = self._spans[(ident, field)] = (text, *(self._by_words(text) or _stems_and_spans(text)))
         return found
+
+    def _by_words(self, text: str) -> tuple[list[str], list[tuple[int, int]]] | None:
+        """`tokenize(text)` as (stems, spans) for ASCII text, from one regex split and a stem
+        per distinct word (the chain stems each token on its own, so a word's stem is the
+        same in every abstract); None when a word is not a token of its own (40+ letters).
+
+        Each paper is tokenised once per run, but a run meets thousands of papers: 236 us a
+        1,400-character abstract through `analyze` and the regex's spans, 50 us this way
+        (0.15 ms per email of the 5,000 x 5,000 run)."""
+        if not text.isascii():  # outside ASCII the regex and tantivy may split differently
+            return None
+        parts = _WORD_SPLIT.split(text)  # separator, word, separator, ..., separator
+        words = parts[1::2]
+        stems = list(map(self._words.get, words))
+        if None in stems:
+            for at, word in enumerate(words):
+                if stems[at] is None:
+                    stems[at] = self._stem_of(word)
+                    if stems[at] is None:
+                        return None
+        ends = list(accumulate(map(len, parts)))
+        return stems, list(zip(ends[0::2], ends[1::2]))
+
+    def _stem_of(self, word: str) -> str | None:
+        found = STEMMER.analyze(word)
+        return self._words.put(word, found[0]) if len(found) == 1 else None
 
 
 _LONG_WORD = re.compile(r"[A-Za-z0-9]{40}")  # a token tantivy drops, in ASCII text (= [^\W_] there)
