@@ -10,8 +10,8 @@ import typer
 
 from digest.cli.common import console, err_console, handle_errors, print_json, runtime
 from digest.jobs.dispatch import Dispatcher, dispatcher_for, write_dry_run
-from digest.jobs.planning import plan_digests, queue_test_digest
-from digest.jobs.workers import plan_and_send, processes_for, send_here
+from digest.jobs.planning import queue_test_digest
+from digest.jobs.workers import plan_and_send, plan_and_send_here, processes_for, send_here
 from digest.logs import configure_logging
 
 DRY_RUN_OUT = Path("digest-dry-run")
@@ -57,11 +57,10 @@ def _plan_and_send(rt, *, force: bool, only: str | None, processes: int | None) 
     """Plan, then send from this process or (planning meanwhile) from sender processes."""
     count = 1 if only else processes_for(rt.engine, processes)
     if count == 1:
-        plan = plan_digests(rt.engine, force=force, only=only)
-        report = send_here(rt.engine, rt.settings, only=only)
+        done = plan_and_send_here(rt.engine, rt.settings, force=force, only=only)
     else:
         done = plan_and_send(rt.engine, rt.settings, processes=count, force=force)
-        plan, report = done.plan, done.sent
+    plan, report = done.plan, done.sent
     for error in report.errors[:20]:
         err_console.print(f"failed: {error}", highlight=False, soft_wrap=True)
     return {"planned": plan.planned, "skipped_empty": plan.skipped_empty, **report.as_dict(), "processes": count}

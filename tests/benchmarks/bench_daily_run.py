@@ -7,7 +7,8 @@
 From an empty database (subscribers are created first, timed apart as `setup_s`): ingest
 the day's papers, plan and rank every digest, render and send every message over the
 real SmtpSender to an SMTP sink running in another process. Three ways to send:
-`--processes 1` in this process (stages timed apart: render is what the renderer spent),
+`--processes 1` in this process as `digest run` does it (planning in a thread while it sends;
+render is what the renderer spent),
 `--processes N` as `digest run --processes N` does it (planning here, N sender processes
 claiming from the outbox), `--workers N` with one planner here and N `digest worker`
 processes (as a scale-out deployment; start-up counted in the wall time).
@@ -27,7 +28,6 @@ JSON object with the figures.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import contextlib
 import json
@@ -47,7 +47,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import css_inline
 import jinja2
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, insert, select
 
@@ -56,7 +55,7 @@ from digest.jobs import ingest_bytes
 from digest.jobs.dispatch import Dispatcher
 from digest.jobs.planning import plan_digests
 from digest.jobs.rendering import MailSetup, Renderer
-from digest.jobs.workers import plan_and_send
+from digest.jobs.workers import plan_and_send, plan_and_send_here
 from digest.mail.smtp import SmtpConfig, SmtpSender
 from digest.sources import parse_snapshot
 from digest.store.db import open_engine
@@ -113,14 +112,6 @@ def settings_for(url: str, port: int, pool: int):
                          DIGEST_FROM=FROM)
 
 
-async def send_all(engine, settings, renderer: TimedRenderer) -> dict:
-    config = SmtpConfig.from_settings(settings)
-    async with SmtpSender(config) as sender:
-        dispatcher = Dispatcher(engine, sender, MailSetup.from_settings(settings), concurrency=config.pool_size,
-                                renderer=renderer)
-        return (await dispatcher.drain()).as_dict()
-
-
 def setup(engine, day: Day, args) -> dict:
     """Subscribers (and for --profiles the library, likes and fitted profiles), timed apart."""
     started = time.perf_counter()
@@ -132,14 +123,15 @@ def setup(engine, day: Day, args) -> dict:
 
 
 def send_here(engine, settings) -> tuple[dict, dict]:
-    """Plan, then send from this process; render timed apart."""
-    started = time.perf_counter()
-    plan = plan_digests(engine, planned_at(), force=True)
-    plan_s = time.perf_counter() - started
+    """`digest run --processes 1`: plan in a thread while this process sends; render timed apart."""
     renderer = TimedRenderer(MailSetup.from_settings(settings))
-    sent = asyncio.run(send_all(engine, settings, renderer))
-    return sent, {"plan_rank_s": round(plan_s, 2), "render_s": round(renderer.seconds, 2),
-                  "planned": plan.planned, "skipped_empty": plan.skipped_empty, "processes_rss_mb": []}
+    config = SmtpConfig.from_settings(settings)
+    dispatcher = Dispatcher(engine, SmtpSender(config), MailSetup.from_settings(settings),
+                            concurrency=config.pool_size, renderer=renderer)
+    run = plan_and_send_here(engine, settings, force=True, now=planned_at(), dispatcher=dispatcher)
+    return run.sent.as_dict(), {"plan_rank_s": round(run.plan_seconds, 2), "render_s": round(renderer.seconds, 2),
+                                "planned": run.plan.planned, "skipped_empty": run.plan.skipped_empty,
+                                "processes_rss_mb": []}
 
 
 def send_in_processes(engine, settings, processes: int) -> tuple[dict, dict]:
@@ -208,8 +200,6 @@ def run_ours(day: Day, url: str, port: int, args) -> dict:
                    messages_per_s=round(sent["sent"] / max(wall_s, 1e-9)),
                    outbox_sent=outbox_counts(engine).get("sent", 0), digests_with_papers=digests_with_papers(engine))
     figures["peak_rss_mb"] = peak_rss_mb()
-    if "render_s" in figures:
-        figures["send_s"] = round(wall_s - ingest_s - figures["plan_rank_s"] - figures["render_s"], 2)
     engine.dispose()
     return figures
 
@@ -245,6 +235,8 @@ def naive_scores(query: str, papers: list) -> list:
 
 
 def run_baseline(day: Day, folder: Path, port: int, sample: int) -> dict:
+    import css_inline  # the baseline's own dependency (a test extra): only --baseline needs it
+
     engine = open_engine(f"sqlite:///{folder / 'baseline.db'}")
     log = Table("sent_log", MetaData(), Column("id", Integer, primary_key=True), Column("email", String(320)))
     log.create(engine)
@@ -318,10 +310,9 @@ def report(f: dict) -> None:
           + (", profiles (10 likes each, half without a query)" if f["profiles"] else ""))
     print(f"  setup (not timed below): {f['setup_s']} s, {f['profiles_fitted_in_setup']} profiles fitted")
     stages = f"ingest {f['ingest_s']} s | plan+rank {f['plan_rank_s']} s"
+    stages += " (sending overlapped it)"
     if "render_s" in f:
-        stages += f" | render {f['render_s']} s | send {f['send_s']} s"
-    else:
-        stages += " (sending overlapped it)"
+        stages += f" | render {f['render_s']} s (in its thread, sharing the GIL)"
     print(f"  {stages}")
     print(f"  wall {f['wall_s']} s, CPU {f['cpu_s']} s here + {f['children_cpu_s']} s in sender processes; "
           f"peak RSS (run only) {f['peak_rss_mb']} MB here, senders {f['processes_rss_mb']} MB")

@@ -1,8 +1,9 @@
 """The daily run on several processes: planned once, every message delivered exactly once.
 
 `jobs.workers.plan_and_send` plans in this process while sender processes (spawned, each
-with its own engine and SMTP connections) claim from the outbox, against a real aiosmtpd
-sink, on SQLite and (with DIGEST_TEST_DATABASE_URL) PostgreSQL.
+with its own engine and SMTP connections) claim from the outbox, and `plan_and_send_here`
+plans in a thread while this process sends, against a real aiosmtpd sink, on SQLite and
+(with DIGEST_TEST_DATABASE_URL) PostgreSQL.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from sqlalchemy import func, select
 from digest.config import load_settings
 from digest.jobs import ingest_bytes
 from digest.jobs.rendering import MailSetup
-from digest.jobs.workers import plan_and_send
+from digest.jobs.workers import plan_and_send, plan_and_send_here
 from digest.mail.message_ids import make_message_id
 from digest.store.bulk import insert_rows
 from digest.store.db import write_transaction
@@ -75,3 +76,21 @@ def test_a_second_run_plans_and_sends_nothing(engine, database_url, samples, smt
     assert first.sent.sent > 0
     assert again.plan.planned == 0 and again.sent.sent == 0
     assert len(smtp_sink.handler.messages) == first.sent.sent
+
+
+def test_one_process_sends_while_planning_every_message_exactly_once(engine, database_url, samples, smtp_sink):
+    stock(engine, samples)
+    settings = settings_for(database_url, smtp_sink.port)
+    run = plan_and_send_here(engine, settings, force=True, now=NOW, plan_batch=50)  # sends while planning
+    with engine.connect() as conn:
+        by_status = dict(conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status)).all())
+    counts = collections.Counter(smtp_sink.handler.message_ids)
+    assert run.plan.planned == by_status["sent"] == run.sent.sent > 0
+    assert run.plan.skipped_empty == by_status["skipped"] == PEOPLE // 3
+    assert set(by_status) == {"sent", "skipped"}
+    assert set(counts) == sent_ids(engine, settings)
+    assert all(n == 1 for n in counts.values()), counts.most_common(3)
+    assert run.senders == [] and run.plan_seconds > 0
+    again = plan_and_send_here(engine, settings, force=True, now=NOW)
+    assert again.plan.planned == 0 and again.sent.sent == 0
+    assert len(smtp_sink.handler.messages) == run.sent.sent
