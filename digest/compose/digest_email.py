@@ -25,7 +25,7 @@ import nh3
 
 from digest.compose.confirm_email import render_confirmation
 from digest.compose.records import Links, RenderedEmail
-from digest.compose.shells import Shell, Slot, esc
+from digest.compose.shells import Shell, Slot, esc, utf8
 from digest.compose.templates import finish_text, make_environment, oneline, require_url, safe_url
 from digest.compose.wording import count_of, heading, topics
 from digest.models import Digest, Paper, RankedPaper, Subscriber
@@ -122,12 +122,13 @@ class Composer:
         macros = self.env.get_template("email/_paper.html").module
         self._head_macro = macros.head
         item = self._compile_fragment(macros.item(Slot("head"), Slot("extra")), ("head", "extra"), "item")
-        self._item_open, self._item_mid, self._item_close = item.fill(head="\ue000", extra="\ue000").split("\ue000")
+        self._item_open, self._item_mid, item_close = item.fill(head="\ue000", extra="\ue000").split("\ue000")
+        self._item_close = utf8(item_close)
         self._snippet_shell = self._compile_fragment(macros.snippet(Slot("html")), ("html",), "snippet")
         self._why = self._compile_fragment(macros.why(Slot("text")), ("text",), "why")
         self._feedback = self._compile_fragment(macros.feedback(Slot("more"), Slot("less")), ("more", "less"),
                                                 "feedback")
-        self._empty = self._fragment_inliner.inline_fragment(str(macros.empty()), self.css)
+        self._empty = utf8(self._fragment_inliner.inline_fragment(str(macros.empty()), self.css))
 
         self._text_head = self.env.get_template("email/_paper.txt")
         self._text_item = self.env.get_template("email/_item.txt")
@@ -138,7 +139,7 @@ class Composer:
         self._fragments: dict[str, _Fragment] = {}
         self._snippets: dict[str, tuple[str, str]] = {}
         self._why_cache: dict[tuple, tuple[str, str]] = {}
-        self._item_cache: dict[tuple, tuple[str, tuple[str, ...]]] = {}
+        self._item_cache: dict[tuple, tuple[bytes, tuple[str, ...]]] = {}
         self.fragments_rendered = 0  # observable: paper heads rendered (cache misses)
 
     # -- compilation -------------------------------------------------------------
@@ -249,36 +250,38 @@ class Composer:
         preheader = oneline(self._preheader.render(small))
         title = heading(oneline(digest.period))
         items_html, items_text = self._items(papers, links.feedback_url)
-        html = self._digest_page.fill(
-            title=esc(subject),
-            preheader=esc(preheader),
-            heading=esc(title),
-            papers="\n".join(items_html) if items_html else self._empty,
-            about=_about(query, liked),
-            manage_url=esc(links.manage_url),
-            unsubscribe_url=esc(links.unsubscribe_url),
-            feed_url=esc(links.feed_url),
+        # Assembled in UTF-8 (see RenderedEmail): every piece but the small per-message
+        # values was encoded once per run.
+        html = self._digest_page.fill_utf8(
+            title=utf8(esc(subject)),
+            preheader=utf8(esc(preheader)),
+            heading=utf8(esc(title)),
+            papers=b"\n".join(items_html) if items_html else self._empty,
+            about=utf8(_about(query, liked)),
+            manage_url=utf8(esc(links.manage_url)),
+            unsubscribe_url=utf8(esc(links.unsubscribe_url)),
+            feed_url=utf8(esc(links.feed_url)),
         )
         text = self._text.render(items=items_text, heading=title, preheader=preheader, query=query, liked=liked,
                                  links=links, **self._base)
         return RenderedEmail(subject=subject, text=finish_text(text), html=html)
 
-    def _items(self, papers: list[RankedPaper], feedback_url: str) -> tuple[list[str], list[str]]:
-        """Each paper as an HTML list item and as a plain-text item (without its number).
+    def _items(self, papers: list[RankedPaper], feedback_url: str) -> tuple[list[bytes], list[str]]:
+        """Each paper as an HTML list item (UTF-8) and as a plain-text item (without its number).
 
         All but the feedback links is the same for every subscriber who gets this paper with
         this snippet and reason, so it is built once (`_item`) and only the links are filled in.
         """
-        items_html: list[str] = []
+        items_html: list[bytes] = []
         items_text: list[str] = []
-        base_html = esc(feedback_url)
-        feedback_fill, close = self._feedback.fill, self._item_close
+        base_html = utf8(esc(feedback_url))
+        feedback_fill, close = self._feedback.fill_utf8, self._item_close
         for rp in papers:
             feedback = _feedback_base(feedback_url, rp.paper)
             html, text = self._item(rp, bool(feedback))
             if feedback:
-                at = f"{base_html}?p={rp.paper.id}&amp;v="
-                items_html.append(f"{html}\n{feedback_fill(more=at + 'more', less=at + 'less')}{close}")
+                at = base_html + f"?p={rp.paper.id}&amp;v=".encode("ascii")
+                items_html.append(b"%s\n%s%s" % (html, feedback_fill(more=at + b"more", less=at + b"less"), close))
                 start, middle, end = text
                 items_text.append(f"{start}{feedback}more{middle}{feedback}less{end}")
             else:
@@ -286,8 +289,8 @@ class Composer:
                 items_text.append(text[0])
         return items_html, items_text
 
-    def _item(self, rp: RankedPaper, feedback: bool) -> tuple[str, tuple[str, ...]]:
-        """(the item's HTML up to its feedback links, its text: (before the more-URL, between
+    def _item(self, rp: RankedPaper, feedback: bool) -> tuple[bytes, tuple[str, ...]]:
+        """(the item's HTML up to its feedback links, in UTF-8; its text: (before the more-URL, between
         the URLs, after the less-URL) when `feedback`, else (the text,)), cached per paper,
         snippet, reason and `feedback`."""
         matched = rp.matched if type(rp.matched) is tuple else tuple(rp.matched)
@@ -314,9 +317,9 @@ class Composer:
             if feedback:  # the template's slots are its last "more" and "less"
                 text, end = text.rsplit(_TEXT_SLOTS["less"], 1)
                 start, middle = text.rsplit(_TEXT_SLOTS["more"], 1)
-                cached = self._item_cache[key] = (html, (start, middle, end))
+                cached = self._item_cache[key] = (utf8(html), (start, middle, end))
             else:
-                cached = self._item_cache[key] = (html, (text,))
+                cached = self._item_cache[key] = (utf8(html), (text,))
         return cached
 
     def render_confirmation(

@@ -12,7 +12,7 @@ from typing import Iterable
 
 from markupsafe import Markup, escape
 
-__all__ = ["Shell", "Slot", "esc"]
+__all__ = ["Shell", "Slot", "esc", "utf8"]
 
 # Slot markers use Unicode private-use characters: they never occur in templates,
 # survive css-inline's parse/serialise untouched (checked at compile time), and need no
@@ -50,7 +50,7 @@ class Shell:
     Raises ValueError at construction when a slot is missing, unexpected or was altered.
     """
 
-    __slots__ = ("_format", "_order", "slots")
+    __slots__ = ("_format", "_format_utf8", "_order", "slots")
 
     def __init__(self, html: str, expected: Iterable[str], where: str):
         parts = _SLOT_RE.split(html)
@@ -63,11 +63,28 @@ class Shell:
         if missing or unknown:
             raise ValueError(f"{where}: slots missing {sorted(missing)}, unexpected {sorted(unknown)}")
         self._format = "%s".join(static.replace("%", "%%") for static in statics)
+        self._format_utf8 = utf8(self._format)
         self._order = tuple(names)
         self.slots = frozenset(names)
 
     def fill(self, **values: str) -> str:
         return self._format % tuple([values[name] for name in self._order])
+
+    def fill_utf8(self, **values: bytes) -> bytes:
+        """`fill` in UTF-8: each value given as `utf8` bytes of what `fill` would take."""
+        return self._format_utf8 % tuple([values[name] for name in self._order])
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+
+
+def utf8(value: str) -> bytes:
+    """`value` as UTF-8, a lone surrogate as U+FFFD: what `mail.bodies` makes of a body, so
+    pieces encoded apart and joined are the bytes of the whole encoded at once."""
+    try:
+        return value.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", value).encode("utf-8")
 
 
 def esc(value: object) -> str:

@@ -139,7 +139,7 @@ class Renderer:
             }
         fields = dict(
             from_addr=setup.from_addr, from_name=setup.from_name, to_addr=subscriber.email, to_name=subscriber.name,
-            subject=rendered.subject, text=rendered.text, html=rendered.html,
+            subject=rendered.subject, text=rendered.text, html=rendered.html_body,
             message_id=make_message_id(row.id, setup.domain, salt=setup.id_salt, created=row.created_at), date=now,
             **list_headers,
         )

@@ -25,9 +25,14 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 _QP_TOKEN = re.compile(rb"=[0-9A-F]{2}|=\n|.", re.DOTALL)
 
 
-def body_bytes(value: str) -> bytes:
+def body_bytes(value: str | bytes) -> bytes:
     """`value` as UTF-8 with line breaks normalised to "\\n", NUL removed and lone
-    surrogates replaced by U+FFFD, encoding only once on the common path."""
+    surrogates replaced by U+FFFD, encoding only once on the common path. Bytes are taken
+    as UTF-8 text already encoded so (the composer's HTML: see compose.records)."""
+    if isinstance(value, bytes):
+        if b"\r" in value:  # CR, LF and NUL are single bytes in UTF-8, never inside a character
+            value = value.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        return value.replace(b"\x00", b"") if b"\x00" in value else value
     if "\r" in value:
         value = value.replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in value:
@@ -48,7 +53,7 @@ def _sendable_as_is(data: bytes, boundary: bytes) -> bool:
     return max(map(len, data.split(b"\n"))) <= MAX_LINE_OCTETS
 
 
-def encode_body(text: str, *, eight_bit: bool = False, boundary: bytes = b"") -> tuple[str, bytes]:
+def encode_body(text: str | bytes, *, eight_bit: bool = False, boundary: bytes = b"") -> tuple[str, bytes]:
     """(Content-Transfer-Encoding, CRLF-terminated lines) for a UTF-8 text body.
 
     With `eight_bit`, the text itself (`7bit` or `8bit`) when `_sendable_as_is` (`boundary`:
@@ -98,7 +103,7 @@ def _rewrap_long_lines(qp: bytes) -> bytes:
     return b"\n".join(out)
 
 
-def part(content_type: str, text: str, *, eight_bit: bool = False, boundary: bytes = b"") -> bytes:
+def part(content_type: str, text: str | bytes, *, eight_bit: bool = False, boundary: bytes = b"") -> bytes:
     """One body part: its Content-Type and Content-Transfer-Encoding headers, a blank line, the body."""
     cte, body = encode_body(text, eight_bit=eight_bit, boundary=boundary)
     head = f"Content-Type: {content_type}; charset=\"utf-8\"\r\nContent-Transfer-Encoding: {cte}\r\n\r\n"

@@ -82,7 +82,7 @@ def clean_header_text(value: str | None) -> str:
     return value
 
 
-def clean_body(value: str) -> str:
+def clean_body(value: str | bytes) -> str:
     """The body text a part will carry: line breaks normalised to "\\n", NUL removed,
     lone surrogates replaced by U+FFFD. Everything else is kept (bodies are encoded)."""
     return body_bytes(value).decode("utf-8")
@@ -239,7 +239,7 @@ def build_message(
     to_name: str | None,
     subject: str,
     text: str,
-    html: str,
+    html: str | bytes,
     message_id: str,
     date: datetime,
     list_id: str | None = None,
@@ -255,7 +255,8 @@ def build_message(
     * Addresses must be plain ASCII addr-specs (IDN domains are converted); a bad
       address, Message-ID, List-Id or unsubscribe URI raises `InvalidAddress`.
     * Names and subject may be any text: they are cleaned with `clean_header_text`
-      and RFC 2047-encoded when not plain ASCII. Bodies are cleaned with `clean_body`.
+      and RFC 2047-encoded when not plain ASCII. Bodies are cleaned with `clean_body`;
+      either may be given as its UTF-8 bytes.
     * List headers are optional (the confirmation email has none). When an https
       unsubscribe URL is given, `List-Unsubscribe-Post: List-Unsubscribe=One-Click`
       (RFC 8058) is added, so that URL must accept a POST that unsubscribes.
@@ -304,7 +305,7 @@ def _list_headers(list_id: str | None, url: str | None, mailto: str | None) -> l
     return headers
 
 
-def _assemble(headers: list[str], message_id: str, *, text: str, html: str, eight_bit: bool) -> bytes:
+def _assemble(headers: list[str], message_id: str, *, text: str | bytes, html: str | bytes, eight_bit: bool) -> bytes:
     """Headers, then the text and HTML parts of a multipart/alternative body."""
     # "=" never starts a base64 or QP line, so a boundary beginning with "=_" cannot occur
     # inside an encoded body; a body sent as it is is checked not to hold it (mail.bodies).

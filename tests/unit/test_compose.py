@@ -376,3 +376,22 @@ def test_rendered_digest_serialises_and_parses_back(composer, subscriber):
     plain, html = msg.iter_parts()
     assert plain.get_content().replace("\r\n", "\n") == rendered.text
     assert html.get_content().replace("\r\n", "\n") == rendered.html.replace("\r\n", "\n")
+
+
+def test_the_digest_html_is_assembled_in_utf8_and_stays_escaped(subscriber):
+    """The HTML body comes as UTF-8 bytes (RenderedEmail.html_body) built from pieces encoded
+    apart; markup in titles and queries is still escaped (a lone surrogate in a title never
+    reaches the page: the head's inlining drops it)."""
+    composer = Composer(site_name="Paper Digest", base_url="https://digest.example.org/")
+    tricky = paper(7, title='<Tricky> & "quoted" \'title\' \U0001f44d \ud800 end', key="tricky")
+    links = dataclasses.replace(LINKS, feedback_url="https://digest.example.org/feedback/fbtok")
+    digest = Digest(subscriber=subscriber, period="Fri 21 Nov 2025", papers=[ranked(tricky), ranked(paper(8))],
+                    delivery_id=5)
+    email = composer.render_digest(digest, links)
+    assert isinstance(email.html_body, bytes) and email.html == email.html_body.decode("utf-8")
+    page = Page(email.html)
+    assert '<Tricky> & "quoted" \'title\' \U0001f44d end' in page.plain
+    assert "&lt;Tricky&gt; &amp;" in email.html and "<Tricky>" not in email.html
+    assert "&lt;NOT&gt; x&amp;y" in email.html
+    assert page.href_for("\U0001f44d\u00a0More like this") == "https://digest.example.org/feedback/fbtok?p=7&v=more"
+    assert email == composer.render_digest(digest, links)  # compared by value, cached pieces or not

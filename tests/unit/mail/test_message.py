@@ -415,3 +415,16 @@ def test_http_unsubscribe_url_is_listed_without_one_click():
                                        policy=email.policy.default)
     assert "<http://localhost:8000/unsubscribe/t>" in str(message["List-Unsubscribe"])
     assert message["List-Unsubscribe-Post"] is None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=st.lists(body_text | st.sampled_from(["\ud800", "\udfff", "\U0001f44d", "\r", "\x00"]), max_size=6),
+       eight_bit=st.booleans())
+def test_a_body_given_as_utf8_pieces_is_the_same_message(pieces, eight_bit):
+    """The composer hands the HTML over as `utf8` bytes of pieces encoded apart (compose.records):
+    the message is byte for byte the one the whole text would make."""
+    from digest.compose.shells import utf8
+    whole = "".join(pieces)
+    as_bytes = b"".join(utf8(piece) for piece in pieces)
+    assert build(html=as_bytes, text=as_bytes, eight_bit=eight_bit) == build(html=whole, text=whole, eight_bit=eight_bit)
+    assert clean_body(as_bytes) == clean_body(whole)
