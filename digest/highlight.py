@@ -10,6 +10,7 @@ import html
 import re
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 
 import tantivy
 
@@ -174,12 +175,17 @@ def _term_stems(terms: tuple[str, ...]) -> tuple[frozenset[str], re.Pattern[str]
     """The stems of `terms`, and a scan for the whole tokens that may stem to one of them:
     those starting with a stem's first letter (either case)."""
     stems = frozenset(s for term in terms for s in STEMMER.analyze(term))
-    firsts = {c for stem in stems for c in {stem[0], stem[0].upper()} if c.isascii()}
-    if not firsts:
-        return stems, None
+    firsts = "".join(sorted({c for stem in stems for c in {stem[0], stem[0].upper()} if c.isascii()}))
+    return stems, (_scan(firsts) if firsts else None)
+
+
+@lru_cache(maxsize=1024)
+def _scan(firsts: str) -> re.Pattern[str]:
+    """The scan for tokens starting with one of `firsts`; shared by every set of terms whose
+    stems start with those letters (compiling one per set of terms was 1.3% of a run's CPU)."""
     # The letter comes first so the regex engine can skip ahead to it (5x faster than leading
     # with the lookbehind); the lookbehind then checks that the letter starts a token.
-    return stems, re.compile("[" + "".join(map(re.escape, sorted(firsts))) + r"](?<![^\W_].)[^\W_]*")
+    return re.compile("[" + "".join(map(re.escape, firsts)) + r"](?<![^\W_].)[^\W_]*")
 
 
 _LONG_WORD = re.compile(r"[A-Za-z0-9]{40}")  # a token tantivy drops, in ASCII text (= [^\W_] there)

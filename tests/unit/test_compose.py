@@ -395,3 +395,22 @@ def test_the_digest_html_is_assembled_in_utf8_and_stays_escaped(subscriber):
     assert "&lt;NOT&gt; x&amp;y" in email.html
     assert page.href_for("\U0001f44d\u00a0More like this") == "https://digest.example.org/feedback/fbtok?p=7&v=more"
     assert email == composer.render_digest(digest, links)  # compared by value, cached pieces or not
+
+
+def test_subject_lines_are_shared_only_while_the_templates_read_nothing_personal(tmp_path, subscriber):
+    """Subjects and preheaders are cached by count, topics and likes; a subject template that
+    reads the subscriber turns the cache off rather than sending Ada's subject to Bob."""
+    import shutil
+
+    from digest.compose import make_environment
+    digest = three_paper_digest(subscriber)
+    shared = Composer(base_url="https://digest.example.org/")
+    assert shared.render_digest(digest, LINKS).subject == shared.render_digest(digest, LINKS).subject
+    shutil.copytree(templates_dir(), tmp_path / "templates")
+    subject = tmp_path / "templates" / "email" / "digest.subject.txt"
+    subject.write_text("{{ counted }} for {{ subscriber.email }}\n")
+    personal = Composer(make_environment(tmp_path / "templates"), base_url="https://digest.example.org/")
+    bob = dataclasses.replace(subscriber, email="bob@example.com")
+    assert personal.render_digest(digest, LINKS).subject == "3 new papers for ada@example.com"
+    assert personal.render_digest(dataclasses.replace(digest, subscriber=bob), LINKS).subject == (
+        "3 new papers for bob@example.com")

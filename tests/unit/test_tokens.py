@@ -185,9 +185,10 @@ def test_links_are_byte_identical_to_itsdangerous_tokens(purpose):
                     assert token == _itsdangerous_token(keys, purpose, body)
 
 
-def test_short_payloads_deflate_to_zlib_compress_bytes():
-    """The small-table deflate `_url_payload` uses up to _SMALL_DEFLATE bytes is byte-exact,
-    on random text of few symbols (often compressible) and of many (rarely)."""
+def test_short_payloads_compress_exactly_when_itsdangerous_would():
+    """The small deflate state `_url_payload` decides with up to _SMALL_DEFLATE bytes decides
+    as zlib.compress does, on random text of few symbols (often compressible) and of many
+    (rarely), and the bytes are itsdangerous' either way."""
     import random
     import zlib
 
