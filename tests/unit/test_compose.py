@@ -414,3 +414,31 @@ def test_subject_lines_are_shared_only_while_the_templates_read_nothing_personal
     assert personal.render_digest(digest, LINKS).subject == "3 new papers for ada@example.com"
     assert personal.render_digest(dataclasses.replace(digest, subscriber=bob), LINKS).subject == (
         "3 new papers for bob@example.com")
+
+
+def test_paper_heads_from_compiled_shells_are_the_inlined_heads():
+    """Each paper's head is filled into a shell compiled once per shape; it must be byte for
+    byte what rendering and inlining that head gives, whatever the text holds."""
+    import random
+
+    from digest.text import for_display
+    composer = Composer(base_url="https://digest.example.org/")
+    rng = random.Random(14)
+    alphabet = list("ab &<>\"'=;#/\\%{}é漢\u00a0\u2028\U0001f44d") + ["&amp;", "&#39;", "<b>", "</a>", "\ue000x\ue001"]
+    kinds = ["abs", "pdf", "hf", "code", "project"]
+    urls = ["https://arxiv.org/abs/1", "http://x.org/a?b=1&c=2", "https://é.example/ü", "javascript:alert(1)",
+            'https://x.org/"q"', "https://x.org/a b", None]
+    checked = 0
+    for n in range(300):
+        text = lambda k: "".join(rng.choice(alphabet) for _ in range(rng.randint(0, k)))  # noqa: E731
+        p = paper(n, title=text(30) or "t", authors=tuple(text(8) for _ in range(rng.randint(0, 3))),
+                  organization=rng.choice([None, text(10)]), author_count=rng.choice([None, 0, 1, 5]),
+                  upvotes=rng.choice([None, 0, 1, 2, 1234]), key=f"k{n}",
+                  links={kind: url for kind in rng.sample(kinds, rng.randint(0, 5)) if (url := rng.choice(urls))})
+        shown = for_display(dataclasses.replace(p, abstract=""))
+        url = safe_url(shown.url)
+        filled = composer._head_from_shell(shown, url)
+        if filled is not None:
+            assert filled == composer._inline_head(shown, url), p
+            checked += 1
+    assert checked > 250
