@@ -27,14 +27,14 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the counts as JSON."),
     processes: int | None = typer.Option(
         None, "--processes", "-p", min=1,
-        help="Sender processes claiming from the outbox (default: one per CPU, up to 8, from 2,000 active "
-             "subscribers; 1 sends in this process)."),
+        help="Processes sending, this one and N-1 others, each claiming from the outbox (default: one per CPU, "
+             "up to 8, from 10,000 active subscribers, else 1)."),
 ) -> None:
     """Plan the digests that are due and send them (and any confirmation emails waiting).
 
     Safe to run again: a period is planned once, a message sent once. Failures are retried
-    later with backoff; 5xx replies are final. Planning runs once, here; sending uses
-    `--processes` processes, each claiming its own messages from the outbox.
+    later with backoff; 5xx replies are final. Planning runs once, here, while this process
+    and `--processes` - 1 others send, each claiming its own messages from the outbox.
 
     Example:  digest run --now --only ada@example.org --json
     """

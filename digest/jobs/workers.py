@@ -1,12 +1,19 @@
 """The daily run on every core: plan once here, send from N processes claiming from the outbox.
 
-`plan_and_send` starts N sender processes first (their start-up overlaps planning), plans
-in this process, then lets them finish. Each child opens its own engine and SMTP sender
-and runs the ordinary `Dispatcher`: while planning still writes rows it polls for them;
-once planning is done, one ordinary drain until nothing is claimable. Claims are exclusive
-(`FOR UPDATE SKIP LOCKED` on PostgreSQL; on SQLite one writer at a time, WAL and a 30 s
-busy timeout, see `store.db`), so each message is sent once whatever the number of
-processes. Memory stays flat: each child holds one claimed batch at a time.
+This process plans in a thread while it sends what is planned (`plan_and_send_here`);
+`plan_and_send` also starts N - 1 sender processes first (their start-up overlaps
+planning). Each child opens its own engine and SMTP sender and runs the ordinary
+`Dispatcher`: while planning still writes rows it polls for them; once planning is done,
+one ordinary drain until nothing is claimable. Claims are exclusive (`FOR UPDATE SKIP
+LOCKED` on PostgreSQL; on SQLite one writer at a time, WAL and a 30 s busy timeout, see
+`store.db`), so each message is sent once whatever the number of processes. Memory stays
+flat: each sender holds one claimed batch at a time.
+
+Why this process sends too, rather than planning while N children send: a child costs its
+start-up (imports, ~0.6 s of CPU) and renders again the papers another process already
+rendered (the renderer's per-paper caches are per process). At 5,000 subscribers x 5,000
+papers, two children cost ~3 s more CPU than this process sending alone; this process and
+one child cost half that.
 
 Children are started with "spawn", not "fork": a forked child would inherit open SQLite
 connections and threads, which SQLite and asyncio do not survive.
@@ -22,7 +29,7 @@ import resource
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import Engine
 
@@ -37,8 +44,12 @@ __all__ = ["MAX_PROCESSES", "PARALLEL_FROM", "ParallelRun", "SenderFailed", "Sen
            "plan_and_send", "plan_and_send_here", "processes_for", "send_here"]
 
 MAX_PROCESSES = 8
-# Below this many active subscribers one process sends faster than N start up (~1 s of CPU each).
-PARALLEL_FROM = 2_000
+# Below this many active subscribers one process sends as fast as several, for less CPU: each
+# other process pays its start-up and renders again papers this one rendered. Measured on 2
+# CPUs beside the SMTP sink: 5,000 subscribers x 5,000 papers, a second process cost ~30% more
+# CPU and was not faster (75% vs 88% of an ideal client's rate); 10,000 x 2,000, the same CPU
+# and 20-25% less wall time (20.5-22.1 s vs 25.9-28.8 s at load 4-7).
+PARALLEL_FROM = 10_000
 POLL_SECONDS = 0.05  # how often a child looks for rows while planning still writes them
 # Subscribers planned per batch while senders wait for rows: small enough that sending starts
 # early (ranking 5,000 subscribers with profiles takes ~15 s of CPU), large enough that the
@@ -72,7 +83,7 @@ class ParallelRun:
 
     plan: PlanReport
     sent: SendReport
-    senders: list[SenderResult]
+    senders: list[SenderResult]  # this process first
     plan_seconds: float = 0.0  # wall time of planning (sending ran meanwhile)
 
 
@@ -115,7 +126,9 @@ def plan_and_send_here(engine: Engine, settings: Settings, *, force: bool = Fals
 
 
 async def _plan_while_sending(engine: Engine, dispatcher: Dispatcher, *, force: bool, only: str | None,
-                              now: datetime | None, batch: int) -> ParallelRun:
+                              now: datetime | None, batch: int,
+                              announce: Callable[[], Any] | None = None) -> ParallelRun:
+    """Plan in a thread while draining; `announce` tells sender processes planning is over."""
     async with dispatcher.sender:
         planned = asyncio.Event()
         sending = asyncio.create_task(dispatcher.drain(only=only, stop=planned, idle_wait=POLL_SECONDS))
@@ -125,14 +138,18 @@ async def _plan_while_sending(engine: Engine, dispatcher: Dispatcher, *, force: 
         finally:
             plan_seconds = time.perf_counter() - started
             planned.set()  # even when planning failed: what it did write is sent
+            if announce is not None:
+                announce()
             await sending
         sent = await dispatcher.drain(only=only)  # what the polling drain handed back, and the rest
-    return ParallelRun(plan=plan, sent=sent, senders=[], plan_seconds=plan_seconds)
+    here = SenderResult(pid=os.getpid(), report=sent.as_dict(), errors=sent.errors[:20],
+                        peak_rss_mb=round(_peak_rss_mb(), 1))
+    return ParallelRun(plan=plan, sent=sent, senders=[here], plan_seconds=plan_seconds)
 
 
 def plan_and_send(engine: Engine, settings: Settings, *, processes: int, force: bool = False,
                   now: datetime | None = None) -> ParallelRun:
-    """Plan what is due (here, once) and send it from `processes` child processes.
+    """Plan what is due (here, once) and send it from this process and `processes` - 1 others.
 
     Raises SenderFailed after every child has ended when one of them died; the rows it
     held are claimable again once their lease expires.
@@ -141,16 +158,16 @@ def plan_and_send(engine: Engine, settings: Settings, *, processes: int, force: 
     planned, results = context.Event(), context.Queue()
     url = engine.url.render_as_string(hide_password=False)
     children = [context.Process(target=_sender_main, args=(url, settings, planned, results),
-                                name=f"digest-sender-{n + 1}", daemon=True) for n in range(processes)]
+                                name=f"digest-sender-{n + 1}", daemon=True) for n in range(processes - 1)]
     for child in children:
         child.start()
-    started = time.perf_counter()
     try:
-        plan = plan_digests(engine, now, force=force, batch_size=PLAN_BATCH)
+        here = asyncio.run(_plan_while_sending(engine, dispatcher_for(engine, settings), force=force, only=None,
+                                               now=now, batch=PLAN_BATCH, announce=planned.set))
     finally:
-        plan_seconds = time.perf_counter() - started
-        planned.set()  # even when planning failed: what it did write is sent
-        senders = _collect(children, results)
+        planned.set()  # even when this process failed: what planning wrote is sent
+        children_done = _collect(children, results)
+    plan, plan_seconds, senders = here.plan, here.plan_seconds, here.senders + children_done
     total = SendReport()
     for result in senders:
         for name, value in result.report.items():

@@ -1,14 +1,15 @@
 """The daily run on several processes: planned once, every message delivered exactly once.
 
-`jobs.workers.plan_and_send` plans in this process while sender processes (spawned, each
-with its own engine and SMTP connections) claim from the outbox, and `plan_and_send_here`
-plans in a thread while this process sends, against a real aiosmtpd sink, on SQLite and
-(with DIGEST_TEST_DATABASE_URL) PostgreSQL.
+`jobs.workers.plan_and_send_here` plans in a thread while this process sends;
+`plan_and_send` does that beside sender processes (spawned, each with its own engine and
+SMTP connections) claiming from the outbox too, against a real aiosmtpd sink, on SQLite
+and (with DIGEST_TEST_DATABASE_URL) PostgreSQL.
 """
 
 from __future__ import annotations
 
 import collections
+import os
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
@@ -64,6 +65,7 @@ def test_three_sender_processes_deliver_every_message_exactly_once(engine, datab
     assert set(counts) == sent_ids(engine, settings)
     assert all(n == 1 for n in counts.values()), counts.most_common(3)
     assert len(run.senders) == 3 and all(s.failure is None for s in run.senders)
+    assert run.senders[0].pid == os.getpid()  # this process sends too, beside two children
     assert sum(s.report["sent"] for s in run.senders) == run.sent.sent
     assert all(s.peak_rss_mb > 0 for s in run.senders)
 
@@ -90,7 +92,7 @@ def test_one_process_sends_while_planning_every_message_exactly_once(engine, dat
     assert set(by_status) == {"sent", "skipped"}
     assert set(counts) == sent_ids(engine, settings)
     assert all(n == 1 for n in counts.values()), counts.most_common(3)
-    assert run.senders == [] and run.plan_seconds > 0
+    assert [s.report["sent"] for s in run.senders] == [run.sent.sent] and run.plan_seconds > 0
     again = plan_and_send_here(engine, settings, force=True, now=NOW)
     assert again.plan.planned == 0 and again.sent.sent == 0
     assert len(smtp_sink.handler.messages) == run.sent.sent
