@@ -18,7 +18,6 @@ Key rotation: signing uses the first key given; verifying accepts any of them
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import time

@@ -27,7 +27,7 @@ class RenderedEmail:
     4-bytes-a-character string (its emoji would make it one: 136 KB built, copied and
     encoded per message); `html` decodes it for whoever wants text."""
 
-    __slots__ = ("subject", "text", "html_body")
+    __slots__ = ("html_body", "subject", "text")
 
     def __init__(self, *, subject: str, text: str, html: str | bytes):
         self.subject = subject

@@ -428,9 +428,11 @@ def test_paper_heads_from_compiled_shells_are_the_inlined_heads():
     kinds = ["abs", "pdf", "hf", "code", "project"]
     urls = ["https://arxiv.org/abs/1", "http://x.org/a?b=1&c=2", "https://é.example/ü", "javascript:alert(1)",
             'https://x.org/"q"', "https://x.org/a b", None]
+    def text(most: int) -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, most)))
+
     checked = 0
     for n in range(300):
-        text = lambda k: "".join(rng.choice(alphabet) for _ in range(rng.randint(0, k)))  # noqa: E731
         p = paper(n, title=text(30) or "t", authors=tuple(text(8) for _ in range(rng.randint(0, 3))),
                   organization=rng.choice([None, text(10)]), author_count=rng.choice([None, 0, 1, 5]),
                   upvotes=rng.choice([None, 0, 1, 2, 1234]), key=f"k{n}",
@@ -442,3 +444,39 @@ def test_paper_heads_from_compiled_shells_are_the_inlined_heads():
             assert filled == composer._inline_head(shown, url), p
             checked += 1
     assert checked > 250
+
+
+@pytest.mark.parametrize("interests", ["", "pooling, 100% <recall> & {{ x }}"])
+@pytest.mark.parametrize("feedback", ["", "https://digest.example.org/feedback/fbtok"])
+def test_plain_text_from_shells_is_the_rendered_text(interests, feedback):
+    """The text part is filled into shells compiled per shape of message; it must be exactly
+    what rendering the text templates for that message gives."""
+    composer = Composer(base_url="https://digest.example.org/")
+    who = Subscriber(email="ada@example.com", interests=interests, id=3, status="active")
+    odd = paper(5, title="50% off {{ title }} \ue000head\ue001 %s", authors=(), upvotes=None, links={})
+    shapes = [[], [ranked(odd, snippet="")], [ranked(odd, matched=(), snippet="plain & <b>bold</b> 100%")],
+              [ranked(paper(n), matched=("pooling",) if n % 2 else ()) for n in range(1, 8)]]
+    links = dataclasses.replace(LINKS, feedback_url=feedback)
+    for papers in shapes:
+        digest = Digest(subscriber=who, period="2025-11-21", papers=papers, delivery_id=1)
+        shelled = composer.render_digest(digest, links).text
+        composer._text_item_plain = composer._text_plain = False  # the ordinary Jinja renders
+        composer.clear_cache()
+        assert shelled == composer.render_digest(digest, links).text
+        composer._text_item_plain = composer._text_plain = True
+        composer.clear_cache()
+    assert all(shell is not None for shell in composer._text_shells.values())
+
+
+def test_a_text_template_reading_more_than_its_shape_is_rendered_per_message(tmp_path, subscriber):
+    """digest.txt reading a link its shell's stand-in lacks: no shell, the text still right."""
+    import shutil
+
+    from digest.compose import make_environment
+    shutil.copytree(templates_dir(), tmp_path / "templates")
+    digest_txt = tmp_path / "templates" / "email" / "digest.txt"
+    digest_txt.write_text(digest_txt.read_text() + "\nFor {{ links.confirm_url or 'you' }}\n")
+    composer = Composer(make_environment(tmp_path / "templates"), base_url="https://digest.example.org/")
+    text = composer.render_digest(three_paper_digest(subscriber), LINKS).text
+    assert text.endswith("Web feed: https://digest.example.org/feed/feedtok.atom\n\nFor you\n")
+    assert [shell for shape, shell in composer._text_shells.items() if shape[0] == "digest"] == [None]

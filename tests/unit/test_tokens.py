@@ -192,8 +192,9 @@ def test_short_payloads_compress_exactly_when_itsdangerous_would():
     import random
     import zlib
 
-    from digest.tokens import _SMALL_DEFLATE, _url_payload
     from itsdangerous.encoding import base64_encode
+
+    from digest.tokens import _SMALL_DEFLATE, _url_payload
     rng = random.Random(14)
     alphabets = [b"ab", b"abc", b"0123456789", b'[1234,"aB-_]', bytes(range(256))]
     for _ in range(20_000):
