@@ -417,8 +417,8 @@ def test_subject_lines_are_shared_only_while_the_templates_read_nothing_personal
 
 
 def test_paper_heads_from_compiled_shells_are_the_inlined_heads():
-    """Each paper's head is filled into a shell compiled once per shape; it must be byte for
-    byte what rendering and inlining that head gives, whatever the text holds."""
+    """Each paper's head (HTML and text) is filled into a shell compiled once per shape; it
+    must be byte for byte what rendering (and inlining) that head gives, whatever it holds."""
     import random
 
     from digest.text import for_display
@@ -443,6 +443,7 @@ def test_paper_heads_from_compiled_shells_are_the_inlined_heads():
         if filled is not None:
             assert filled == composer._inline_head(shown, url), p
             checked += 1
+        assert composer._text_head_from_shell(shown, url) == composer._text_head.render(paper=shown, url=url), p
     assert checked > 250
 
 
