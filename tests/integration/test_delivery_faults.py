@@ -7,19 +7,23 @@ parameter so a retry "later" is a step of the test, not a wait.
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import select
 
 from digest.jobs import add_subscriber, ingest_bytes
-from digest.jobs.dispatch import Dispatcher
+from digest.enums import DeliveryStatus
+from digest.jobs.dispatch import Dispatcher, _settle_unsent, _Settler
 from digest.jobs.planning import plan_digests
 from digest.jobs.rendering import MailSetup
 from digest.mail.breaker import CircuitBreaker
 from digest.mail.smtp import SmtpConfig, SmtpSender
 from digest.config import load_settings
 from digest.store.tables import deliveries, subscribers
+from digest.store import outbox
+from digest.store.db import write_transaction
 from digest.subscribers import spec_from
 from tests.smtp_server import drop, reply, slow
 from tests.fakes import FakeClock, MemorySender
@@ -169,3 +173,22 @@ def test_a_sender_that_raises_ends_the_run_with_its_error_and_hands_back_what_it
     sent_before = len(sender.sent)
     assert asyncio.run(go()).sent == 3 - sent_before
     assert sorted(m.recipients[0] for m in sender.sent) == sorted(PEOPLE)
+
+
+def test_settlements_share_a_commit_and_wait_for_others_no_longer_than_the_linger(world):
+    """Group commit: once every sender waits, their settlements are written at once (no
+    linger); a lone settlement waits at most the linger for others to share its commit."""
+    engine, clock = world
+    with write_transaction(engine) as conn:
+        claimed = outbox.claim(conn, owner="settler-test", now=clock(), lease=timedelta(minutes=5), limit=10)
+    assert len(claimed) == 3
+
+    async def settle(batch, *, size: int, linger: float) -> float:
+        settler = _Settler(engine, clock, size=size, linger=linger)
+        started = time.perf_counter()
+        await asyncio.gather(*(settler.record(_settle_unsent(row, DeliveryStatus.SKIPPED, "test")) for row in batch))
+        return time.perf_counter() - started
+
+    assert asyncio.run(settle(claimed[:2], size=2, linger=30.0)) < 10  # both senders wait: no linger
+    assert 0.2 <= asyncio.run(settle(claimed[2:], size=3, linger=0.2)) < 10
+    assert {row.status for row in rows(engine).values()} == {"skipped"}
