@@ -48,9 +48,26 @@ def _sendable_as_is(data: bytes, boundary: bytes) -> bool:
     nothing that could be read as the multipart boundary."""
     if data.startswith(b"From ") or b"\nFrom " in data or (boundary and boundary in data):
         return False
+    return _lines_fit(data)
+
+
+_WINDOW = (MAX_LINE_OCTETS + 1) // 2  # 499
+
+
+def _lines_fit(data: bytes) -> bool:
+    """No line of `data` ("\\n"-separated) is longer than MAX_LINE_OCTETS.
+
+    A line of 999+ octets holds a whole window of the 499-octet windows that tile `data`
+    (the first window starting in it starts at most 498 octets in, so ends by octet 997), so
+    when every window holds a newline (one memchr each: ~5 us for a digest's 26 KB HTML) no
+    line is too long; only otherwise are the lines measured (splitting them: ~21 us)."""
     if len(data) <= MAX_LINE_OCTETS:
         return True
-    return max(map(len, data.split(b"\n"))) <= MAX_LINE_OCTETS
+    find = data.find
+    for start in range(0, len(data) - _WINDOW + 1, _WINDOW):
+        if find(b"\n", start, start + _WINDOW) < 0:
+            return max(map(len, data.split(b"\n"))) <= MAX_LINE_OCTETS
+    return True
 
 
 def encode_body(text: str | bytes, *, eight_bit: bool = False, boundary: bytes = b"") -> tuple[str, bytes]:

@@ -428,3 +428,16 @@ def test_a_body_given_as_utf8_pieces_is_the_same_message(pieces, eight_bit):
     as_bytes = b"".join(utf8(piece) for piece in pieces)
     assert build(html=as_bytes, text=as_bytes, eight_bit=eight_bit) == build(html=whole, text=whole, eight_bit=eight_bit)
     assert clean_body(as_bytes) == clean_body(whole)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.integers(min_value=0, max_value=1200), min_size=1, max_size=40))
+def test_long_lines_are_found_wherever_they_fall(lines):
+    """mail.bodies._lines_fit (windows of 499 octets) agrees with measuring every line."""
+    from digest.mail.bodies import MAX_LINE_OCTETS, _lines_fit
+    data = b"\n".join(b"x" * n for n in lines)
+    assert _lines_fit(data) == (max(lines) <= MAX_LINE_OCTETS)
+    for edge in (998, 999, 1000):
+        for at in range(0, 1100, 97):
+            probe = b"y\n" * (at // 2) + b"z" * edge + b"\n" + b"w" * 10
+            assert _lines_fit(probe) == (edge <= MAX_LINE_OCTETS)
