@@ -221,13 +221,13 @@ def _from_header(display: str | None, addr: str) -> str:
 
 
 def _date_header(date: datetime) -> str:
-    # Keyed by the ISO form too: datetimes equal as instants (07:00Z, 08:00+01:00) compare
-    # and hash alike, but each keeps its own offset in the header.
-    return _date_line(date.isoformat(), date)
+    # Keyed by the offset too: datetimes equal as instants (07:00Z, 08:00+01:00) compare and
+    # hash alike, but each keeps its own offset in the header.
+    return _date_line(date.utcoffset(), date)
 
 
 @lru_cache(maxsize=64)
-def _date_line(stamp: str, date: datetime) -> str:
+def _date_line(offset: object, date: datetime) -> str:
     return f"Date: {format_datetime(date)}"
 
 
