@@ -433,7 +433,7 @@ def test_a_body_given_as_utf8_pieces_is_the_same_message(pieces, eight_bit):
 @settings(max_examples=300, deadline=None)
 @given(lines=st.lists(st.integers(min_value=0, max_value=1200), min_size=1, max_size=40))
 def test_long_lines_are_found_wherever_they_fall(lines):
-    """mail.bodies._lines_fit (windows of 499 octets) agrees with measuring every line."""
+    """mail.bodies._lines_fit (hopping newline to newline) agrees with measuring every line."""
     from digest.mail.bodies import MAX_LINE_OCTETS, _lines_fit
     data = b"\n".join(b"x" * n for n in lines)
     assert _lines_fit(data) == (max(lines) <= MAX_LINE_OCTETS)
