@@ -11,7 +11,12 @@ import typer
 from digest.cli.common import console, err_console, handle_errors, print_json, runtime
 from digest.jobs.dispatch import Dispatcher, dispatcher_for, write_dry_run
 from digest.jobs.planning import queue_test_digest
-from digest.jobs.workers import plan_and_send, plan_and_send_here, processes_for, send_here
+from digest.jobs.workers import (
+    plan_and_send,
+    plan_and_send_here,
+    processes_for,
+    send_here,
+)
 from digest.logs import configure_logging
 
 DRY_RUN_OUT = Path("digest-dry-run")

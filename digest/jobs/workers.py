@@ -27,9 +27,10 @@ import os
 import queue as queue_module
 import resource
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import Engine
 
