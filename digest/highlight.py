@@ -146,9 +146,9 @@ class Highlighter:
         starts with the letter `stem` starts with (checked on 43k words of tests/data and the
         benchmark's papers): `scan` finds just those whole tokens, and only they are stemmed,
         once per distinct word per run (the chain stems each token on its own). Tokenising
-        every abstract instead cost 236 us a paper (80 us with a word cache), and a run meets
-        thousands of papers; this is ~15 us per distinct (paper, terms), 0.15 ms less per email
-        of the 5,000 x 5,000 run. In ASCII the regex's words are exactly tantivy's tokens."""
+        every abstract instead cost 236 us a paper (80 us with a word cache); this costs 16-30 us
+        per distinct (paper, terms). The 5,000 x 5,000 run has 3,755 papers and 11,099 such
+        pairs: 0.87 s -> 0.32 s. In ASCII the regex's words are exactly tantivy's tokens."""
         if scan is None:
             return []
         hits = []
