@@ -15,6 +15,7 @@ import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
@@ -65,10 +66,18 @@ def _sqlite_begin(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+# Each engine's write-options engine, made once: `Engine.execution_options()` builds a new
+# OptionEngine per call (measured 6.5 us, plus its garbage; a 5,000-message run writes ~3,000 times).
+_WRITE_ENGINES: "WeakKeyDictionary[Engine, Engine]" = WeakKeyDictionary()
+
+
 @contextmanager
 def write_transaction(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: committed on success, rolled back on any error."""
-    with engine.execution_options(sqlite_immediate=True).begin() as connection:
+    writer = _WRITE_ENGINES.get(engine)
+    if writer is None:
+        writer = _WRITE_ENGINES[engine] = engine.execution_options(sqlite_immediate=True)
+    with writer.begin() as connection:
         yield connection
 
 
