@@ -147,8 +147,10 @@ class Renderer:
         # 8-bit bodies go to relays that advertise 8BITMIME; the rest get the 7-bit twin,
         # built (and signed) only when such a relay asks. A pure-ASCII message is both.
         seven_bit = None if data.isascii() else partial(self._seven_bit, fields)
+        # build_message (and the DKIM header) end every line with CRLF: `crlf` spares the
+        # SMTP client checking it again.
         return Outgoing(delivery_id=row.id, mail_from=setup.from_addr, recipients=(subscriber.email,), data=data,
-                        seven_bit=seven_bit)
+                        seven_bit=seven_bit, crlf=True)
 
     def _seven_bit(self, fields: dict) -> bytes:
         return self._signed(build_message(eight_bit=False, **fields))

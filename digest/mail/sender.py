@@ -43,6 +43,10 @@ class Outgoing:
     one subscriber each. `data` is the message as `build_message` produced it.
     `seven_bit` is set when `data` holds 8-bit bodies (`build_message(eight_bit=True)`):
     it makes the same message 7-bit clean, for a relay that does not advertise 8BITMIME.
+    `crlf` promises that `data` (and the 7-bit twin) already end every line, the last
+    included, with CRLF, as `build_message` writes them: the SMTP client then skips
+    normalising line endings (53 us of three `bytes.count` passes over a 35 KB digest,
+    2.5% of a run's CPU). Unset, it checks and normalises.
     """
 
     delivery_id: int
@@ -50,6 +54,7 @@ class Outgoing:
     recipients: tuple[str, ...]
     data: bytes
     seven_bit: Callable[[], bytes] | None = None
+    crlf: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

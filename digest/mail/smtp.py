@@ -355,7 +355,8 @@ class SmtpSender(AsyncClosing):
         data, eight_bit = message.data, message.seven_bit is not None
         if eight_bit and not conn.supports_extension("8bitmime"):
             data, eight_bit = message.seven_bit(), False  # type: ignore[misc]
-        data = crlf(data)
+        if not message.crlf:
+            data = crlf(data)
         # Raw commands rather than conn.mail()/rcpt(): the addresses were checked by
         # envelope_problem, and aiosmtplib's re-parsing of them (email.utils) cost ~40%
         # of the client's CPU per message.

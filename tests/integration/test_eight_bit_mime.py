@@ -16,6 +16,7 @@ import pytest
 from digest.jobs.rendering import MailSetup, PlannedRow, Renderer
 from digest.mail.message import build_message
 from digest.mail.smtp import SmtpConfig, SmtpSender
+from digest.mail.smtp_wire import crlf
 from digest.models import Paper, Subscriber
 from tests.smtp_server import SinkHandler, start_server
 from tests.unit.mail.test_message import all_defects, assert_wire_format, dkim_key_and_dns
@@ -123,3 +124,17 @@ def test_dkim_signs_whichever_variant_is_sent(tmp_path):
         assert data.isascii() is not eight_bit
         assert dkim.verify(data, dnsfunc=dns), f"eight_bit={eight_bit}"
         parsed(data)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_rendered_messages_keep_their_promise_of_crlf_line_endings(tmp_path, signed):
+    # The SMTP client trusts Outgoing.crlf and skips normalising: both variants must be wire-ready.
+    key = None
+    if signed:
+        pytest.importorskip("dkim")
+        key = ("mail", "example.org", dkim_key_and_dns(tmp_path)[0])
+    message = outgoing(Renderer(setup(key)))
+    assert message.crlf
+    for data in (message.data, message.seven_bit()):
+        assert crlf(data) == data
+        assert data.count(b"\n") == data.count(b"\r\n") == data.count(b"\r")
