@@ -68,7 +68,7 @@ def _sqlite_begin(connection: Connection) -> None:
 
 # Each engine's write-options engine, made once: `Engine.execution_options()` builds a new
 # OptionEngine per call (measured 6.5 us, plus its garbage; a 5,000-message run writes ~3,000 times).
-_WRITE_ENGINES: "WeakKeyDictionary[Engine, Engine]" = WeakKeyDictionary()
+_WRITE_ENGINES: WeakKeyDictionary[Engine, Engine] = WeakKeyDictionary()
 
 
 @contextmanager
