@@ -54,13 +54,6 @@ class _Fragment:
 _TEXT_SLOTS = {"more": "\ue000more\ue001", "less": "\ue000less\ue001"}
 
 
-def _feedback_base(base: str, paper: Paper) -> str:
-    """The paper's "more / less like this" URLs are this plus "more" / "less" ("" for none)."""
-    if not base or paper.id is None:
-        return ""
-    return f"{base}?p={paper.id}&v="
-
-
 def _about(query: str, liked: bool) -> str:
     """The footer's reason, as HTML: their query, their likes, or the day's top papers."""
     parts = [f'with the query <span class="query">{esc(query)}</span>'] if query else []
@@ -458,29 +451,29 @@ class Composer:
         """Each paper as an HTML list item (UTF-8) and as a plain-text item (without its number).
 
         All but the feedback links is the same for every subscriber who gets this paper with
-        this snippet and reason, so it is built once (`_item`) and only the links are filled in.
+        this snippet and reason, so it is built once (`_item`) as a format whose two slots take
+        the subscriber's feedback URL: one %-format per item and part.
         """
         items_html: list[bytes] = []
         items_text: list[str] = []
         base_html = utf8(esc(feedback_url))
-        feedback_fill, close = self._feedback.fill_utf8, self._item_close
         for rp in papers:
-            feedback = _feedback_base(feedback_url, rp.paper)
-            html, text = self._item(rp, bool(feedback))
-            if feedback:
-                at = base_html + f"?p={rp.paper.id}&amp;v=".encode("ascii")
-                items_html.append(b"%s\n%s%s" % (html, feedback_fill(more=at + b"more", less=at + b"less"), close))
-                start, middle, end = text
-                items_text.append(f"{start}{feedback}more{middle}{feedback}less{end}")
+            html, text = self._item(rp, bool(feedback_url) and rp.paper.id is not None)
+            if html[1]:
+                items_html.append(html[0] % (base_html, base_html))
+                items_text.append(text[0] % (feedback_url, feedback_url))
             else:
-                items_html.append(html + close)
+                items_html.append(html[0])
                 items_text.append(text[0])
         return items_html, items_text
 
-    def _item(self, rp: RankedPaper, feedback: bool) -> tuple[bytes, tuple[str, ...]]:
-        """(the item's HTML up to its feedback links, in UTF-8; its text: (before the more-URL, between
-        the URLs, after the less-URL) when `feedback`, else (the text,)), cached per paper,
-        snippet, reason and `feedback`."""
+    def _item(self, rp: RankedPaper, feedback: bool) -> tuple[tuple[bytes, bool], tuple[str]]:
+        """((the item's HTML in UTF-8, whether it is a format), (its text,)), cached per paper,
+        snippet, reason and `feedback`. With `feedback` both are %-formats whose two %s take the
+        subscriber's feedback URL (escaped for the HTML): every other byte is the same for each
+        subscriber, so the "more"/"less" links' paper parts and the feedback paragraph are joined
+        in once per item, not per message (`_items` was 13% of a run; measured: this cuts its
+        per-item work from five string operations to one format)."""
         matched = rp.matched if type(rp.matched) is tuple else tuple(rp.matched)
         because = rp.because
         key = (_paper_key(rp.paper), rp.snippet, matched, because.id if because is not None else None,
@@ -504,9 +497,19 @@ class Composer:
             if feedback:  # the template's slots are its last "more" and "less"
                 text, end = text.rsplit(_TEXT_SLOTS["less"], 1)
                 start, middle = text.rsplit(_TEXT_SLOTS["more"], 1)
-                cached = self._item_cache[key] = (utf8(html), (start, middle, end))
+                at = f"?p={rp.paper.id}&v="
+                text_format = f"%s{at}more".join([start.replace("%", "%%"), middle.replace("%", "%%")])
+                text_format += f"%s{at}less" + end.replace("%", "%%")
+                marks = {name: f"\ue000{name}\ue001".encode() for name in ("more", "less")}
+                links = self._feedback.fill_utf8(**marks).replace(b"%", b"%%")
+                at_html = f"?p={rp.paper.id}&amp;v=".encode("ascii")
+                for name, mark in marks.items():
+                    links = links.replace(mark, b"%s" + at_html + name.encode("ascii"))
+                html_format = b"%s\n%s%s" % (utf8(html).replace(b"%", b"%%"), links,
+                                              self._item_close.replace(b"%", b"%%"))
+                cached = self._item_cache[key] = ((html_format, True), (text_format,))
             else:
-                cached = self._item_cache[key] = (utf8(html), (text,))
+                cached = self._item_cache[key] = ((utf8(html) + self._item_close, False), (text,))
         return cached
 
     def _item_text(self, head: str, snippet: str, why: str, feedback: bool) -> str:
