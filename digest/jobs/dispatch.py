@@ -116,6 +116,15 @@ class _Settler:
     messages over 8 connections: committing at once made ~3,000 commits of 1.7
     settlements; a 2 ms linger makes ~1,700 of 2.9 and saved 0.7-2 s of the run's
     ~13 s CPU (fewer thread hand-offs and wake-ups), wall time no worse.
+
+    On SQLite the commit runs on the event loop itself rather than in a worker thread: a
+    WAL commit (synchronous=NORMAL, no fsync) takes well under a millisecond, less than
+    the thread hand-off and the loop's wake-up after it. Measured at 5,000 messages
+    (one process, 8 connections, load ~1.5), two interleaved pairs: 10.1-10.5 s wall
+    instead of 11.7-12.3 (478-496 emails/s, not 406-428), CPU 8.9-9.2 s, not 9.2-10.1.
+    While another writer holds the lock, the loop waits with it (busy_timeout); the
+    senders wait for their settlements then anyway. PostgreSQL commits are network
+    round trips, so they stay in a thread.
     """
 
     def __init__(self, engine: Engine, clock: Callable[[], datetime], *, size: int, linger: float = SETTLE_LINGER):
@@ -126,6 +135,7 @@ class _Settler:
         self.pending: list[tuple[Settlement, asyncio.Future]] = []
         self.task: asyncio.Task | None = None
         self._wake: asyncio.Future | None = None  # set while lingering: resolved when all senders wait
+        self.in_loop = engine.dialect.name == "sqlite"
 
     async def record(self, settlement: Settlement) -> None:
         future = asyncio.get_running_loop().create_future()
@@ -142,7 +152,10 @@ class _Settler:
                 await self._linger()
             batch, self.pending = self.pending, []
             try:
-                await asyncio.to_thread(self._write, [s for s, _ in batch])
+                if self.in_loop:
+                    self._write([s for s, _ in batch])
+                else:
+                    await asyncio.to_thread(self._write, [s for s, _ in batch])
             except Exception as err:  # the futures carry it to each waiting sender
                 for _, future in batch:
                     future.set_exception(err)
