@@ -481,3 +481,21 @@ def test_a_text_template_reading_more_than_its_shape_is_rendered_per_message(tmp
     text = composer.render_digest(three_paper_digest(subscriber), LINKS).text
     assert text.endswith("Web feed: https://digest.example.org/feed/feedtok.atom\n\nFor you\n")
     assert [shell for shape, shell in composer._text_shells.items() if shape[0] == "digest"] == [None]
+
+
+def test_items_with_percent_signs_keep_them_and_their_feedback_links():
+    """Items are cached as %-formats taking the subscriber's feedback URL: a "%" in a title,
+    snippet or that URL must come out as it went in, and each vote link name its paper."""
+    composer = Composer(base_url="https://digest.example.org/")
+    who = Subscriber(email="ada@example.com", interests="", id=3, status="active")
+    odd = paper(5, title="50% off %s %(x)s", authors=(), upvotes=None, links={})
+    links = dataclasses.replace(LINKS, feedback_url="https://digest.example.org/feedback/a%2Fb")
+    digest = Digest(subscriber=who, period="2025-11-21", papers=[ranked(odd, snippet="100% <b>sure</b> %d")],
+                    delivery_id=1)
+    for _ in range(2):  # built, then from the cache
+        rendered = composer.render_digest(digest, links)
+        assert "50% off %s %(x)s" in rendered.html and "100% <b>sure</b> %d" in rendered.html
+        assert "50% off %s %(x)s" in rendered.text and "100% sure %d" in rendered.text
+        for vote in ("more", "less"):
+            assert f'href="https://digest.example.org/feedback/a%2Fb?p=5&amp;v={vote}"' in rendered.html
+            assert f"https://digest.example.org/feedback/a%2Fb?p=5&v={vote}" in rendered.text
