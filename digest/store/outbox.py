@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Connection, Row, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, and_, bindparam, case, func, insert, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from digest.enums import DeliveryKind, DeliveryStatus, SubscriberStatus
@@ -122,11 +122,31 @@ def advance_cursors(conn: Connection, cursors: dict[int, int]) -> None:
                  reuse=True)
 
 
-def _claimable(now: datetime):
-    return or_(
-        and_(deliveries.c.status == DeliveryStatus.QUEUED, deliveries.c.next_attempt_at <= now),
-        and_(deliveries.c.status == DeliveryStatus.SENDING, deliveries.c.lease_expires_at < now),
-    )
+def _claimable_branches(now: datetime):
+    """Rows due for a first or next attempt, and rows whose sender's lease ran out."""
+    return (and_(deliveries.c.status == DeliveryStatus.QUEUED, deliveries.c.next_attempt_at <= now),
+            and_(deliveries.c.status == DeliveryStatus.SENDING, deliveries.c.lease_expires_at < now))
+
+
+def _due(now: datetime, limit: int, subscriber_id: int | None, dialect: str):
+    """The ids of the `limit` claimable rows due first (by next_attempt_at, then id).
+
+    PostgreSQL: one query, FOR UPDATE SKIP LOCKED (not allowed with a UNION). SQLite:
+    each branch limited on its own, then merged. With the OR in one query SQLite read
+    and sorted every queued row on each claim (MULTI-INDEX OR, temp B-tree): 1.09 ms a
+    claim at 5,000 queued, growing with the outbox; the queued branch alone walks the
+    (status, next_attempt_at) index in order and stops after `limit`: 0.04 ms (a whole
+    claim of 64 rows, returned rows decoded: 62 -> 53 us a row).
+    """
+    order = (deliveries.c.next_attempt_at, deliveries.c.id)
+    mine = (deliveries.c.subscriber_id == subscriber_id,) if subscriber_id is not None else ()
+    if dialect == "postgresql":
+        due = select(deliveries.c.id).where(or_(*_claimable_branches(now)), *mine).order_by(*order).limit(limit)
+        return due.with_for_update(skip_locked=True)
+    branches = [select(deliveries.c.id, deliveries.c.next_attempt_at).where(branch, *mine).order_by(*order)
+                .limit(limit).subquery() for branch in _claimable_branches(now)]
+    merged = union_all(*(select(b.c.id, b.c.next_attempt_at) for b in branches)).subquery()
+    return select(merged.c.id).order_by(merged.c.next_attempt_at, merged.c.id).limit(limit)
 
 
 def claim(
@@ -137,11 +157,7 @@ def claim(
     On PostgreSQL concurrent claimers skip each other's locked rows; on SQLite the caller's
     write transaction makes the claim exclusive.
     """
-    due = select(deliveries.c.id).where(_claimable(now)).order_by(deliveries.c.next_attempt_at, deliveries.c.id).limit(limit)
-    if subscriber_id is not None:
-        due = due.where(deliveries.c.subscriber_id == subscriber_id)
-    if conn.dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
+    due = _due(now, limit, subscriber_id, conn.dialect.name)
     statement = (
         update(deliveries)
         .where(deliveries.c.id.in_(due.scalar_subquery()))

@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from digest.jobs import add_subscriber, ingest_bytes
 from digest.enums import DeliveryStatus
@@ -192,3 +192,26 @@ def test_settlements_share_a_commit_and_wait_for_others_no_longer_than_the_linge
     assert asyncio.run(settle(claimed[:2], size=2, linger=30.0)) < 10  # both senders wait: no linger
     assert 0.2 <= asyncio.run(settle(claimed[2:], size=3, linger=0.2)) < 10
     assert {row.status for row in rows(engine).values()} == {"skipped"}
+
+
+def test_a_claim_takes_the_earliest_due_rows_whether_queued_or_with_a_lapsed_lease(world):
+    """Queued rows and rows whose sender's lease lapsed are claimed together, earliest due
+    first (SQLite merges the two, each limited on its own); a live lease is left alone."""
+    engine, clock = world
+    now = clock()
+    lease = timedelta(minutes=5)
+    with write_transaction(engine) as conn:
+        ids = [row.id for row in outbox.claim(conn, owner="first", now=now, lease=lease, limit=10)]
+    assert len(ids) == 3
+    requeued, lapsed, live = ids
+    with write_transaction(engine) as conn:
+        conn.execute(update(deliveries).where(deliveries.c.id == requeued).values(
+            status="queued", lease_owner=None, lease_expires_at=None, next_attempt_at=now - timedelta(minutes=1)))
+        conn.execute(update(deliveries).where(deliveries.c.id == lapsed).values(
+            next_attempt_at=now - timedelta(minutes=10), lease_expires_at=now - timedelta(seconds=1)))
+    with write_transaction(engine) as conn:
+        first = outbox.claim(conn, owner="second", now=now, lease=lease, limit=1)
+        rest = outbox.claim(conn, owner="second", now=now, lease=lease, limit=10)
+    assert [row.id for row in first] == [lapsed]
+    assert [row.id for row in rest] == [requeued]
+    assert {row.id: row.lease_owner for row in rows(engine).values()}[live] == "first"
