@@ -360,24 +360,31 @@ class SmtpSender(AsyncClosing):
         # Raw commands rather than conn.mail()/rcpt(): the addresses were checked by
         # envelope_problem, and aiosmtplib's re-parsing of them (email.utils) cost ~40%
         # of the client's CPU per message.
-        mail = [b"MAIL", b"FROM:<" + message.mail_from.encode("ascii") + b">"]
+        mail = b"MAIL FROM:<" + message.mail_from.encode("ascii") + b">"
         if conn.supports_extension("size"):
-            mail.append(b"SIZE=%d" % len(data))
+            mail += b" SIZE=%d" % len(data)
         if eight_bit:
-            mail.append(b"BODY=8BITMIME")
-        commands = [(Stage.MAIL, mail, (250,))]
-        commands += [(Stage.RCPT, [b"RCPT", b"TO:<" + rcpt.encode("ascii") + b">"], (250, 251))
+            mail += b" BODY=8BITMIME"
+        commands = [(Stage.MAIL, mail + b"\r\n", (250,))]
+        commands += [(Stage.RCPT, b"RCPT TO:<" + rcpt.encode("ascii") + b">\r\n", (250, 251))
                      for rcpt in message.recipients]
-        commands.append((Stage.DATA, [b"DATA"], (354,)))
-        for stage[0], command, wanted in commands:
-            reply = await conn.execute_command(*command, timeout=timeout)
-            if reply.code not in wanted:
-                # The first refusal aborts the message: never a partial delivery.
-                result = SendResult.refused(message, stage=stage[0], code=reply.code, reply=reply.message)
-                return _TransactionEnd(result=result, in_step=conn.is_connected)
+        commands.append((Stage.DATA, b"DATA\r\n", (354,)))
+        # Each command line written on the protocol and its reply read there, not through
+        # conn.execute_command: its argument checks (done by envelope_problem), lock (one
+        # transaction per connection here) and two coroutine wrappers a command. Measured,
+        # 2,000 35 KB messages over 8 connections to the benchmark's sink, 6 interleaved runs
+        # each at load ~2.5: median 312 -> 288 us of client CPU a message (ranges overlap).
         protocol = conn.protocol
         if protocol is None:
             raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+        for stage[0], command, wanted in commands:
+            protocol.write(command)  # raises SMTPServerDisconnected on a closed transport
+            reply = await protocol.read_response(timeout=timeout)
+            if reply.code not in wanted:
+                # The first refusal aborts the message: never a partial delivery. A 421 means
+                # the relay is closing the connection: it is not reused.
+                result = SendResult.refused(message, stage=stage[0], code=reply.code, reply=reply.message)
+                return _TransactionEnd(result=result, in_step=reply.code != 421 and conn.is_connected)
         stage[0] = Stage.PAYLOAD
         protocol.write(dot_stuffed(data))  # raises SMTPServerDisconnected before writing anything
         stage[0] = Stage.REPLY
