@@ -9,6 +9,7 @@ row is claimed again. Every function takes the caller's Connection; none commits
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
@@ -122,13 +123,22 @@ def advance_cursors(conn: Connection, cursors: dict[int, int]) -> None:
                  reuse=True)
 
 
-def _claimable_branches(now: datetime):
-    """Rows due for a first or next attempt, and rows whose sender's lease ran out."""
-    return (and_(deliveries.c.status == DeliveryStatus.QUEUED, deliveries.c.next_attempt_at <= now),
-            and_(deliveries.c.status == DeliveryStatus.SENDING, deliveries.c.lease_expires_at < now))
+# What a sender reads of a claimed row (the renderer, `_prepare`, settlements and retries);
+# the other columns (lease, errors, sent_at) are not returned, so not decoded.
+CLAIMED_COLUMNS = (deliveries.c.id, deliveries.c.subscriber_id, deliveries.c.kind, deliveries.c.period,
+                   deliveries.c["items"], deliveries.c.cursor_to, deliveries.c.attempts, deliveries.c.next_attempt_at,
+                   deliveries.c.created_at)
+_NOW = bindparam("claim_now", type_=deliveries.c.next_attempt_at.type)
+_MINE = bindparam("claim_subscriber", type_=deliveries.c.subscriber_id.type)
 
 
-def _due(now: datetime, limit: int, subscriber_id: int | None, dialect: str):
+def _claimable_branches():
+    """Rows due for a first or next attempt, and rows whose sender's lease ran out (as of `claim_now`)."""
+    return (and_(deliveries.c.status == DeliveryStatus.QUEUED, deliveries.c.next_attempt_at <= _NOW),
+            and_(deliveries.c.status == DeliveryStatus.SENDING, deliveries.c.lease_expires_at < _NOW))
+
+
+def _due(limit: int, per_subscriber: bool, dialect: str):
     """The ids of the `limit` claimable rows due first (by next_attempt_at, then id).
 
     PostgreSQL: one query, FOR UPDATE SKIP LOCKED (not allowed with a UNION). SQLite:
@@ -139,32 +149,45 @@ def _due(now: datetime, limit: int, subscriber_id: int | None, dialect: str):
     claim of 64 rows, returned rows decoded: 62 -> 53 us a row).
     """
     order = (deliveries.c.next_attempt_at, deliveries.c.id)
-    mine = (deliveries.c.subscriber_id == subscriber_id,) if subscriber_id is not None else ()
+    mine = (deliveries.c.subscriber_id == _MINE,) if per_subscriber else ()
     if dialect == "postgresql":
-        due = select(deliveries.c.id).where(or_(*_claimable_branches(now)), *mine).order_by(*order).limit(limit)
+        due = select(deliveries.c.id).where(or_(*_claimable_branches()), *mine).order_by(*order).limit(limit)
         return due.with_for_update(skip_locked=True)
     branches = [select(deliveries.c.id, deliveries.c.next_attempt_at).where(branch, *mine).order_by(*order)
-                .limit(limit).subquery() for branch in _claimable_branches(now)]
+                .limit(limit).subquery() for branch in _claimable_branches()]
     merged = union_all(*(select(b.c.id, b.c.next_attempt_at) for b in branches)).subquery()
     return select(merged.c.id).order_by(merged.c.next_attempt_at, merged.c.id).limit(limit)
+
+
+@functools.cache
+def _claim_statement(limit: int, per_subscriber: bool, dialect: str):
+    """The claim UPDATE for one (limit, per-subscriber, dialect), built once with bound
+    parameters. Built per claim (two subqueries, a union, the update, its cache key) and
+    returning every column, a claim of 64 cost 59-62 us of CPU a row on SQLite (5,000
+    queued rows claimed 64 at a time); built once, returning CLAIMED_COLUMNS: 43-48 us."""
+    return (
+        update(deliveries)
+        .where(deliveries.c.id.in_(_due(limit, per_subscriber, dialect).scalar_subquery()))
+        .values(status=DeliveryStatus.SENDING, lease_owner=bindparam("claim_owner"),
+                lease_expires_at=bindparam("claim_until", type_=deliveries.c.lease_expires_at.type))
+        .returning(*CLAIMED_COLUMNS)
+    )
 
 
 def claim(
     conn: Connection, *, owner: str, now: datetime, lease: timedelta, limit: int, subscriber_id: int | None = None
 ) -> list[Row]:
-    """Lease up to `limit` due rows to `owner` and return them (oldest due first).
+    """Lease up to `limit` due rows to `owner` and return them (oldest due first), with the
+    columns in CLAIMED_COLUMNS.
 
     On PostgreSQL concurrent claimers skip each other's locked rows; on SQLite the caller's
     write transaction makes the claim exclusive.
     """
-    due = _due(now, limit, subscriber_id, conn.dialect.name)
-    statement = (
-        update(deliveries)
-        .where(deliveries.c.id.in_(due.scalar_subquery()))
-        .values(status=DeliveryStatus.SENDING, lease_owner=owner, lease_expires_at=now + lease)
-        .returning(*deliveries.c)
-    )
-    return sorted(conn.execute(statement), key=lambda row: (row.next_attempt_at, row.id))
+    statement = _claim_statement(limit, subscriber_id is not None, conn.dialect.name)
+    values = {"claim_now": now, "claim_owner": owner, "claim_until": now + lease}
+    if subscriber_id is not None:
+        values["claim_subscriber"] = subscriber_id
+    return sorted(conn.execute(statement, values), key=lambda row: (row.next_attempt_at, row.id))
 
 
 def settle(conn: Connection, outcomes: Sequence[Settlement], *, now: datetime) -> None:

@@ -251,8 +251,14 @@ def papers_by_id(conn: Connection, ids: Iterable[int]) -> dict[int, Paper]:
     """id -> Paper for the given ids (one query per chunk)."""
     found: dict[int, Paper] = {}
     for batch in chunks(sorted(set(ids))):
-        found.update((row.id, to_paper(row)) for row in conn.execute(select(papers).where(papers.c.id.in_(batch))))
+        found.update((row.id, to_paper(row)) for row in conn.execute(_PAPERS_BY_ID, {"ids": batch}))
     return found
+
+
+# Built once, the ids bound per call: building select(...).in_(batch) per call cost
+# ~0.1 ms of CPU (64 ids on SQLite: 0.68-0.71 -> 0.58-0.59 ms a call), once for each
+# claimed batch the sender reads new papers for.
+_PAPERS_BY_ID = select(papers).where(papers.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def max_paper_id(conn: Connection) -> int:
