@@ -28,7 +28,9 @@ from digest.store.tables import deliveries, subscribers
 from digest.subscribers import SubscriberSpec
 from tests.smtp_server import spawn_sink
 
-MESSAGES = 20_000
+# Large enough that ten kill cycles (0.8-2.5 s each) leave work for the survivor even when a worker sends
+# 1,500 messages/s: the survivor must be seen sending, so its SIGTERM handler is known to be installed.
+MESSAGES = 40_000
 POOL = 4
 KILLS = 10
 pytestmark = pytest.mark.slow
@@ -108,6 +110,8 @@ def test_sigkilled_sender_loses_nothing_and_duplicates_stay_under_the_pool_size(
             process.wait()
             kills += 1
         assert kills >= KILLS, "the outbox drained before ten kills: make it bigger"
+        left = unsent(database_url)
+        assert left > 0, "the outbox drained before the survivor started: make it bigger"
         survivor = start_worker(env)
         wait_until_sent(database_url, time.monotonic() + 300)
         survivor.send_signal(signal.SIGTERM)
@@ -118,7 +122,7 @@ def test_sigkilled_sender_loses_nothing_and_duplicates_stay_under_the_pool_size(
     wanted = expected_ids(database_url)
     lost = wanted - set(counts)
     duplicates = sum(n - 1 for n in counts.values())
-    print(f"\ncrash test: {MESSAGES} messages, {kills} SIGKILLs, {len(lost)} lost, {duplicates} duplicates "
+    print(f"\ncrash test: {MESSAGES} messages, {kills} SIGKILLs, {left} left for the survivor, {len(lost)} lost, {duplicates} duplicates "
           f"(bound: {kills} kills x pool {POOL} = {kills * POOL})")
     assert unsent(database_url) == 0
     assert lost == set()
