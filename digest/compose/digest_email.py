@@ -6,8 +6,14 @@
   "why you got this" line) are macros in `_paper.html`, compiled to shells the same way.
 * Each paper's head (title link, byline, upvotes) is rendered and inlined once per
   paper and cached by paper key, so subscribers sharing a paper share the work.
-* Only the plain-text part and the one-line subject/preheader go through Jinja per
-  message; they need no CSS.
+* The plain-text part and each item's text are filled into shells compiled per shape
+  too, when the template reads nothing the shape does not fix; otherwise Jinja renders them.
+  Subject and preheader are cached by what their templates read.
+
+The pieces (fragments, stand-ins, escaping, template checks) live in `compose.item_parts`.
+This module stays over 400 lines on purpose: it is the one `Composer`, whose caches share
+one lifetime (a run) and whose methods each compile or fill one of those caches; splitting
+the class would pass its caches between modules for no gain in clarity.
 
 The confirmation email is rare and rendered the ordinary way (`compose.confirm_email`).
 """
@@ -16,7 +22,7 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import css_inline
@@ -25,9 +31,31 @@ import jinja2.meta
 import nh3
 
 from digest.compose.confirm_email import render_confirmation
+from digest.compose.item_parts import (
+    _Count,
+    _DIGEST_TEXT_CONTEXT,
+    _Fragment,
+    _HEAD_TEXT_CONTEXT,
+    _HeadStandIn,
+    _ITEM_TEXT_CONTEXT,
+    _LINE_CONTEXT,
+    _LinksStandIn,
+    _Mark,
+    _PARSER_CHANGES,
+    _TEXT_SLOTS,
+    _URL_MARK,
+    _about,
+    _attr_esc,
+    _is_plain_snippet,
+    _paper_key,
+    _reads_only,
+    _slot_names,
+    _text_esc,
+    paper_links_of,
+)
 from digest.compose.records import Links, RenderedEmail
 from digest.compose.shells import Shell, Slot, esc, utf8
-from digest.compose.templates import PAPER_LINKS, finish_text, make_environment, oneline, require_url, safe_url
+from digest.compose.templates import finish_text, make_environment, oneline, require_url, safe_url
 from digest.compose.wording import count_of, heading, topics
 from digest.models import Digest, Paper, RankedPaper, Subscriber
 from digest.text import display_snippet, display_title, for_display
@@ -38,135 +66,6 @@ _STYLE_RE = re.compile(r"<style[^>]*>(.*?)</style>", re.S | re.I)
 # Both per-run caches are cleared when full: a dict lookup is the hot path of every
 # message, and a run rarely sees more distinct snippets than this.
 _SNIPPET_CACHE_MAX = 20_000
-
-
-@dataclass(slots=True)
-class _Fragment:
-    """One paper's head, rendered once per run: inlined HTML and indented plain text."""
-
-    html: str
-    text: str
-
-
-# Markers for the per-subscriber feedback URLs of a cached text item (plain strings, not
-# `Slot`: the text template tests them, and the test is the same for every subscriber who
-# gets feedback links).
-_TEXT_SLOTS = {"more": "\ue000more\ue001", "less": "\ue000less\ue001"}
-
-
-def _about(query: str, liked: bool) -> str:
-    """The footer's reason, as HTML: their query, their likes, or the day's top papers."""
-    parts = [f'with the query <span class="query">{esc(query)}</span>'] if query else []
-    if liked:
-        parts.append("and your digest learns from the papers you like" if query else
-                     "and your digest is picked from the papers you like")
-    return " ".join(parts) if parts else "to the day's most upvoted papers"
-
-
-_B_TAG = re.compile(r"</?b>")
-_BAD_SNIPPET = re.compile(r"[<>\x00]|&(?!(?:amp|lt|gt|quot|apos|#[0-9]{1,7}|#[xX][0-9a-fA-F]{1,6});)")
-
-
-def _is_plain_snippet(html: str) -> bool:
-    """True when `html` is escaped text with balanced, unnested <b>...</b> and nothing else."""
-    tags = _B_TAG.findall(html)
-    if tags and tags != ["<b>", "</b>"] * (len(tags) // 2):
-        return False
-    return _BAD_SNIPPET.search(_B_TAG.sub("", html) if tags else html) is None
-
-
-# What the subject and preheader are made of (and the site's name): see _subject_lines.
-_LINE_CONTEXT = frozenset({"count", "counted", "topics", "liked", "site_name", "base_url"})
-# What the plain-text templates may read for their shells (see Composer._text_shell).
-_ITEM_TEXT_CONTEXT = frozenset({"head", "snippet", "why", "more", "less"})
-_HEAD_TEXT_CONTEXT = frozenset({"paper", "url", "paper_links"})
-_DIGEST_TEXT_CONTEXT = frozenset({"items", "heading", "preheader", "query", "liked", "links", "site_name", "base_url"})
-
-
-def _reads_only(env: jinja2.Environment, name: str, allowed: frozenset[str]) -> bool:
-    """True when template `name` reads no variable outside `allowed` (its filters and tests
-    are pure), so its output is a function of those."""
-    source = env.loader.get_source(env, name)[0] if env.loader is not None else None
-    if source is None:
-        return False
-    return jinja2.meta.find_undeclared_variables(env.parse(source)) <= allowed
-
-
-# A head's values go into a compiled shell only without what the HTML parser would change
-# on the way through css-inline (NUL, CR, other controls; lone surrogates).
-_PARSER_CHANGES = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_URL_MARK = "http://"  # a stand-in URL's scheme, so paper_links and safe_url accept it; then dropped
-
-
-def _slot_names(rendered: str) -> set[str]:
-    """The slot names printed in `rendered` (markers made by `_Mark`)."""
-    return set(re.findall("\ue000([A-Za-z_][A-Za-z0-9_]*)\ue001", rendered))
-
-
-def _text_esc(value: str) -> str:
-    """Text as the inliner's HTML serializer writes it."""
-    return value.replace("&", "&amp;").replace("\u00a0", "&nbsp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _attr_esc(value: str) -> str:
-    """An attribute value as the inliner's HTML serializer writes it."""
-    return value.replace("&", "&amp;").replace("\u00a0", "&nbsp;").replace('"', "&quot;")
-
-
-def paper_links_of(paper: Paper) -> list[tuple[str, str]]:
-    """(kind, URL) of each safe link the head shows, in its order (templates.paper_links)."""
-    links = paper.links or {}
-    return [(kind, url) for kind, _ in PAPER_LINKS if (url := safe_url(links.get(kind)))]
-
-
-class _Mark(str):
-    """A slot marker the head macro may test (it is true) and print; see shells.Slot."""
-
-    def __new__(cls, name: str) -> _Mark:
-        return super().__new__(cls, f"\ue000{name}\ue001")
-
-    def __html__(self) -> str:
-        return str(self)
-
-
-class _Count(int):
-    """An upvote count that compares as a count and prints as the "upvotes" slot."""
-
-    def __str__(self) -> str:
-        return str(_Mark("upvotes"))
-
-    __html__ = __str__
-
-
-@dataclass(frozen=True, slots=True)
-class _LinksStandIn:
-    """The links `digest.txt` may print when compiled into a shell."""
-
-    manage_url: str
-    unsubscribe_url: str
-    feed_url: str
-
-
-@dataclass(frozen=True, slots=True)
-class _HeadStandIn:
-    """What the head macro may read of a paper when compiled into a shell (anything else
-    raises, and the shape is inlined per paper)."""
-
-    title: str
-    byline: str
-    upvotes: int | None
-    links: dict
-
-
-def _paper_key(paper: Paper) -> str:
-    """Cache key: the store's stable key, falling back to whatever identifies the paper."""
-    if paper.key:
-        return paper.key
-    if paper.id is not None:
-        return f"id:{paper.id}"
-    if paper.arxiv_id:
-        return f"arxiv:{paper.arxiv_id}"
-    return f"anon:{paper.title}\x00{paper.url}\x00{paper.byline}\x00{paper.upvotes}"
 
 
 class Composer:

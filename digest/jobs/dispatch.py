@@ -24,6 +24,7 @@ from digest.enums import DeliveryKind, DeliveryStatus, SubscriberStatus
 from digest.errors import DigestError
 from digest.jobs.common import utcnow
 from digest.jobs.rendering import MailSetup, PlannedRow, Renderer, item_paper_ids
+from digest.jobs.settling import Settler
 from digest.mail.breaker import CircuitBreaker
 from digest.mail.files import FileSender
 from digest.mail.sender import Outgoing, Sender, SendResult
@@ -42,7 +43,6 @@ RETRY_BASE = timedelta(minutes=1)
 # few thousand papers); forgotten when the outbox runs dry or past this many.
 PAPER_CACHE_MAX = 50_000
 RETRY_CAP = timedelta(hours=6)
-SETTLE_LINGER = 0.005  # seconds a settlement waits for others to share its commit (see _Settler)
 
 # A claimed row and what to do with it: send the message, or settle it as it is.
 Prepared = tuple[Row, Union[Outgoing, Settlement]]
@@ -97,88 +97,9 @@ def outcome_of(row: Row, result: SendResult, *, now: datetime, max_age: timedelt
     return Settlement(status=DeliveryStatus.QUEUED, next_attempt_at=retry_at(row.attempts, now), **base)
 
 
-def _resolve(future: asyncio.Future) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
 def _settle_unsent(row: Row, status: DeliveryStatus, error: str) -> Settlement:
     return Settlement(delivery_id=row.id, subscriber_id=row.subscriber_id, kind=row.kind, cursor_to=row.cursor_to,
                       status=status, error=error)
-
-
-class _Settler:
-    """Group commit of settlements: callers await their own settlement being durable.
-
-    A commit waits up to `linger` seconds for more settlements to share it, unless all
-    `size` senders are already waiting. Each sender still waits for its own settlement
-    before sending again, so a crash resends no more than before. Measured at 5,000
-    messages over 8 connections: committing at once made ~3,000 commits of 1.7
-    settlements; a 2 ms linger makes ~1,700 of 2.9 and saved 0.7-2 s of the run's
-    ~13 s CPU (fewer thread hand-offs and wake-ups), wall time no worse. With commits on
-    the loop (below), 5 ms beat 2 ms in 5 of 6 interleaved pairs of 5,000-message runs
-    (load ~1.6): 8.9-10.5 s CPU, not 9.6-11.0; 10.1-11.8 s wall, not 10.9-12.4. No
-    linger at all was worse (10.4-10.8 s CPU).
-
-    On SQLite the commit runs on the event loop itself rather than in a worker thread: a
-    WAL commit (synchronous=NORMAL, no fsync) takes well under a millisecond, less than
-    the thread hand-off and the loop's wake-up after it. Measured at 5,000 messages
-    (one process, 8 connections, load ~1.5), two interleaved pairs: 10.1-10.5 s wall
-    instead of 11.7-12.3 (478-496 emails/s, not 406-428), CPU 8.9-9.2 s, not 9.2-10.1.
-    While another writer holds the lock, the loop waits with it (busy_timeout); the
-    senders wait for their settlements then anyway. PostgreSQL commits are network
-    round trips, so they stay in a thread.
-    """
-
-    def __init__(self, engine: Engine, clock: Callable[[], datetime], *, size: int, linger: float = SETTLE_LINGER):
-        self.engine = engine
-        self.clock = clock
-        self.size = size
-        self.linger = linger
-        self.pending: list[tuple[Settlement, asyncio.Future]] = []
-        self.task: asyncio.Task | None = None
-        self._wake: asyncio.Future | None = None  # set while lingering: resolved when all senders wait
-        self.in_loop = engine.dialect.name == "sqlite"
-
-    async def record(self, settlement: Settlement) -> None:
-        future = asyncio.get_running_loop().create_future()
-        self.pending.append((settlement, future))
-        if len(self.pending) >= self.size and self._wake is not None and not self._wake.done():
-            self._wake.set_result(None)
-        if self.task is None or self.task.done():
-            self.task = asyncio.create_task(self._run())
-        await future
-
-    async def _run(self) -> None:
-        while self.pending:
-            if len(self.pending) < self.size and self.linger > 0:
-                await self._linger()
-            batch, self.pending = self.pending, []
-            try:
-                if self.in_loop:
-                    self._write([s for s, _ in batch])
-                else:
-                    await asyncio.to_thread(self._write, [s for s, _ in batch])
-            except Exception as err:  # the futures carry it to each waiting sender
-                for _, future in batch:
-                    future.set_exception(err)
-                continue
-            for _, future in batch:
-                future.set_result(None)
-
-    async def _linger(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._wake = wake = loop.create_future()
-        timer = loop.call_later(self.linger, _resolve, wake)
-        try:
-            await wake
-        finally:
-            timer.cancel()
-            self._wake = None
-
-    def _write(self, settlements: list[Settlement]) -> None:
-        with write_transaction(self.engine) as conn:
-            outbox.settle(conn, settlements, now=self.clock())
 
 
 class Dispatcher:
@@ -224,7 +145,7 @@ class Dispatcher:
         # caller's event is never set here (under `serve` it means "shut down").
         halt = asyncio.Event()
         follower = asyncio.create_task(_follow(stop, halt)) if stop is not None else None
-        settler = _Settler(self.engine, self.clock, size=self.concurrency)
+        settler = Settler(self.engine, self.clock, size=self.concurrency)
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.concurrency * 16)
         consumers = [asyncio.create_task(self._consume(queue, settler, halt)) for _ in range(self.concurrency)]
         producer = asyncio.create_task(self._produce(queue, subscriber_id, halt, idle_wait))
@@ -259,7 +180,7 @@ class Dispatcher:
             for item in prepared:
                 await queue.put(item)
 
-    async def _consume(self, queue: asyncio.Queue, settler: _Settler, stop: asyncio.Event) -> None:
+    async def _consume(self, queue: asyncio.Queue, settler: Settler, stop: asyncio.Event) -> None:
         while (item := await queue.get()) is not None:
             if stop.is_set():
                 continue  # claimed but not started: released with the rest when we stop
@@ -298,7 +219,7 @@ class Dispatcher:
         except DigestError as err:  # e.g. an address the relay could never accept
             return _settle_unsent(row, DeliveryStatus.FAILED, str(err))
 
-    async def _deliver(self, row: Row, message: Outgoing | Settlement, settler: _Settler) -> None:
+    async def _deliver(self, row: Row, message: Outgoing | Settlement, settler: Settler) -> None:
         if isinstance(message, Settlement):
             settlement = message
         else:

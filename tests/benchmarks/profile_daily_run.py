@@ -67,7 +67,7 @@ STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("render: compose (templates, HTML, text)", ("Renderer.message", "(digest/compose/")),
     ("render: other", ("Renderer.message",)),
     ("DB: claim rows, load people and papers", ("_claim_and_render",)),
-    ("DB: settle outcomes (group commit)", ("_Settler",)),
+    ("DB: settle outcomes (group commit)", ("Settler",)),
     ("SMTP client (sender, aiosmtplib)", ("(digest/mail/smtp",)),
     ("SMTP client (sender, aiosmtplib)", ("(aiosmtplib/",)),
     ("event loop, threads, queues", ("(asyncio/",)),

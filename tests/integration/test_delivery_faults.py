@@ -15,7 +15,8 @@ from sqlalchemy import select, update
 
 from digest.jobs import add_subscriber, ingest_bytes
 from digest.enums import DeliveryStatus
-from digest.jobs.dispatch import Dispatcher, _settle_unsent, _Settler
+from digest.jobs.dispatch import Dispatcher, _settle_unsent
+from digest.jobs.settling import Settler
 from digest.jobs.planning import plan_digests
 from digest.jobs.rendering import MailSetup
 from digest.mail.breaker import CircuitBreaker
@@ -184,7 +185,7 @@ def test_settlements_share_a_commit_and_wait_for_others_no_longer_than_the_linge
     assert len(claimed) == 3
 
     async def settle(batch, *, size: int, linger: float) -> float:
-        settler = _Settler(engine, clock, size=size, linger=linger)
+        settler = Settler(engine, clock, size=size, linger=linger)
         started = time.perf_counter()
         await asyncio.gather(*(settler.record(_settle_unsent(row, DeliveryStatus.SKIPPED, "test")) for row in batch))
         return time.perf_counter() - started
