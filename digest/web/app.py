@@ -105,7 +105,10 @@ def create_app(settings: Settings, engine: Engine | None = None, *, feed_cache_s
             if owned:
                 engine.dispose()
 
-    app = FastAPI(title="Paper Digest", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    # No trailing-slash redirects: Starlette builds them from the request's Host header, so
+    # `GET /manage/<token>/` with `Host: evil.example` sent the token on to evil.example.
+    app = FastAPI(title="Paper Digest", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan,
+                  redirect_slashes=False)
     app.state.web = web
     app.state.feed_cache = feed_routes.FeedCache(feed_cache_size)
     app.state.feed_memo = feed_routes.PlanMemo(feed_state_ttl)

@@ -1,0 +1,223 @@
+"""Red-team round on the web app, replayed over real HTTP (uvicorn on 127.0.0.1, a real
+database, httpx as the attacker's client). Each test is one attack: the ones that found a
+defect failed before their fix; the ones that held are here so they cannot come back.
+
+Links are signed the way the emails sign them (`digest.links`), so the attacker holds
+exactly what a subscriber's inbox (or a forwarded email) would give them.
+"""
+
+from __future__ import annotations
+
+import http.client
+import re
+import socket
+import threading
+import time
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Iterator
+
+import httpx
+import pytest
+import time_machine
+
+from digest import jobs
+from digest.config import Settings
+from digest.jobs import profiles
+from digest.jobs.papers import find_papers
+from digest.jobs.subscriber_views import subscriber_by_id
+from digest.jobs.subscribers import rotate_links
+from digest.links import feed_url, link_token
+from digest.subscribers import SubscriberSpec
+from digest.web import create_app
+
+SECRET = "attack-test-secret-key-0123456789abcdefghij"
+SNAPSHOTS = ("hf-listing-compact.txt", "hf-listing-with-metadata.txt")
+PRIVATE_TITLE = "Early signs of my own rare disease: a patient's reading list"
+# 960 characters as written; its normalised form ("(a AND b AND c) OR ...") is over 3,000.
+LONG_CANONICAL = ",".join(["a b c"] * 160)
+
+
+@dataclass
+class Site:
+    base: str
+    engine: object
+
+    def client(self, **kwargs) -> httpx.Client:
+        return httpx.Client(base_url=self.base, timeout=30, **kwargs)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def site(engine, database_url, samples) -> Iterator[Site]:
+    """The app under uvicorn (in a thread) over a database holding two sample listings."""
+    import uvicorn
+
+    for name in SNAPSHOTS:
+        jobs.ingest_bytes(engine, (samples / "snapshots" / name).read_bytes(), input=name)
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = create_app(Settings(database_url=database_url, secret_key=SECRET, base_url=base), engine)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="critical"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    yield Site(base, engine)
+    server.should_exit = True
+    thread.join(10)
+
+
+def add(site: Site, name: str, *, status: str = "active", interests: str = "pooling"):
+    return jobs.add_subscriber(site.engine, SubscriberSpec(email=f"{name}@example.org", status=status,
+                                                           interests=interests))
+
+
+def path(purpose: str, row, payload=None) -> str:
+    """The path of a link as the emails carry it (bound to the row's id and link secret)."""
+    return f"/{purpose}/{link_token(SECRET, purpose, row, payload)}"
+
+
+def raw_get(site: Site, target: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+    """GET `target` sent exactly as written (httpx would normalise "//x/" and friends)."""
+    host, port = site.base.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        connection.request("GET", target, headers=headers or {})
+        answer = connection.getresponse()
+        return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read().decode("utf-8", "replace")
+    finally:
+        connection.close()
+
+
+def csrf_of(page: str) -> str:
+    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+
+
+def a_listed_paper(site: Site) -> int:
+    with site.client() as client:
+        entry = client.get("/feeds/papers.atom").text
+    key = re.search(r"<id>tag:paper-digest,2026:([^<]+)</id>", entry).group(1)
+    return next(p.id for p in find_papers(site.engine) if p.key == key)
+
+
+# ---- signed links: purpose, person, age, and the exact bytes -------------------------------------
+
+
+def test_attack_a_link_made_for_one_purpose_or_person_works_for_no_other(site):
+    ada, bob = add(site, "ada"), add(site, "bob")
+    pending = add(site, "pat", status="pending")
+    with site.client() as client:
+        tokens = {purpose: path(purpose, ada).rsplit("/", 1)[1] for purpose in ("manage", "unsubscribe", "feedback")}
+        tokens["confirm"] = path("confirm", pending).rsplit("/", 1)[1]
+        paper = a_listed_paper(site)
+        for made_for, token in tokens.items():
+            for used_as in ("manage", "unsubscribe", "confirm", "feedback"):
+                query = f"?p={paper}&v=more" if used_as == "feedback" else ""
+                status = client.get(f"/{used_as}/{token}{query}").status_code
+                assert status == (200 if used_as == made_for else 400), (made_for, used_as, status)
+                if used_as != made_for:
+                    assert client.post(f"/{used_as}/{token}{query}").status_code in (400, 403), (made_for, used_as)
+        # Bob's manage token with Ada's id spliced in (and the reverse) is a forgery.
+        ada_body, bob_rest = tokens["manage"].split(".", 1)[0], path("manage", bob).split(".", 1)[1]
+        assert client.get(f"/manage/{ada_body}.{bob_rest}").status_code == 400
+    assert subscriber_by_id(site.engine, ada.id).status == "active"
+    assert subscriber_by_id(site.engine, pending.id).status == "pending"
+
+
+@pytest.mark.parametrize(("purpose", "days"), [("manage", 61), ("confirm", 4), ("feedback", 181), ("unsubscribe", 366)])
+def test_attack_an_expired_or_future_dated_link_changes_nothing(site, purpose, days):
+    row = add(site, "ada", status="pending" if purpose == "confirm" else "active")
+    query = f"?p={a_listed_paper(site)}&v=more" if purpose == "feedback" else ""
+    now = datetime.now(timezone.utc)
+    for moment in (now - timedelta(days=days), now + timedelta(days=2)):
+        with time_machine.travel(moment, tick=False):
+            old = path(purpose, row)
+        with site.client() as client:
+            assert client.get(old + query).status_code == 400
+            assert client.post(old + query).status_code in (400, 403)
+    assert subscriber_by_id(site.engine, row.id).status == row.status
+
+
+def _variants(token: str) -> dict[str, str]:
+    """Spellings of a good token that decode to the same bytes: base64 read leniently takes
+    padding, the standard alphabet and the unused low bits of the last character."""
+    signature = token.rsplit(".", 1)[1]
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    sibling = last[last.index(signature[-1]) ^ 1]  # signature: 20 bytes in 27 characters, 2 bits unused
+    return {"padded": token + "=", "padded twice": token + "==",
+            "standard alphabet": token.replace("-", "+").replace("_", "/") if "-" in token or "_" in token
+            else token[:-1] + "+",
+            "unused bits set": token[:-1] + sibling, "upper case": token.upper(), "trailing dot": token + ".",
+            "leading space": " " + token}
+
+
+@pytest.mark.parametrize("purpose", ["manage", "unsubscribe", "feedback", "confirm"])
+def test_attack_only_the_exact_token_is_accepted_never_a_respelling(site, purpose):
+    row = add(site, "ada", status="pending" if purpose == "confirm" else "active")
+    query = f"?p={a_listed_paper(site)}&v=more" if purpose == "feedback" else ""
+    good = path(purpose, row).rsplit("/", 1)[1]
+    with site.client() as client:
+        assert client.get(f"/{purpose}/{good}{query}").status_code == 200
+        for name, variant in _variants(good).items():
+            if variant == good or "/" in variant:  # "/" makes another path, not another token
+                continue
+            assert client.get(f"/{purpose}/{variant}{query}").status_code == 400, name
+            assert client.post(f"/{purpose}/{variant}{query}").status_code in (400, 403), name
+    assert subscriber_by_id(site.engine, row.id).status == row.status
+    if purpose == "feedback":
+        assert profiles.voted_by_id(site.engine, row.id) == []
+
+
+# ---- host header, redirects ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["/manage/{token}/", "/feeds/papers.atom/", "/subscribe/", "/healthz/",
+                                   "/unsubscribe/{token}/"])
+def test_attack_no_redirect_follows_a_forged_host_header(site, where):
+    row = add(site, "ada")
+    target = where.format(token=path("manage" if "manage" in where else "unsubscribe", row).rsplit("/", 1)[1])
+    status, headers, _ = raw_get(site, target, {"Host": "evil.example"})
+    assert "evil.example" not in headers.get("location", ""), headers.get("location")
+    assert status not in (301, 302, 303, 307, 308)
+
+
+@pytest.mark.parametrize("where", ["//evil.example/", "/\\evil.example/", "/%2F%2Fevil.example", "/%5Cevil.example",
+                                   "/..%2F..%2Fetc%2Fpasswd", "/static/..%2F..%2Fpyproject.toml",
+                                   "/static/%2e%2e/%2e%2e/pyproject.toml", "/feeds/s/..%2F..%2Fpyproject.toml.atom"])
+def test_attack_no_open_redirect_and_no_file_outside_the_routes(site, where):
+    status, headers, body = raw_get(site, where)
+    assert status == 404 and "location" not in headers
+    assert "[project]" not in body and "root:" not in body
+
+
+# ---- queries the ranker refuses only after normalising them ---------------------------------------------
+
+
+def test_attack_a_query_whose_normal_form_is_over_the_limit_is_a_400_and_keeps_the_connection(site):
+    with site.client() as client:
+        answer = client.get("/feeds/search.atom", params={"q": LONG_CANONICAL, "days": "7"})
+        assert answer.status_code == 400 and "Traceback" not in answer.text
+        assert client.get("/feeds/search.rss", params={"q": LONG_CANONICAL}).status_code == 400  # memoised too
+        assert client.get("/healthz").status_code == 200  # same keep-alive connection, still open
+
+
+def test_attack_a_subscriber_cannot_break_their_own_manage_page_with_a_query(site):
+    row = add(site, "ada")
+    manage = path("manage", row)
+    with site.client() as client:
+        page = client.get(manage)
+        form = {"csrf_token": csrf_of(page.text), "action": "save", "interests": LONG_CANONICAL, "timezone": "UTC",
+                "send_hour": "7", "frequency": "daily", "weekday": "0", "max_papers": "10"}
+        saved = client.post(manage, data=form)
+        assert saved.status_code == 200 and "Your preferences are saved" in saved.text
+        again = client.get(manage)
+        assert again.status_code == 200 and "Unsubscribe" in again.text
