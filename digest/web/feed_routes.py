@@ -155,7 +155,11 @@ def router(web: Web, cache: FeedCache, memo: PlanMemo) -> APIRouter:
             if answer is not None:
                 return answer
             plan: FeedPlan = outcome  # type: ignore[assignment]
-            items = plan.load(conn)
+            try:
+                items = plan.load(conn)
+            except QueryError as err:  # valid as written, refused by the ranker once normalised
+                memo.put(ident, err)
+                return settled(request, format, err)  # type: ignore[return-value]
         body = build_feed(items, plan.info, format=format)  # type: ignore[arg-type]
         private = ident[0] == "subscriber"
         feed = BuiltFeed(body, feed_etag(body), last_modified(items), FORMATS[format],

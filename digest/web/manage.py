@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from digest import jobs
-from digest.errors import NotFoundError
+from digest.errors import NotFoundError, QueryError
 from digest.jobs import rate_limits
 from digest.jobs.subscribers import Action, ConfirmMail, InvalidMove, LinkGone, MoveResult, subscriber_for_link
 from digest.jobs.subscriber_views import schedule_text, subscriber_by_id
@@ -196,7 +196,10 @@ def manage_page(web: Web, request: Request, row: Row, values: dict[str, str], er
                 notice: str | None = None, status: int = 200, pasted: str = "") -> HTMLResponse:
     """Preferences form, status buttons and a preview of the stored keywords' last 7 days."""
     with web.engine.connect() as conn:
-        ranked = preview(conn, web.indexes, row.interests or "", now=web.clock(), limit=PREVIEW_LIMIT)
+        try:
+            ranked = preview(conn, web.indexes, row.interests or "", now=web.clock(), limit=PREVIEW_LIMIT)
+        except QueryError:  # a query the ranker refuses once normalised: the page must still open
+            ranked = []
     ranked = [display_ranked(item) for item in ranked]  # titles and snippets as readers see them
     return web.page(
         request, "manage.html", status=status, form=True, row=row, values=values, errors=errors, notice=notice,
