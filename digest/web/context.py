@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import jinja2
 from markupsafe import Markup, escape
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Row
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
@@ -21,9 +21,11 @@ from digest.config import Settings
 from digest.health import Health
 from digest.jobs import rate_limits
 from digest.jobs.common import utcnow
+from digest.jobs.subscribers import subscriber_for_link
 from digest.links import LinkOwner, feed_url, manage_url
 from digest.jobs.feeds import IndexCache
-from digest.web.security import Csrf, client_key
+from digest.tokens import BadToken
+from digest.web.security import Csrf, client_key, exact_token
 
 SITE_NAME = "Paper Digest"
 _B_TAG = re.compile(r"</?b>")
@@ -98,6 +100,15 @@ class Web:
         """The one error page: a heading, a sentence, and a way on."""
         return self.page(request, "error.html", status=status, headers=headers, title=title, message=message,
                          back=back or "/")
+
+    def link_subject(self, purpose: str, token: str) -> Row:
+        """The subscriber a signed link acts on (`jobs.subscribers.subscriber_for_link`), only
+        for the token exactly as it was sent (`security.exact_token`). Raises BadToken or
+        LinkGone. Blocking (database): call from a thread."""
+        if not exact_token(token):
+            raise BadToken()
+        with self.engine.connect() as conn:
+            return subscriber_for_link(conn, self.keys, purpose, token)[0]
 
     def manage_link(self, owner: LinkOwner) -> str:
         return manage_url(self.settings.base_url, self.secret, owner)

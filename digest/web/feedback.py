@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse
 from digest.enums import Vote, VoteOrigin
 from digest.errors import NotFoundError
 from digest.jobs import profiles, rate_limits
-from digest.jobs.subscribers import LinkGone, subscriber_for_link
+from digest.jobs.subscribers import LinkGone
 from digest.models import Paper
 from digest.text import display_title
 from digest.tokens import BadToken
@@ -48,8 +48,7 @@ def router(web: Web) -> APIRouter:
             return web.error(request, 400, "This link does not work",
                              "It may have been cut short by your email program. Nothing was changed.")
         try:
-            with web.engine.connect() as conn:
-                row = subscriber_for_link(conn, web.keys, "feedback", token)[0]
+            row = web.link_subject("feedback", token)
         except BadToken as err:
             return web.error(request, 400, "This link has expired" if err.expired else "This link does not work",
                              "Use the links in a recent digest. Nothing was changed.")

@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse
 from digest import jobs
 from digest.errors import NotFoundError, QueryError
 from digest.jobs import rate_limits
-from digest.jobs.subscribers import Action, ConfirmMail, InvalidMove, LinkGone, MoveResult, subscriber_for_link
+from digest.jobs.subscribers import Action, ConfirmMail, InvalidMove, LinkGone, MoveResult
 from digest.jobs.subscriber_views import schedule_text, subscriber_by_id
 from digest.subscribers import SubscriberSpec
 from digest.text import display_ranked
@@ -59,8 +59,7 @@ def router(web: Web) -> APIRouter:
     def subscriber(request: Request, token: str, purpose: str) -> Row | HTMLResponse:
         """The row a link acts on, or the page to show instead (blocking: call in a thread)."""
         try:
-            with web.engine.connect() as conn:
-                return subscriber_for_link(conn, web.keys, purpose, token)[0]
+            return web.link_subject(purpose, token)
         except BadToken as err:
             return expired(request, purpose) if err.expired else bad_link(request)
         except LinkGone:

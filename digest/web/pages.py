@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from digest.jobs import rate_limits
-from digest.jobs.subscribers import Action, InvalidMove, LinkGone, apply_action, queue_signup, subscriber_for_link
+from digest.jobs.subscribers import Action, InvalidMove, LinkGone, apply_action, queue_signup
 from digest.links import CONFIRM_MAX_AGE
 from digest.jobs.subscriber_views import schedule_text
 from digest.tokens import BadToken
@@ -59,8 +59,7 @@ def router(web: Web) -> APIRouter:
     def confirm_subject(request: Request, token: str):
         """The subscriber row the link confirms, or the error page to show instead."""
         try:
-            with web.engine.connect() as conn:
-                return subscriber_for_link(conn, web.keys, "confirm", token)[0]
+            return web.link_subject("confirm", token)
         except BadToken as err:
             return web.error(request, 400, "This link has expired" if err.expired else "This link does not work",
                              "Confirmation links work for three days. Subscribe again to get a new one."

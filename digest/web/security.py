@@ -14,6 +14,8 @@ counts against. Bodies are capped by `BodyLimit` before anything parses them.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 import ipaddress
 import re
@@ -33,6 +35,9 @@ CSRF_MAX_AGE = 24 * 3600  # a form left open overnight still submits
 # room for any real form and stops a 200 MB one before it is read.
 MAX_BODY_BYTES = 64 * 1024
 _COOKIE_VALUE = re.compile(r"[A-Za-z0-9_-]{32,64}")
+# A signed link as `digest.tokens` writes it: payload (a leading "." when compressed),
+# timestamp and signature, each unpadded base64url.
+_LINK_TOKEN = re.compile(r"\.?([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)")
 
 
 class Csrf:
@@ -68,6 +73,29 @@ class Csrf:
         except BadData:
             return False
         return isinstance(signed, str) and hmac.compare_digest(signed, cookie)
+
+
+def exact_token(token: str) -> bool:
+    """True when `token` is spelled exactly as `digest.tokens` writes a link token.
+
+    itsdangerous decodes base64 leniently: it accepts padding ("...="), the standard
+    alphabet ("+" and "/" for "-" and "_") and any value of the unused low bits of each
+    part's last character, so one link had dozens of working spellings. Every link is
+    checked here first, so only the spelling that was sent works (one link, one string:
+    what is logged, limited or revoked by its text is the link).
+    """
+    found = _LINK_TOKEN.fullmatch(token)
+    return found is not None and all(_canonical_base64url(part) for part in found.groups())
+
+
+def _canonical_base64url(part: str) -> bool:
+    if len(part) % 4 == 1:
+        return False
+    try:
+        raw = base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+    except (binascii.Error, ValueError):
+        return False
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") == part
 
 
 def client_key(host: str | None) -> str:

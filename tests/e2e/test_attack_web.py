@@ -9,6 +9,7 @@ exactly what a subscriber's inbox (or a forwarded email) would give them.
 from __future__ import annotations
 
 import http.client
+import random
 import re
 import socket
 import threading
@@ -30,7 +31,9 @@ from digest.jobs.subscriber_views import subscriber_by_id
 from digest.jobs.subscribers import rotate_links
 from digest.links import feed_url, link_token
 from digest.subscribers import SubscriberSpec
+from digest.tokens import PURPOSES, make_token, sign_link
 from digest.web import create_app
+from digest.web.security import exact_token
 
 SECRET = "attack-test-secret-key-0123456789abcdefghij"
 SNAPSHOTS = ("hf-listing-compact.txt", "hf-listing-with-metadata.txt")
@@ -175,6 +178,19 @@ def test_attack_only_the_exact_token_is_accepted_never_a_respelling(site, purpos
     assert subscriber_by_id(site.engine, row.id).status == row.status
     if purpose == "feedback":
         assert profiles.voted_by_id(site.engine, row.id) == []
+
+
+def test_every_token_we_sign_is_spelled_exactly_as_the_web_app_requires():
+    """The check above must never refuse a real link: bound, legacy id-only, with a payload
+    (long enough to be compressed), under the current and a previous key."""
+    rng = random.Random(7)
+    for n in range(400):
+        secret = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789-_") for _ in range(rng.randint(8, 40)))
+        purpose = rng.choice(sorted(PURPOSES))
+        payload = None if n % 3 else {"p": rng.randint(1, 10**9), "words": ["x" * rng.randint(0, 90)] * 3}
+        keys = (SECRET, "a-previous-key-0123456789abcdefghijklmn")[: 1 + n % 2]
+        assert exact_token(sign_link(keys, purpose, rng.randint(1, 10**12), secret, payload)), n
+        assert exact_token(make_token(keys, purpose, rng.randint(1, 10**6))), n
 
 
 # ---- host header, redirects ----------------------------------------------------------------------------

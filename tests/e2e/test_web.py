@@ -598,7 +598,7 @@ def test_the_feed_command_reports_bad_input_in_one_line(feed_cli, engine, papers
 
 def test_an_unexpected_error_is_a_500_page_with_the_security_headers(engine, database_url, monkeypatch, caplog):
     row = add(engine)
-    monkeypatch.setattr("digest.web.manage.subscriber_for_link", lambda *_: 1 / 0)
+    monkeypatch.setattr("digest.web.context.subscriber_for_link", lambda *_: 1 / 0)
     settings = Settings(database_url=database_url, secret_key=SECRET, base_url=BASE)
     with TestClient(create_app(settings, engine), raise_server_exceptions=False) as client:
         page = client.get(link("manage", row))
