@@ -37,7 +37,8 @@ from digest.web.security import exact_token
 
 SECRET = "attack-test-secret-key-0123456789abcdefghij"
 SNAPSHOTS = ("hf-listing-compact.txt", "hf-listing-with-metadata.txt")
-PRIVATE_TITLE = "Early signs of my own rare disease: a patient's reading list"
+PRIVATE_TITLE = "Early signs of my own rare disease: a patient diary"
+PRIVATE_DOI = "10.5555/private.2026.1"
 # 960 characters as written; its normalised form ("(a AND b AND c) OR ...") is over 3,000.
 LONG_CANONICAL = ",".join(["a b c"] * 160)
 
@@ -237,3 +238,56 @@ def test_attack_a_subscriber_cannot_break_their_own_manage_page_with_a_query(sit
         assert saved.status_code == 200 and "Your preferences are saved" in saved.text
         again = client.get(manage)
         assert again.status_code == 200 and "Unsubscribe" in again.text
+
+
+# ---- what one subscriber can learn about another ----------------------------------------------------
+
+
+def _private_library(site: Site, owner: str) -> int:
+    """A paper only `owner`'s imported library holds (no listing carried it): its id."""
+    bib = ("@article{mine, title={" + PRIVATE_TITLE + "}, author={Bob Private}, doi={" + PRIVATE_DOI + "}, "
+           "year={2026}}\n").encode()
+    plan = profiles.plan_library(site.engine, f"{owner}@example.org", bib, name="library.bib")
+    [paper_id] = profiles.apply_library(site.engine, plan)
+    return paper_id
+
+
+@pytest.mark.xfail(strict=True, reason="defect outside digest/web: jobs.profiles.paper_for_feedback returns "
+                   "library-only papers (another subscriber's imported library); needs `library_only == false()`")
+def test_attack_a_feedback_link_does_not_show_another_subscribers_private_library(site):
+    ada, _ = add(site, "ada"), add(site, "bob")
+    secret = _private_library(site, "bob")
+    feedback = path("feedback", ada) + f"?p={secret}&v=more"
+    with site.client() as client:
+        shown = client.get(feedback)
+        voted = client.post(feedback)
+        manage = client.get(path("manage", ada)).text
+    assert PRIVATE_TITLE not in shown.text and PRIVATE_TITLE not in voted.text and PRIVATE_TITLE not in manage
+    assert shown.status_code == 404 and profiles.voted_by_id(site.engine, ada.id) == []
+
+
+@pytest.mark.xfail(strict=True, reason="defect outside digest/web: jobs.profiles.vote_papers_of resolves pasted ids "
+                   "to library-only papers, so 'Liked 1 paper' (and the title in the list) tells whether anyone "
+                   "imported that DOI or arXiv id")
+def test_attack_pasting_ids_on_the_manage_page_does_not_probe_other_libraries(site):
+    ada, _ = add(site, "ada"), add(site, "bob")
+    _private_library(site, "bob")
+    manage = path("manage", ada)
+    with site.client() as client:
+        page = client.get(manage)
+        answer = client.post(manage, data={"csrf_token": csrf_of(page.text), "action": "like_ids", "ids": PRIVATE_DOI})
+    assert "We have not seen" in answer.text and PRIVATE_TITLE not in answer.text
+    assert profiles.voted_by_id(site.engine, ada.id) == []
+
+
+@pytest.mark.xfail(strict=True, reason="defect outside digest/web: jobs.subscribers.rotate_links replaces the "
+                   "link secret but not the feed token, so a forwarded email's feed URL keeps working and hands "
+                   "out feedback links signed with the new secret")
+def test_attack_rotating_links_stops_the_feed_url_a_forwarded_email_carried(site):
+    row = add(site, "ada")
+    feed = feed_url(site.base, row.feed_token).removeprefix(site.base)
+    with site.client() as client:
+        assert client.get(feed).status_code == 200
+        rotate_links(site.engine, row.email)
+        after = client.get(feed)
+        assert after.status_code == 404, "the old feed URL still works after rotate-links"
