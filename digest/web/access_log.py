@@ -19,12 +19,23 @@ log = logging.getLogger("digest.web")
 _SECRET_PATH = re.compile(r"^/(confirm|manage|unsubscribe|feedback)/[^/]+|^/feeds/s/[^/]+?(?=\.(?:rss|atom)$|$)")
 
 
+# Line breaks and other controls a decoded path may hold ("%0a", "%e2%80%a8", "%1b"): written
+# as escapes, or `GET /x%0a<a made-up log line>` would add lines of its own to a text log.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def redact_path(path: str) -> str:
-    """`path` with any link token replaced by `<token>`; other paths unchanged."""
+    """`path` with any link token replaced by `<token>` and control characters escaped
+    (`\\x0a`, `\\u2028`); other paths unchanged."""
     def replace(match: re.Match[str]) -> str:
         return f"/{match.group(1)}/<token>" if match.group(1) else "/feeds/s/<token>"
 
-    return _SECRET_PATH.sub(replace, path, count=1)
+    return _CONTROL.sub(_escaped, _SECRET_PATH.sub(replace, path, count=1))
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 class AccessLog:

@@ -9,6 +9,7 @@ exactly what a subscriber's inbox (or a forwarded email) would give them.
 from __future__ import annotations
 
 import http.client
+import logging
 import random
 import re
 import socket
@@ -291,3 +292,22 @@ def test_attack_rotating_links_stops_the_feed_url_a_forwarded_email_carried(site
         rotate_links(site.engine, row.email)
         after = client.get(feed)
         assert after.status_code == 404, "the old feed URL still works after rotate-links"
+
+
+# ---- logs -----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["/nope%0a2026-12-07%2010:00:00,000%20INFO%20digest.web:%20POST%20/manage/x%20200",
+                                    "/manage/x%0d%0aforged", "/nope%e2%80%a8forged", "/nope%1b[2Jforged",
+                                    "/nope%c2%85forged"])
+def test_attack_a_request_path_cannot_forge_a_log_line(site, target, caplog):
+    caplog.set_level(logging.INFO, logger="digest.web")
+    status, _, _ = raw_get(site, target)
+    assert status in (400, 404)
+    deadline = time.monotonic() + 5
+    while not [r for r in caplog.records if r.getMessage().startswith("GET ")]:
+        assert time.monotonic() < deadline, "the request was not logged"
+        time.sleep(0.02)
+    for record in caplog.records:
+        text = logging.Formatter("%(message)s").format(record)
+        assert not re.search("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]", text), text
