@@ -13,6 +13,7 @@ from __future__ import annotations
 import html
 import io
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
 from email.utils import parsedate_to_datetime
 
@@ -40,6 +41,8 @@ _ARXIV_PREFIX = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*(?P<type>[\w-]+)\s
 _LABEL = re.compile(r"^(?P<label>authors?|upvotes?|summary|abstract)\s*:\s*(?P<value>.*)$", re.I)
 _LABELS = {"author": "authors", "authors": "authors", "upvote": "upvotes", "upvotes": "upvotes",
            "summary": "abstract", "abstract": "abstract"}
+_ET_AL = re.compile(r"\s*,?\s+(?:et\.?\s*al\b\.?|and\s+others)$", re.IGNORECASE)
+_NOT_NAMES = {"et al", "et al.", "et. al.", "etal", "others", "and others", "..."}
 _AUTHOR_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*;\s*")
 # Control characters, lone surrogates and non-characters would break JSON/XML/email output.
 _JUNK = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -80,6 +83,15 @@ def html_to_text(value: object) -> str:
         cleaned = html.escape(value)
     # nh3 escapes every "<" in text, so each "<...>" left is one of the block tags.
     return html.unescape(re.sub(r"<[^>]*>", "\n", cleaned))
+
+
+def without_et_al(names: Iterable[str]) -> tuple[str, ...]:
+    """Author names without the "et al." / "others" a listing puts for the ones it leaves out.
+
+    "Ann Lee et al." -> "Ann Lee"; a name that is only "et al." or "others" is no author.
+    """
+    kept = (_ET_AL.sub("", clean_text(name)) for name in names)
+    return tuple(name for name in kept if name and name.casefold() not in _NOT_NAMES)
 
 
 def normalize_arxiv_id(value: object) -> str | None:
@@ -276,12 +288,12 @@ def _authors(entry: dict, split: bool) -> tuple[str, ...]:
         return _split_authors(", ".join(names))
     if len(names) == 1 and ";" in names[0]:
         names = names[0].split(";")
-    return tuple(filter(None, map(clean_text, names)))
+    return without_et_al(names)
 
 
 def _split_authors(value: str) -> tuple[str, ...]:
     """"A, B, and C" / "A and B" / "A; B" -> names (arXiv RSS, HF-style "Authors:" lines)."""
-    return tuple(name for name in map(clean_text, _AUTHOR_SPLIT.split(clean_text(value))) if name)
+    return without_et_al(_AUTHOR_SPLIT.split(clean_text(value)))
 
 
 def _doi(entry: dict, hrefs: list[str]) -> str | None:

@@ -7,13 +7,17 @@ or an organisation line, "·", "Dec 8, 2024" and an optional upvote count). The 
 "Daily Papers", "byAK and the research community", the listing day) is dropped.
 
 The parser reads structure, not fixed line numbers: after the chrome, a paper is a title
-line, an abstract line and optional metadata lines. It never raises anything but
-SnapshotError, whatever the text.
+line followed by its abstract (an abstract-length line), then optional metadata lines
+(`hf_page_meta`). Papers are anchored on their abstracts, so a line no known layout has
+("Submitted by", a name, an upvote count on its own line) never becomes a paper and never
+hides the title after it: such lines are left out and named in one warning. A listing of
+titles with no abstracts is refused rather than read as papers. It never raises anything
+but SnapshotError, whatever the text.
 
 No paper with a title and an abstract is ever dropped by a guess. Where the layout is
 ambiguous the reading that keeps a paper wins: a line that spells a chrome word ("Next",
-"Search") or an upvote count ("1984") is a title when an abstract-length line follows it,
-and a last paper that may have been cut off by the save (no final newline, the abstract
+"Search") or a number ("1984") is a title when its abstract follows it (not when a title
+with its own abstract does: "3", a long title, its abstract), and a last paper that may have been cut off by the save (no final newline, the abstract
 ending mid-sentence or in a link) is kept and named in a warning; a later snapshot with
 the full abstract updates it (see `digest.diff.changes`). Only text that does not read as
 a listing is refused.
@@ -21,33 +25,28 @@ a listing is refused.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
-from urllib.parse import quote_plus
 
 from digest.errors import SnapshotError
-from digest.models import Paper, ParsedSnapshot
+from digest.models import ParsedSnapshot
+from digest.sources.hf_page_meta import (
+    AUTHOR_COUNT,
+    DATE,
+    ISO_DATE,
+    SEPARATORS,
+    SUBMITTED,
+    UPVOTES,
+    Draft,
+    safe_date,
+    take_metadata,
+    to_date,
+)
 
 FORMAT = "hf-page"
-HF_SEARCH = "https://huggingface.co/papers?q="
 
-_MONTHS = {
-    name: number
-    for number, names in enumerate(
-        [("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"), ("may",),
-         ("jun", "june"), ("jul", "july"), ("aug", "august"), ("sep", "sept", "september"),
-         ("oct", "october"), ("nov", "november"), ("dec", "december")],
-        start=1,
-    )
-    for name in names
-}
-_MONTH = r"(?P<month>[A-Za-z]{3,9})\.?"
-_DATE = re.compile(rf"^{_MONTH}\s+(?P<day>\d{{1,2}})(?:,?\s+(?P<year>\d{{4}}))?(?:\s*[·•]?\s*(?P<upvotes>\d+))?$")
-_AUTHOR_COUNT = re.compile(r"^[•·*-]?\s*(?P<count>\d+)\s+authors?$", re.IGNORECASE)
-_BULLET_AUTHORS = re.compile(r"^[•]\s*(?P<names>\S.*)$")
-_SEPARATORS = {"·", "•", "|"}
-_UPVOTES = re.compile(r"^\d{1,7}$")
+# Punctuation and arrows around a chrome word ("← Previous", "Next →", "Subscribe!").
+_CHROME_EDGES = " !.:;,|<>«»‹›←→↑↓⟵⟶❮❯▲△▼▽-–—"
 # Chrome no paper is titled; the other chrome words ("Next", "Search") are titles when an
 # abstract follows them. Lines are compared case-insensitively without trailing punctuation.
 _SITE_CHROME = {
@@ -86,33 +85,6 @@ _INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060"), None)
 
 
 @dataclass(slots=True)
-class _Draft:
-    title: str
-    line: int
-    abstract: str = ""
-    author_count: int | None = None
-    authors: tuple[str, ...] = ()
-    organization: str | None = None
-    published: date | None = None
-    upvotes: int | None = None
-    meta_lines: int = 0
-
-    def paper(self, listing_day: date | None) -> Paper:
-        return Paper(
-            # The saved page text has no links; HF's search by title finds the paper page.
-            links={"hf": f"{HF_SEARCH}{quote_plus(self.title)}"},
-            title=self.title,
-            abstract=self.abstract,
-            authors=self.authors,
-            author_count=self.author_count,
-            organization=self.organization,
-            published=self.published,
-            listing_day=listing_day,
-            upvotes=self.upvotes,
-        )
-
-
-@dataclass(slots=True)
 class _Header:
     listing_day: date | None = None
     chrome_seen: bool = False
@@ -123,8 +95,12 @@ class _Header:
 @dataclass(slots=True)
 class _State:
     today: date
-    drafts: list[_Draft] = field(default_factory=list)
+    ends_cleanly: bool = True
+    drafts: list[Draft] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    # Lines read as neither a paper, its metadata nor chrome: (line number, text).
+    strays: list[tuple[int, str]] = field(default_factory=list)
+    after_abstract: bool = False
 
 
 def decode(data: bytes) -> str:
@@ -158,12 +134,12 @@ def parse(data: bytes, *, today: date | None = None, strict: bool = False) -> Pa
     lines = _lines(text)
     today = today or date.today()
     header = _read_header(lines, today)
-    state = _State(today=header.listing_day or today)
-    _read_body(lines, header, state)
     # Cleanly ended: the last visible character is followed by a line break.
-    _check_last(state, ends_cleanly=any(c in "\n\r" for c in text[len(text.rstrip()):]))
+    state = _State(today=header.listing_day or today, ends_cleanly=any(c in "\n\r" for c in text[len(text.rstrip()):]))
+    _read_body(lines, header, state)
+    _check_last(state)
     papers = [draft.paper(header.listing_day) for draft in state.drafts]
-    _check_shape(state.drafts, header)
+    _check_shape(state, header)
     return ParsedSnapshot(format=FORMAT, papers=papers, listing_day=header.listing_day, warnings=state.warnings)
 
 
@@ -180,7 +156,7 @@ def _lines(text: str) -> list[str]:
 
 
 def _chrome_key(line: str) -> str:
-    return line.casefold().rstrip("!.:").strip()
+    return line.casefold().strip(_CHROME_EDGES)
 
 
 def _is_chrome(line: str, following: str) -> bool:
@@ -198,7 +174,7 @@ def _read_header(lines: list[str], today: date) -> _Header:
             header.chrome_seen = True
             continue
         day = _listing_day(line, today)
-        if day is not None and header.listing_day is None and not _DATE.match(line).group("upvotes"):
+        if day is not None and header.listing_day is None and not _upvotes_on(line):
             header.listing_day = day
             continue
         header.body_start = number
@@ -206,6 +182,11 @@ def _read_header(lines: list[str], today: date) -> _Header:
         return header
     header.body_start = len(lines)
     return header
+
+
+def _upvotes_on(line: str) -> bool:
+    dated = DATE.match(line)
+    return bool(dated and dated.group("upvotes"))
 
 
 def _unglue(line: str, header: _Header) -> str:
@@ -221,33 +202,12 @@ def _unglue(line: str, header: _Header) -> str:
 
 
 def _listing_day(line: str, today: date) -> date | None:
-    match = _DATE.match(line)
+    if iso := ISO_DATE.match(line):
+        return safe_date(int(iso.group("year")), int(iso.group("month")), int(iso.group("day")))
+    match = DATE.match(line)
     if not match:
         return None
-    return _to_date(match, today)
-
-
-def _to_date(match: re.Match[str], today: date) -> date | None:
-    """The date a listing line names; without a year, the latest such day not after today."""
-    month = _MONTHS.get(match.group("month").casefold())
-    if month is None:
-        return None
-    day = int(match.group("day"))
-    if match.group("year"):
-        return _safe_date(int(match.group("year")), month, day)
-    latest = date.fromordinal(today.toordinal() + 1)  # a day of slack for time zones
-    for year in range(latest.year, latest.year - 8, -1):
-        found = _safe_date(year, month, day)
-        if found is not None and found <= latest:
-            return found
-    return None
-
-
-def _safe_date(year: int, month: int, day: int) -> date | None:
-    try:
-        return date(year, month, day)
-    except ValueError:
-        return None
+    return to_date(match, today)
 
 
 def _read_body(lines: list[str], header: _Header, state: _State) -> None:
@@ -256,11 +216,11 @@ def _read_body(lines: list[str], header: _Header, state: _State) -> None:
         numbered[0] = (numbered[0][0], header.first_line)
     index = 0
     while index < len(numbered):
-        line = numbered[index][1]
-        if _chrome_key(line) in _CHROME and _is_chrome(line, _following(numbered, index)):
-            index += 1
-            continue
-        index = _read_paper(numbered, index, state)
+        if _starts_paper(numbered, index, state.ends_cleanly):
+            index = _read_paper(numbered, index, state)
+        else:
+            index = _read_other(numbered, index, state)
+    _report_strays(state, numbered)
 
 
 def _next_line(lines: list[str], number: int) -> str:
@@ -274,84 +234,84 @@ def _following(numbered: list[tuple[int, str]], index: int) -> str:
 
 def _abstract_follows(line: str, following: str) -> bool:
     """True when `following` reads as the abstract of `line`, making `line` a title."""
-    return len(following) >= _MIN_ABSTRACT and len(following) > len(line) and following not in _SEPARATORS
+    return len(following) >= _MIN_ABSTRACT and len(following) > len(line) and following not in SEPARATORS
+
+
+def _is_title_of(line: str, following: str) -> bool:
+    """`line` as a title with `following` its abstract. Titles never end with a full stop
+    (none of the 12,491 in the July 2026 arXiv corpus does); abstracts almost always do."""
+    return len(line) <= _MAX_TITLE and not line.endswith(".") and _abstract_follows(line, following)
+
+
+def _starts_paper(numbered: list[tuple[int, str]], index: int, ends_cleanly: bool) -> bool:
+    """True when the line is a paper's title: its abstract follows.
+
+    A paper is anchored on its abstract, so a line no layout explains (an upvote count on
+    its own line, "Submitted by", a name) never becomes a paper, and the title after it is
+    not lost. When the next line is itself a title with its abstract after it ("3", a long
+    title, its abstract), the next line starts the paper; "1984" followed by an abstract
+    that ends in a full stop is a title. The last two lines of a text that stops without a
+    final newline are a title and an abstract the save cut short, however short.
+    """
+    line = numbered[index][1]
+    if len(line) > _MAX_TITLE or _chrome_key(line) in _SITE_CHROME or _never_a_title(line):
+        return False
+    following = _following(numbered, index)
+    if UPVOTES.match(line) and not (following.endswith(".") or len(following) > _MAX_TITLE):
+        return False  # an upvote count before a title, unless what follows is plainly an abstract
+    if index + 2 >= len(numbered):
+        cut = bool(following) and not ends_cleanly and not _metadata_shaped(line) and not _metadata_shaped(following)
+        return _abstract_follows(line, following) or cut
+    return _abstract_follows(line, following) and not _is_title_of(following, numbered[index + 2][1])
+
+
+def _never_a_title(line: str) -> bool:
+    """A separator, an author count, a date or a "Submitted by" line: metadata in every layout."""
+    return (line in SEPARATORS or AUTHOR_COUNT.match(line) is not None or SUBMITTED.match(line) is not None
+            or (line[:1].isalpha() and DATE.match(line) is not None))
+
+
+def _metadata_shaped(line: str) -> bool:
+    return _never_a_title(line) or UPVOTES.match(line) is not None or _chrome_key(line) in _CHROME
 
 
 def _read_paper(numbered: list[tuple[int, str]], index: int, state: _State) -> int:
     number, title = numbered[index]
-    if len(title) > _MAX_TITLE and state.drafts and state.drafts[-1].abstract:
-        # A second abstract paragraph, not a title: no title is this long.
-        state.drafts[-1].abstract += "\n\n" + title
-        return index + 1
-    draft = _Draft(title=title, line=number)
+    draft = Draft(title=title, line=number, abstract=numbered[index + 1][1])
     state.drafts.append(draft)
-    index += 1
-    if index < len(numbered) and not _is_metadata(numbered, index):
-        draft.abstract = numbered[index][1]
-        index += 1
-    return _read_metadata(numbered, index, draft, state.today)
+    state.after_abstract = True
+    return index + 2
 
 
-def _is_metadata(numbered: list[tuple[int, str]], index: int) -> bool:
-    line = numbered[index][1]
-    if line in _SEPARATORS or _AUTHOR_COUNT.match(line) or _DATE.match(line):
-        return True
-    return _following(numbered, index) in _SEPARATORS and len(line) <= 120
-
-
-def _read_metadata(numbered: list[tuple[int, str]], index: int, draft: _Draft, today: date) -> int:
-    """Consume the metadata lines after an abstract; returns the index of the next paper."""
-    while index < len(numbered) and _take_metadata(numbered, index, draft, today):
+def _read_other(numbered: list[tuple[int, str]], index: int, state: _State) -> int:
+    """A line that starts no paper: chrome, a paragraph, metadata, or a stray; returns the next index."""
+    number, line = numbered[index]
+    draft = state.drafts[-1] if state.drafts else None
+    after_abstract, state.after_abstract = state.after_abstract, False
+    if _chrome_key(line) in _CHROME:
+        return index + 1
+    if draft is not None and (len(line) > _MAX_TITLE or (after_abstract and len(line) >= _MIN_ABSTRACT
+                                                           and line.endswith(_TERMINAL))):
+        # A second abstract paragraph: no title is this long, or it carries the abstract on.
+        draft.abstract += "\n\n" + line
+        state.after_abstract = True
+        return index + 1
+    if (submitted := SUBMITTED.match(line)) is not None:
+        # "Submitted by" and the submitter's name, on one line or two.
+        following = _following(numbered, index)
+        two_lines = not submitted.group("name") and following and len(following) <= 60
+        return index + (2 if two_lines and not _starts_paper(numbered, index + 1, state.ends_cleanly) else 1)
+    if draft is not None and take_metadata(numbered, index, draft, state.today):
         draft.meta_lines += 1
-        index += 1
-    return index
+        return index + 1
+    if draft is None and (DATE.match(line) or ISO_DATE.match(line)):
+        return index + 1  # the header's links to the days before and after
+    state.strays.append((number, line))
+    return index + 1
 
 
-def _take_metadata(numbered: list[tuple[int, str]], index: int, draft: _Draft, today: date) -> bool:
-    line = numbered[index][1]
-    if line in _SEPARATORS:
-        return True
-    # Dispatch on the first character: most lines reaching here are the next title, and
-    # they should not pay for every pattern.
-    first = line[0]
-    following = _following(numbered, index)
-    if first in "•·*-" or first.isdigit():
-        # "1984" followed by an abstract is the next paper's title, not an upvote count.
-        return not _abstract_follows(line, following) and _take_count_or_upvotes(line, draft)
-    if first.isalpha() and line[:3].casefold() in _MONTHS and draft.published is None:
-        if (dated := _DATE.match(line)) and (day := _to_date(dated, today)):
-            draft.published = day
-            if dated.group("upvotes"):
-                draft.upvotes = int(dated.group("upvotes"))
-            return True
-    if following in _SEPARATORS and len(line) <= 120 and draft.meta_lines == 0:
-        draft.organization = _organization(line)
-        return True
-    return False
-
-
-def _take_count_or_upvotes(line: str, draft: _Draft) -> bool:
-    if count := _AUTHOR_COUNT.match(line):
-        draft.author_count = int(count.group("count"))
-    elif _UPVOTES.match(line) and draft.published is not None and draft.upvotes is None:
-        draft.upvotes = int(line)
-    elif (names := _BULLET_AUTHORS.match(line)) and len(line) <= 300:
-        draft.authors = tuple(n.strip() for n in names.group("names").split(",") if n.strip())
-    else:
-        return False
-    return True
-
-
-def _organization(line: str) -> str:
-    """'parameterlab Parameter Lab' -> 'Parameter Lab' (HF shows the org slug, then its name)."""
-    slug, _, name = line.partition(" ")
-    if name and slug.casefold() == "".join(name.split()).casefold():
-        return name
-    return line
-
-
-def _check_last(state: _State, *, ends_cleanly: bool) -> None:
-    """Flag a last paper the save may have cut off; drop one that has no abstract at all.
+def _check_last(state: _State) -> None:
+    """Flag a last paper the save may have cut off.
 
     A title with an abstract is always kept: an abstract may end in a link, a digit or a
     parenthesis, so "no final newline and no full stop" only earns a warning. A later
@@ -360,27 +320,46 @@ def _check_last(state: _State, *, ends_cleanly: bool) -> None:
     if not state.drafts:
         return
     last = state.drafts[-1]
-    if not last.abstract and last.meta_lines == 0:
-        state.drafts.pop()
-        state.warnings.append(f"line {last.line}: last paper {_short(last.title)!r} has no abstract (cut off?); skipped")
-    elif not ends_cleanly and last.meta_lines == 0 and not last.abstract.endswith(_TERMINAL):
+    after = state.strays and state.strays[-1][0] > last.line
+    if not state.ends_cleanly and not after and last.meta_lines == 0 and not last.abstract.endswith(_TERMINAL):
         state.warnings.append(
             f"line {last.line}: last paper {_short(last.title)!r} may be cut off (the text stops at "
             f"'...{last.abstract[-30:]}' with no final newline); kept: a later snapshot with the full abstract updates it"
         )
 
 
+def _report_strays(state: _State, numbered: list[tuple[int, str]]) -> None:
+    """Name every line that was not read, so nothing leaves the page unseen.
+
+    A last line with no abstract after it is a title the save cut off; other strays are
+    lines no layout explains (a submitter's name, a button's label).
+    """
+    strays = state.strays
+    if strays and numbered and strays[-1][0] == numbered[-1][0] and not _metadata_shaped(strays[-1][1]):
+        number, title = strays.pop()
+        state.warnings.append(f"line {number}: last paper {_short(title)!r} has no abstract (cut off?); skipped")
+    if strays:
+        shown = ", ".join(f"line {number} {_short(line)!r}" for number, line in strays[:5])
+        more = f" and {len(strays) - 5} more" if len(strays) > 5 else ""
+        state.warnings.insert(0, f"{len(strays)} line{'s' if len(strays) != 1 else ''} read as neither a paper "
+                                 f"(a title followed by its abstract) nor its metadata, left out: {shown}{more}")
+
+
 def _short(title: str) -> str:
     return title if len(title) <= 60 else title[:57] + "..."
 
 
-def _looks_like_paper(draft: _Draft) -> bool:
+def _looks_like_paper(draft: Draft) -> bool:
     return len(draft.title) <= _MAX_TITLE and len(draft.abstract) >= _MIN_ABSTRACT and len(draft.abstract) > len(draft.title)
 
 
-def _check_shape(drafts: list[_Draft], header: _Header) -> None:
-    """Refuse text that does not read as a listing (a different page, prose, a table)."""
+def _check_shape(state: _State, header: _Header) -> None:
+    """Refuse text that does not read as a listing (a different page, prose, a table, titles without abstracts)."""
+    drafts = state.drafts
     if not drafts:
+        if state.strays:
+            raise SnapshotError(f"does not look like a Daily Papers listing (line {state.strays[0][0]}: expected a "
+                                "title followed by its abstract)")
         if header.chrome_seen:
             return  # the page header with no papers: an empty day
         raise SnapshotError("no papers found in the text")

@@ -1,0 +1,41 @@
+"""`digest ingest` on inputs shaped unlike the shipped fixtures (tests/data/unseen/): every
+paper stored with its title, nothing invented, bad input refused in one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+UNSEEN = Path(__file__).resolve().parents[1] / "data" / "unseen"
+TITLES = {
+    "3D HAMSTER: Bridging Planning and Control in Hierarchical Vision Language Action Models through 3D Trajectory Guidance",
+    "TerraDiT-$Ω$: Unified Spatial Control for Satellite Image Synthesis with Any Geospatial Primitive",
+    "Mapping Text to Multiplex Graph: Prompt Compression as Lévy Walk-Guided Graph Pruning",
+    "Calibrating the Evaluator: Does Probability Calibration Mitigate Preference Coupling in LLM Agent Feedback Loops?",
+}
+PAGES = ("hf-page-submitted-by-lines.txt", "hf-page-upvotes-on-own-line.txt", "hf-page-nav-submitted-one-line-meta.txt")
+
+
+def stored(cli) -> list[dict]:
+    ran = cli("papers", "list", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    return ran.json()
+
+
+def test_other_page_layouts_store_the_four_papers_and_nothing_else(cli):
+    for name in PAGES:
+        ran = cli("ingest", "--json", str(UNSEEN / name))
+        assert ran.exit_code == 0, ran.stderr
+        report = ran.json_lines()[0]
+        assert (report["format"], report["papers"], report["warnings"]) == ("hf-page", 4, [])
+    papers = stored(cli)
+    assert {p["title"] for p in papers} == TITLES
+    assert all(len(p["abstract"]) > 1000 for p in papers)
+
+
+def test_a_titles_only_page_is_refused_in_one_line_and_writes_nothing(cli):
+    path = UNSEEN / "hf-page-titles-only.txt"
+    ran = cli("ingest", str(path))
+    assert ran.exit_code == 1
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "expected a title followed by its abstract" in lines[0]
+    assert stored(cli) == []

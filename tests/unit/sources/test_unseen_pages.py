@@ -1,0 +1,81 @@
+"""HF page layouts beyond the three fixtures: metadata lines no fixture has must not become
+papers, and the paper after them must not be lost.
+
+The files in tests/data/unseen/ hold four real arXiv papers (July 2026 corpus; titles with a
+leading digit, LaTeX, a non-ASCII letter and a question mark, all over 80 characters, so
+each one is as long as an abstract may be) laid out the ways other saves lay them out.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from digest.errors import SnapshotError
+from digest.sources import hf_page, parse_snapshot
+
+UNSEEN = Path(__file__).resolve().parents[2] / "data" / "unseen"
+TODAY = date(2026, 8, 1)
+TITLES = [
+    "3D HAMSTER: Bridging Planning and Control in Hierarchical Vision Language Action Models through 3D Trajectory Guidance",
+    "TerraDiT-$Ω$: Unified Spatial Control for Satellite Image Synthesis with Any Geospatial Primitive",
+    "Mapping Text to Multiplex Graph: Prompt Compression as Lévy Walk-Guided Graph Pruning",
+    "Calibrating the Evaluator: Does Probability Calibration Mitigate Preference Coupling in LLM Agent Feedback Loops?",
+]
+ABSTRACT_ENDS = ["thub.io/3D_HAMSTER/.", "b.com/mvrl/TerraDiT.", "science/r/RAGP-B0CB.", "eployment pipelines."]
+
+
+def parse(name: str):
+    return parse_snapshot((UNSEEN / name).read_bytes(), input=name, today=TODAY)
+
+
+def assert_the_four_papers(result) -> None:
+    assert [p.title for p in result.papers] == TITLES
+    assert [p.abstract[-20:] for p in result.papers] == ABSTRACT_ENDS
+
+
+def test_submitted_by_lines_are_not_papers_and_lose_no_paper():
+    # Before: "← Previous" and three "Submitted by ..." lines became papers; three real ones were lost.
+    result = parse("hf-page-submitted-by-lines.txt")
+    assert_the_four_papers(result)
+    assert result.warnings == []
+
+
+def test_an_upvote_count_on_its_own_line_before_a_long_title():
+    result = parse("hf-page-upvotes-on-own-line.txt")
+    assert_the_four_papers(result)
+    assert [(p.author_count, p.published, p.upvotes) for p in result.papers] == [
+        (10, date(2026, 7, 14), 10), (5, date(2026, 7, 14), 11), (10, date(2026, 7, 14), 12), (1, date(2026, 7, 14), 13)]
+
+
+def test_navigation_header_iso_day_organisation_and_one_line_metadata():
+    result = parse("hf-page-nav-submitted-one-line-meta.txt")
+    assert_the_four_papers(result)
+    assert result.listing_day == date(2026, 7, 14)
+    second, third = result.papers[1], result.papers[2]
+    assert (second.organization, second.published, second.upvotes) == ("Parameter Lab", date(2026, 7, 14), 7)
+    assert (third.author_count, third.published, third.upvotes) == (5, date(2026, 7, 14), 3)
+    assert result.warnings == []
+
+
+def test_a_listing_of_titles_without_abstracts_is_refused_not_read_as_papers():
+    with pytest.raises(SnapshotError, match=r"hf-page-titles-only.txt: does not look like a Daily Papers listing \(line 13"):
+        parse("hf-page-titles-only.txt")
+
+
+def test_unexplained_lines_are_named_in_a_warning():
+    text = (UNSEEN / "hf-page-submitted-by-lines.txt").read_text(encoding="utf-8")
+    text = text.replace("Submitted by taesiri", "View 3 comments")
+    result = hf_page.parse(text.encode(), today=TODAY)
+    assert_the_four_papers(result)
+    assert len(result.warnings) == 1 and "'View 3 comments'" in result.warnings[0]
+
+
+
+def test_et_al_in_an_author_line_is_not_an_author():
+    text = (UNSEEN / "hf-page-upvotes-on-own-line.txt").read_text(encoding="utf-8")
+    text = text.replace("  • 10 authors\n", "  • Ann Lee, Jörg Müller, et al.\n", 1)
+    first = hf_page.parse(text.encode(), today=TODAY).papers[0]
+    assert first.authors == ("Ann Lee", "Jörg Müller")
