@@ -95,7 +95,7 @@ def router(web: Web) -> APIRouter:
         if isinstance(row, HTMLResponse):
             return row
         form = await request.form()
-        if not web.csrf.valid(request, form):
+        if not web.csrf.allows(request, form):
             return web.error(request, 403, "This form has expired",
                              "For your security the page must be loaded again before it is sent. "
                              "Nothing was changed.", back=request.url.path)

@@ -43,7 +43,7 @@ def router(web: Web) -> APIRouter:
         if limited is not None:
             return limited
         form = await request.form()
-        if not web.csrf.valid(request, form):
+        if not web.csrf.allows(request, form):
             return web.error(request, 403, "This form has expired",
                              "For your security the form must be loaded again before it is sent, "
                              "with cookies allowed for this site. Nothing was saved.")

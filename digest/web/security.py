@@ -5,6 +5,9 @@ cookie; each form carries that value signed with the site secret (itsdangerous, 
 salt, time-stamped). A POST is accepted only when the field's signature is good, it is
 younger than CSRF_MAX_AGE and it signs exactly the cookie's value. Another site can
 neither read the cookie nor sign a value of its own, so it cannot build a passing form.
+One site can still plant the cookie: a sibling subdomain (cookie tossing), with a value it
+fetched a token for. So a post a browser marks as sent by another site, sibling subdomains
+included (Sec-Fetch-Site), is refused whatever its token (`Csrf.allows`).
 The RFC 8058 one-click unsubscribe POST is deliberately outside this: mail clients send
 it with no cookie, and the signed unsubscribe token in its URL is the authorisation.
 
@@ -62,6 +65,10 @@ class Csrf:
         if value is not None:
             response.set_cookie(CSRF_COOKIE, value, httponly=True, samesite="lax", secure=self._secure, path="/")
 
+    def allows(self, request: Request, form: Mapping[str, object]) -> bool:
+        """True when a form post may act: sent by this site (`cross_site`) with a valid token."""
+        return not cross_site(request) and self.valid(request, form)
+
     def valid(self, request: Request, form: Mapping[str, object]) -> bool:
         """True when the form's token signs this browser's cookie and has not expired."""
         cookie = request.cookies.get(CSRF_COOKIE, "")
@@ -96,6 +103,16 @@ def _canonical_base64url(part: str) -> bool:
     except (binascii.Error, ValueError):
         return False
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii") == part
+
+
+def cross_site(request: Request) -> bool:
+    """True when the browser says another site sent this request (Fetch Metadata's
+    Sec-Fetch-Site). Our forms post as "same-origin". "same-site" is refused too: a sibling
+    subdomain can plant the CSRF cookie (cookie tossing) with a value it holds a token for,
+    which the double-submit check alone would take. Clients that send no Sec-Fetch-Site
+    (older browsers, scripts) are left to the token."""
+    sent_by = request.headers.get("sec-fetch-site")
+    return sent_by is not None and sent_by.strip().lower() not in ("same-origin", "none")
 
 
 def client_key(host: str | None) -> str:

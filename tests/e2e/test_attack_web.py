@@ -311,3 +311,46 @@ def test_attack_a_request_path_cannot_forge_a_log_line(site, target, caplog):
     for record in caplog.records:
         text = logging.Formatter("%(message)s").format(record)
         assert not re.search("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]", text), text
+
+
+# ---- CSRF -----------------------------------------------------------------------------------------------
+
+SIGN_UP = {"email": "victim@example.org", "interests": "pooling", "timezone": "UTC", "send_hour": "7",
+           "frequency": "daily", "weekday": "0"}
+
+
+def test_attack_a_tossed_csrf_cookie_does_not_let_another_site_post_forms(site):
+    """Cookie tossing: a sibling subdomain (or anyone who can set a cookie for the site) plants
+    `digest_csrf=X`, having fetched a form token for X itself; the victim's browser then posts
+    from that site with X and the token. Browsers say where a post comes from (Sec-Fetch-Site),
+    and only same-origin form posts are taken."""
+    planted = "t" * 43
+    row = add(site, "ada")
+    manage = path("manage", row)
+    with site.client() as attacker:
+        token = csrf_of(attacker.get("/", headers={"Cookie": f"digest_csrf={planted}"}).text)
+    with site.client() as victim:
+        for where in ("cross-site", "same-site"):
+            headers = {"Cookie": f"digest_csrf={planted}", "Sec-Fetch-Site": where, "Origin": "https://evil.example"}
+            assert victim.post("/subscribe", data={"csrf_token": token, **SIGN_UP}, headers=headers).status_code == 403
+            assert victim.post(manage, data={"csrf_token": token, "action": "pause"}, headers=headers).status_code == 403
+        assert subscriber_by_id(site.engine, row.id).status == "active"
+        same = {"Cookie": f"digest_csrf={planted}", "Sec-Fetch-Site": "same-origin"}
+        assert victim.post(manage, data={"csrf_token": token, "action": "pause"}, headers=same).status_code == 200
+        assert victim.post("/subscribe", data={"csrf_token": token, **SIGN_UP}, headers=same).status_code == 200
+        # Clients that send no Sec-Fetch-Site (older browsers, scripts) still need the token.
+        assert victim.post("/subscribe", data=SIGN_UP, headers={"Cookie": f"digest_csrf={planted}"}).status_code == 403
+    assert subscriber_by_id(site.engine, row.id).status == "paused"
+
+
+@pytest.mark.parametrize("purpose", ["unsubscribe", "feedback", "confirm"])
+def test_link_posts_need_no_cookie_and_work_from_a_mail_client(site, purpose):
+    """RFC 8058 one-click unsubscribe, and the buttons of emailed links: the signed URL is the
+    authorisation, so they work with no cookie and from outside a browser session."""
+    row = add(site, "ada", status="pending" if purpose == "confirm" else "active")
+    query = f"?p={a_listed_paper(site)}&v=more" if purpose == "feedback" else ""
+    with site.client() as mail_client:
+        answer = mail_client.post(path(purpose, row) + query, data={"List-Unsubscribe": "One-Click"})
+    assert answer.status_code == 200
+    assert subscriber_by_id(site.engine, row.id).status == {"unsubscribe": "unsubscribed", "confirm": "active"}.get(
+        purpose, "active")
