@@ -13,7 +13,7 @@ from digest.diff import dedupe, diff_snapshot
 from digest.fetch import Fetcher, is_url, read_local
 from digest.jobs.common import gc_paused, utcnow
 from digest.models import IngestReport, ParsedSnapshot
-from digest.sources import parse_snapshot
+from digest.sources import MAX_UNPACKED_BYTES, parse_snapshot
 from digest.jobs.features import index_snapshot_features
 from digest.store import paper_ids
 from digest.store import papers as paper_store
@@ -43,11 +43,13 @@ def ingest_bytes(
     source_id: int | None = None,
     now: datetime | None = None,
     today: date | None = None,
+    max_bytes: int = MAX_UNPACKED_BYTES,
 ) -> IngestReport:
     """Parse, diff and store one snapshot in one transaction; safe to re-run.
 
     The same content ingested again is recognised by its SHA-256 and changes nothing. Raises
     SnapshotError (naming `input`) for unreadable content, leaving the database untouched.
+    `max_bytes` caps what gzip-compressed content may unpack to.
     """
     now = now or utcnow()
     sha256 = hashlib.sha256(data).hexdigest()
@@ -55,7 +57,7 @@ def ingest_bytes(
         return seen
     try:
         with gc_paused():
-            parsed = parse_snapshot(data, input=input, format=format, today=today)
+            parsed = parse_snapshot(data, input=input, format=format, today=today, max_bytes=max_bytes)
             return _store(engine, parsed, input=input, sha256=sha256, source_id=source_id, now=now)
     except IntegrityError:
         # Another process stored the same content between our check and our insert.
@@ -132,7 +134,8 @@ def ingest_location(
     source_id = source_store.ensure_source(engine, source, location=location if url else "") if source else None
     if not url:
         data = read_local(location, cap=settings.max_snapshot_bytes)
-        return ingest_bytes(engine, data, input=location, format=format, source_id=source_id, now=now)
+        return ingest_bytes(engine, data, input=location, format=format, source_id=source_id, now=now,
+                            max_bytes=settings.max_snapshot_bytes)
     row = None
     if source_id:
         with engine.connect() as conn:
@@ -143,7 +146,8 @@ def ingest_location(
         report = IngestReport(input=location, format=format or (row.format if row else None) or "", papers=0, new=0, updated=0,
                               unchanged=0, duplicate_snapshot=False, not_modified=True)
     else:
-        report = ingest_bytes(engine, fetched.data, input=location, format=format, source_id=source_id, now=now)
+        report = ingest_bytes(engine, fetched.data, input=location, format=format, source_id=source_id, now=now,
+                              max_bytes=settings.max_snapshot_bytes)
     if row is not None:
         with write_transaction(engine) as conn:
             source_store.record_check(conn, source_id, now=now, succeeded=True, error=None,

@@ -6,6 +6,9 @@ input in every error, so the user sees one line saying what and where.
 
 from __future__ import annotations
 
+import codecs
+import re
+import zlib
 from datetime import date
 from importlib import import_module
 
@@ -25,6 +28,16 @@ PARSERS = {
 FORMATS = tuple(PARSERS)
 _FEED_ROOTS = (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf")
 _HTML_ROOTS = (b"<!doctype html", b"<html")
+_XML_FORMATS = {"arxiv-rss", "arxiv-api", "rss", "atom"}
+_XML_ENCODING = re.compile(rb"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])[^"']*(["'])""")
+_GZIP = b"\x1f\x8b"
+# The largest text a compressed input may unpack to (the default DIGEST_MAX_SNAPSHOT_BYTES;
+# ingest passes the configured cap).
+MAX_UNPACKED_BYTES = 50 * 1024 * 1024
+# Text saved as UTF-16 or UTF-32 ("Unicode" in Windows editors) starts with its byte order
+# mark; UTF-32 first, since its little-endian mark begins with UTF-16's.
+_WIDE_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+              (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
 
 def detect_format(data: bytes) -> str:
@@ -43,17 +56,60 @@ def detect_format(data: bytes) -> str:
     return "hf-page"
 
 
-def parse_snapshot(data: bytes, *, input: str = "-", format: str | None = None, today: date | None = None) -> ParsedSnapshot:
-    """Parse one input. Raises SnapshotError naming `input` when it cannot be read."""
+def parse_snapshot(
+    data: bytes, *, input: str = "-", format: str | None = None, today: date | None = None,
+    max_bytes: int = MAX_UNPACKED_BYTES,
+) -> ParsedSnapshot:
+    """Parse one input. Raises SnapshotError naming `input` when it cannot be read.
+
+    Gzip-compressed input is unpacked (up to `max_bytes`), and text saved as UTF-16/32 with
+    a byte order mark is read as such.
+    """
     try:
-        chosen = format or detect_format(data)
+        if data[:2] == _GZIP:
+            data = gunzip(data, max_bytes)
+        utf8 = _wide_to_utf8(data)
+        chosen = format or detect_format(utf8)
         if chosen not in PARSERS:
             raise SnapshotError(f"unknown format {chosen!r} (choose one of: {', '.join(FORMATS)})")
         module = import_module(PARSERS[chosen])
         if chosen == "hf-page":
-            return module.parse(data, today=today, strict=format is None)
-        return module.parse(data)
+            return module.parse(utf8, today=today, strict=format is None)
+        if chosen in _XML_FORMATS and utf8 is not data:
+            # Decoded by its byte order mark: the declaration's "UTF-16" no longer holds.
+            utf8 = _XML_ENCODING.sub(b"\\1utf-8\\2", utf8, count=1)
+        return module.parse(utf8)
     except SnapshotError as err:
         raise err.at(input) from None
     except RecursionError:
         raise SnapshotError("input nested too deeply to parse", input=input) from None
+
+
+def gunzip(data: bytes, cap: int) -> bytes:
+    """The unpacked bytes of gzip data (every member); SnapshotError when corrupt, cut off or over `cap`."""
+    out = bytearray()
+    while data[:2] == _GZIP:
+        unpacker = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        try:
+            out += unpacker.decompress(data, cap + 1 - len(out))
+        except zlib.error as err:
+            raise SnapshotError(f"gzip data is corrupt ({err})") from None
+        if len(out) > cap or unpacker.unconsumed_tail:
+            limit = f"{cap / 1_000_000:.1f} MB" if cap >= 100_000 else f"{cap:,} bytes"
+            raise SnapshotError(f"gzip data unpacks to more than {limit} (raise DIGEST_MAX_SNAPSHOT_BYTES if it is genuine)")
+        if not unpacker.eof:
+            raise SnapshotError("gzip data stops before its end (a download cut short?)")
+        data = unpacker.unused_data.lstrip(b"\x00")  # members may be padded with zeros
+    return bytes(out)
+
+
+def _wide_to_utf8(data: bytes) -> bytes:
+    """UTF-16/32 text (with its byte order mark) as UTF-8; other bytes unchanged."""
+    for bom, codec in _WIDE_BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(codec).encode("utf-8", "surrogatepass")
+            except UnicodeError as err:
+                raise SnapshotError(f"not {codec.upper()} text despite its byte order mark ({err.reason} "
+                                    f"at byte {err.start})") from None
+    return data

@@ -38,11 +38,15 @@ _DOI_URL = re.compile(r"doi\.org/(10\.\d{4,9}/[^\s?#]+)", re.I)
 _ENTITY_DECL = re.compile(rb"<!\s*ENTITY", re.I)
 _ROOT_END = re.compile(rb"</\s*(?:[\w.-]+:)?(?:rss|feed|rdf)\s*>\s*$", re.I)
 _ARXIV_PREFIX = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*(?P<type>[\w-]+)\s*(?:Abstract:\s*)?", re.I)
+# The arXiv RSS 1.0 (RDF) feeds served until 2024 title every item "Title. (arXiv:2009.13987v1
+# [cs.LG])", "... [cs.CV] UPDATED)" for a new version, "... CROSS LISTED)" for a cross-list.
+_LEGACY_TITLE = re.compile(r"\.?\s*\(arXiv:\S+\s+\[(?P<category>[^\]]+)\](?:\s+(?P<kind>UPDATED|CROSS LISTED))?\)\s*$")
+_LEGACY_KINDS = {None: "new", "UPDATED": "replace", "CROSS LISTED": "cross"}
 _LABEL = re.compile(r"^(?P<label>authors?|upvotes?|summary|abstract)\s*:\s*(?P<value>.*)$", re.I)
 _LABELS = {"author": "authors", "authors": "authors", "upvote": "upvotes", "upvotes": "upvotes",
            "summary": "abstract", "abstract": "abstract"}
-_ET_AL = re.compile(r"\s*,?\s+(?:et\.?\s*al\b\.?|and\s+others)$", re.IGNORECASE)
-_NOT_NAMES = {"et al", "et al.", "et. al.", "etal", "others", "and others", "..."}
+_ET_AL = re.compile(r"\s*,?\s+(?:et(?:\.\s*|\s+)al\b\.?|and\s+others)$", re.IGNORECASE)
+_NOT_NAMES = {"et al", "et al.", "et. al.", "et.al.", "others", "and others", "..."}
 _AUTHOR_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*;\s*")
 # Control characters, lone surrogates and non-characters would break JSON/XML/email output.
 _JUNK = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
@@ -151,7 +155,8 @@ def parse(data: bytes) -> ParsedSnapshot:
                         "entry may be cut off; kept: a later snapshot with the full entry updates it")
     listing_day = None
     if fmt == "arxiv-rss":
-        channel_day = _local_date(feed.get("published"), feed.get("published_parsed"))
+        channel_day = (_local_date(feed.get("published"), feed.get("published_parsed"))
+                       or _local_date(feed.get("updated"), feed.get("updated_parsed")))  # legacy dc:date
         listing_day = channel_day or next((p.published for p in papers if p.published), None)
         for paper in papers:
             paper.listing_day = paper.published or listing_day
@@ -203,7 +208,8 @@ def _format(result: dict) -> str | None:
             or any("arxiv_announce_type" in e for e in entries)
             or re.search(r"(rss|export)\.arxiv\.org/rss", links) is not None
         )
-        return "arxiv-rss" if arxiv else "rss"
+        legacy = any(_LEGACY_TITLE.search(str(e.get("title", ""))) for e in entries[:20])
+        return "arxiv-rss" if arxiv or legacy else "rss"
     if version.startswith("atom"):
         ids = [str(e.get("id", "")) for e in entries]
         by_id = bool(ids) and all(re.match(r"https?://arxiv\.org/abs/", i) for i in ids)
@@ -220,9 +226,12 @@ def _paper(entry: dict, fmt: str, from_hf: bool) -> Paper | None:
     # arXiv writes plain text (so "x<i" is maths); other feeds' titles may carry <i>, <sub>.
     arxiv = fmt.startswith("arxiv")
     title = clean_text(entry.get("title") if arxiv else html_to_text(entry.get("title")))
+    legacy = _LEGACY_TITLE.search(title) if fmt == "arxiv-rss" else None
+    if legacy:
+        title = title[:legacy.start()].strip()
     if not title:
         return None
-    body = _entry_body(entry, plain=arxiv)
+    body = _entry_body(entry, plain=arxiv and not legacy)  # the legacy feeds' abstracts are HTML
     prefix = _ARXIV_PREFIX.match(body) if fmt == "arxiv-rss" else None
     labels = {} if arxiv else _labelled(body)
     hrefs = [entry.get("id"), entry.get("link")] + [link.get("href") for link in entry.get("links") or []]
@@ -231,7 +240,10 @@ def _paper(entry: dict, fmt: str, from_hf: bool) -> Paper | None:
     authors = _authors(entry, split=fmt == "arxiv-rss") or _split_authors(labels.get("authors", ""))
     upvotes = labels.get("upvotes", "")
     announce = clean_text(entry.get("arxiv_announce_type") or (prefix and prefix.group("type"))).lower()
-    tags = (clean_text(tag.get("term")) for tag in entry.get("tags") or [])
+    tags = [clean_text(tag.get("term")) for tag in entry.get("tags") or []]
+    if legacy:
+        announce = _LEGACY_KINDS[legacy.group("kind")]
+        tags.append(legacy.group("category"))
     return Paper(
         title=title,
         abstract=clean_text(body[prefix.end():] if prefix else labels.get("abstract", body)),
@@ -281,7 +293,8 @@ def _labelled(body: str) -> dict[str, str]:
 
 def _authors(entry: dict, split: bool) -> tuple[str, ...]:
     names = [a.get("name") for a in entry.get("authors") or [] if isinstance(a, dict)]
-    names = [clean_text(n) for n in names if isinstance(n, str)]
+    # A name may come as HTML links to author searches (the legacy arXiv RSS dc:creator).
+    names = [clean_text(html_to_text(n) if "<" in n else n) for n in names if isinstance(n, str)]
     # arXiv RSS packs every author into one dc:creator; elsewhere only ";" is a safe separator
     # ("Smith, J." is one name).
     if split:

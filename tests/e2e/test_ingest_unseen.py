@@ -3,6 +3,7 @@ paper stored with its title, nothing invented, bad input refused in one line."""
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 UNSEEN = Path(__file__).resolve().parents[1] / "data" / "unseen"
@@ -39,3 +40,24 @@ def test_a_titles_only_page_is_refused_in_one_line_and_writes_nothing(cli):
     lines = ran.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and "expected a title followed by its abstract" in lines[0]
     assert stored(cli) == []
+
+
+def test_gzip_utf16_and_legacy_arxiv_inputs_through_the_command(cli):
+    names = ("daily-papers-5.json.gz", "hf-page-utf16.txt", "arxiv-rss-utf16.xml", "arxiv-rss-legacy-rdf.xml")
+    ran = cli("ingest", "--json", *(str(UNSEEN / name) for name in names))
+    assert ran.exit_code == 0, ran.stderr
+    assert [(r["format"], r["papers"]) for r in ran.json_lines()] == [
+        ("hf-api", 5), ("hf-page", 4), ("arxiv-rss", 4), ("arxiv-rss", 3)]
+    titles = {p["title"] for p in stored(cli)}
+    assert TITLES <= titles and "Random Polytope Descriptors" in titles
+    assert not any("(arXiv:" in title for title in titles)
+
+
+def test_gzip_that_unpacks_over_the_cap_is_refused_in_one_line(cli, monkeypatch, tmp_path):
+    path = tmp_path / "big.json.gz"
+    path.write_bytes(gzip.compress(b" " * 200_000 + b"[]"))
+    monkeypatch.setenv("DIGEST_MAX_SNAPSHOT_BYTES", "100000")
+    ran = cli("ingest", str(path))
+    assert ran.exit_code == 1
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "unpacks to more than 0.1 MB" in lines[0]
