@@ -167,17 +167,28 @@ def _papers(entries: list, fmt: str, from_hf: bool, warnings: list[str]) -> list
     """The entries as papers in listing order; untitled ones skipped and repeats kept, both with a warning."""
     papers: list[Paper] = []
     seen: dict[str, int] = {}
+    repeats: list[tuple[int, str, int]] = []
     for number, entry in enumerate(entries, 1):
         paper = _paper(entry, fmt, from_hf)
         if paper is None:
             warnings.append(f"entry {number}: no title, skipped")
             continue
         if paper.arxiv_id in seen:
-            warnings.append(f"entry {number}: arXiv:{paper.arxiv_id} listed again (entry {seen[paper.arxiv_id]}); merged")
+            repeats.append((number, paper.arxiv_id, seen[paper.arxiv_id]))
         elif paper.arxiv_id:
             seen[paper.arxiv_id] = number
         papers.append(paper)
+    warnings.extend(repeat_warnings("entry", repeats))
     return papers
+
+
+def repeat_warnings(kind: str, repeats: list[tuple[int, str, int]]) -> list[str]:
+    """Warnings for (number, arXiv id, first number) repeats: one each, or one for them all
+    when there are many (a dump listing each cross-list again would print hundreds)."""
+    if len(repeats) <= 3:
+        return [f"{kind} {n}: arXiv:{arxiv_id} listed again ({kind} {first}); merged" for n, arxiv_id, first in repeats]
+    shown = ", ".join(f"{kind} {n} (arXiv:{arxiv_id}, first as {first})" for n, arxiv_id, first in repeats[:3])
+    return [f"{len(repeats)} {kind}s list a paper listed before, merged into it: {shown} and {len(repeats) - 3} more"]
 
 
 def _to_utf8(data: bytes) -> tuple[bytes, list[str]]:

@@ -15,7 +15,15 @@ from datetime import date, datetime, timezone
 
 from digest.errors import SnapshotError
 from digest.models import Paper, ParsedSnapshot
-from digest.sources.feed import arxiv_links, clean_text, http_url, normalize_arxiv_id
+from digest.sources.feed import (
+    arxiv_links,
+    clean_text,
+    find_arxiv_id,
+    http_url,
+    normalize_arxiv_id,
+    repeat_warnings,
+    without_et_al,
+)
 
 FORMAT = "hf-api"
 # Keys under which a wrapped response may hold the item list.
@@ -39,16 +47,18 @@ def parse(data: bytes) -> ParsedSnapshot:
     items = _items(doc)
     papers: list[Paper] = []
     seen: dict[str, int] = {}
+    repeats: list[tuple[int, str, int]] = []
     for number, item in enumerate(items, 1):
         paper = _paper(item)
         if isinstance(paper, str):
             warnings.append(f"item {number}: {paper}, skipped")
             continue
         if paper.arxiv_id in seen:
-            warnings.append(f"item {number}: arXiv:{paper.arxiv_id} listed again (item {seen[paper.arxiv_id]}); merged")
+            repeats.append((number, paper.arxiv_id, seen[paper.arxiv_id]))
         elif paper.arxiv_id:
             seen[paper.arxiv_id] = number
         papers.append(paper)
+    warnings.extend(repeat_warnings("item", repeats))
     if items and not papers:
         raise SnapshotError(f"no usable papers in {len(items)} items ({warnings[0]})")
     days = [p.listing_day for p in papers if p.listing_day]
@@ -62,6 +72,9 @@ def _load(data: bytes) -> tuple[object, list[str]]:
     try:
         return json.loads(data), []
     except json.JSONDecodeError as err:
+        lines = _json_lines(err)
+        if lines is not None:
+            return lines, []
         complete = _complete_items(err)
         if complete:
             kept = f"{len(complete)} complete item{'s' if len(complete) != 1 else ''}"
@@ -72,6 +85,24 @@ def _load(data: bytes) -> tuple[object, list[str]]:
         raise SnapshotError("invalid JSON: the bytes are not UTF-8 text") from None
     except (ValueError, RecursionError) as err:  # e.g. nesting too deep, a 5000-digit number
         raise SnapshotError(f"invalid JSON: {clean_text(str(err))[:200] or type(err).__name__}") from None
+
+
+def _json_lines(err: json.JSONDecodeError) -> list | None:
+    """The objects of a JSON Lines file (one item per line, as dataset dumps store papers), else None."""
+    if not err.msg.startswith("Extra data"):
+        return None
+    items = []
+    for line in err.doc.splitlines():
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            return None
+        if not isinstance(item, dict):
+            return None
+        items.append(item)
+    return items
 
 
 def _complete_items(err: json.JSONDecodeError) -> list:
@@ -111,8 +142,8 @@ def _items(doc: object) -> list:
         wrapped = next((doc[k] for k in _WRAPPERS if isinstance(doc.get(k), list)), None)
         if wrapped is not None:
             doc = wrapped
-        elif isinstance(doc.get("paper"), dict):
-            doc = [doc]
+        elif isinstance(doc.get("paper"), dict) or isinstance(doc.get("title"), str):
+            doc = [doc]  # one item, or one paper (/api/papers/<id>)
         else:
             keys = ", ".join(sorted(map(str, doc))[:5]) or "no keys"
             raise SnapshotError(f"not an HF daily_papers response: a JSON object with {keys}")
@@ -132,11 +163,12 @@ def _paper(item: object) -> Paper | str:
     """The item as a Paper, or why it cannot be one."""
     if not isinstance(item, dict):
         return f"not an object but {_JSON_TYPES.get(type(item), 'a value')}"
-    paper = item.get("paper") if isinstance(item.get("paper"), dict) else {}
+    # Without a "paper" object the item is the paper itself (/api/papers/<id>, JSON Lines dumps).
+    paper = item.get("paper") if isinstance(item.get("paper"), dict) else item
     title = clean_text(paper.get("title")) or clean_text(item.get("title"))
     if not title:
         return "no title"
-    arxiv_id = normalize_arxiv_id(paper.get("id"))
+    arxiv_id = normalize_arxiv_id(paper.get("id")) or find_arxiv_id(paper.get("id"))
     authors = _authors(paper.get("authors"))
     links = arxiv_links(arxiv_id, hf=True) if arxiv_id else {}
     for kind, key in (("code", "githubRepo"), ("project", "projectPage")):
@@ -144,6 +176,7 @@ def _paper(item: object) -> Paper | str:
         if url:
             links[kind] = url
     upvotes = paper.get("upvotes")
+    upvotes = int(upvotes) if isinstance(upvotes, str) and upvotes.strip().isdecimal() else upvotes
     return Paper(
         title=title,
         abstract=clean_text(paper.get("summary")) or clean_text(item.get("summary")),
@@ -163,8 +196,16 @@ def _authors(raw: object) -> tuple[str, ...]:
     """Author names in order; `hidden` authors are kept (they are still authors), empty names dropped."""
     if not isinstance(raw, list):
         return ()
-    names = (clean_text(a.get("name") if isinstance(a, dict) else a) for a in raw)
-    return tuple(name for name in names if name)
+    names = [_author_name(a) for a in raw]
+    return without_et_al(name for name in names if name)
+
+
+def _author_name(author: object) -> str:
+    """An author entry's name, else its linked HF user's full name; a bare string is the name."""
+    if not isinstance(author, dict):
+        return clean_text(author)
+    user = author.get("user") if isinstance(author.get("user"), dict) else {}
+    return clean_text(author.get("name")) or clean_text(user.get("fullname"))
 
 
 def _organization(raw: object) -> str | None:
