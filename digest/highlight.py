@@ -114,8 +114,9 @@ class Highlighter:
     def __init__(self) -> None:
         self._spans: dict[tuple[object, str], tuple[str, list[str], list[tuple[int, int]]]] = {}
         self._texts: dict[tuple[object, str], str] = {}  # (paper, field) -> its text, one line
-        self._stems = Bounded()  # matched terms -> their stems and the scan for their words
-        self._words = Bounded()  # word -> its stem
+        self._marked: dict[tuple[object, str], bytes] = {}  # (paper, field) -> word_starts(text), ASCII
+        self._stems = Bounded()  # matched terms -> their stems and their first letters
+        self._words = Bounded()  # word (as word_starts writes it) -> its stem
         self._snippets = Bounded(CACHE_SIZE)
 
     def snippet(self, paper: Paper, matched: Sequence[str]) -> str:
@@ -126,12 +127,16 @@ class Highlighter:
             return cached
         if (found := self._stems.get(terms)) is None:
             found = self._stems.put(terms, _term_stems(terms))
-        stems, scan = found
+        stems, letters = found
         for field in ("abstract", "title"):
             if (text := self._texts.get((ident, field))) is None:
                 text = self._texts[(ident, field)] = " ".join((getattr(paper, field) or "").split())
             if text.isascii():
-                hits = self._ascii_hits(text, stems, scan)
+                if not letters:
+                    continue
+                if (marked := self._marked.get((ident, field))) is None:
+                    marked = self._marked[(ident, field)] = word_starts(text)
+                hits = self._ascii_hits(marked, stems, letters)
             else:
                 _, field_stems, spans = self._field(ident, text, field)
                 hits = sorted(spans[i] for stem in stems for i in _indices(field_stems, stem))
@@ -139,28 +144,32 @@ class Highlighter:
                 return self._snippets.put(key, highlight(text, hits))
         return self._snippets.put(key, lead(paper.abstract or paper.title or ""))
 
-    def _ascii_hits(self, text: str, stems: frozenset[str], scan: re.Pattern[str] | None) -> list[tuple[int, int]]:
-        """Spans of the tokens of ASCII `text` stemming to one of `stems`, in order.
+    def _ascii_hits(self, marked: bytes, stems: frozenset[str], letters: tuple[bytes, ...]) -> list[tuple[int, int]]:
+        """Spans of the tokens of an ASCII text stemming to one of `stems`, in order; `marked`
+        is the text as `word_starts` writes it.
 
         Snowball English changes only a word's suffix, so a token can stem to `stem` only if it
         starts with the letter `stem` starts with (checked on 43k words of tests/data and the
-        benchmark's papers): `scan` finds just those whole tokens, and only they are stemmed,
-        once per distinct word per run (the chain stems each token on its own). Tokenising
-        every abstract instead cost 236 us a paper (80 us with a word cache); this costs 16-30 us
-        per distinct (paper, terms). The 5,000 x 5,000 run has 3,755 papers and 11,099 such
-        pairs: 0.87 s -> 0.32 s. In ASCII the regex's words are exactly tantivy's tokens."""
-        if scan is None:
-            return []
-        hits = []
+        benchmark's papers): one scan per such letter finds just those whole tokens, and only
+        they are stemmed, once per distinct word per run (the chain stems each token on its
+        own). In `marked` a letter is only itself where a token starts, so each scan is a
+        literal search with no look-behind, and no regex is compiled per set of terms: a
+        character-class scan with a look-behind (one regex per set of first letters) cost
+        ~30 us a 1,400-character abstract and 5 us to compile; one literal scan costs 2-7 us.
+        Tokenising every abstract instead cost 236 us a paper (80 us with a word cache)."""
+        hits: list[tuple[int, int]] = []
         words = self._words
-        for match in scan.finditer(text):
-            word = match.group()
-            stem = words.get(word)
-            if stem is None:
-                found = STEMMER.analyze(word)  # [] for a word of 40+ letters: the index drops it
-                stem = words.put(word, found[0]) if len(found) == 1 else ""
-            if stem in stems:
-                hits.append(match.span())
+        for letter in letters:
+            for match in _LETTER_SCANS[letter].finditer(marked):
+                word = match.group()
+                stem = words.get(word)
+                if stem is None:
+                    found = STEMMER.analyze(word.translate(_UNMARK).decode("ascii"))
+                    stem = words.put(word, found[0] if len(found) == 1 else "")  # "": 40+ letters, dropped
+                if stem in stems:
+                    hits.append(match.span())
+        if len(letters) > 1:
+            hits.sort()  # each letter's hits are in order; spans never overlap
         return hits
 
     def _field(self, ident: object, text: str, field: str) -> tuple[str, list[str], list[tuple[int, int]]]:
@@ -171,11 +180,11 @@ class Highlighter:
         return found
 
 
-def _term_stems(terms: tuple[str, ...]) -> tuple[frozenset[str], re.Pattern[str] | None]:
-    """The stems of `terms`, and a scan for the whole tokens that may stem to one of them:
-    those starting with a stem's first letter (either case)."""
+def _term_stems(terms: tuple[str, ...]) -> tuple[frozenset[str], tuple[bytes, ...]]:
+    """The stems of `terms`, and the letters a token must start with to stem to one of them
+    (each stem's first character, when ASCII; `_ascii_hits` scans for each)."""
     stems = frozenset(s for term in terms for s in _stems_of(term))
-    return stems, _scan(frozenset(stem[0] for stem in stems))
+    return stems, tuple(sorted({stem[0].encode("ascii") for stem in stems if stem[0].isascii()}))
 
 
 @lru_cache(maxsize=CACHE_SIZE)
@@ -185,17 +194,33 @@ def _stems_of(term: str) -> tuple[str, ...]:
     return tuple(STEMMER.analyze(term))
 
 
-@lru_cache(maxsize=1024)
-def _scan(firsts: frozenset[str]) -> re.Pattern[str] | None:
-    """The scan for tokens starting with one of `firsts` (either case; None: no ASCII letter),
-    shared by every set of terms whose stems start with those letters (compiling one per set
-    of terms was 1.3% of a run's CPU, and building its letters 2%)."""
-    letters = sorted({c for first in firsts for c in (first, first.upper()) if c.isascii()})
-    if not letters:
-        return None
-    # The letter comes first so the regex engine can skip ahead to it (5x faster than leading
-    # with the lookbehind); the lookbehind then checks that the letter starts a token.
-    return re.compile("[" + "".join(map(re.escape, letters)) + r"](?<![^\W_].)[^\W_]*")
+# `word_starts`: a token's first character is itself lowercased, the rest of a token has its
+# high bit set, everything else (spaces, punctuation: [^A-Za-z0-9] is ASCII text's [\W_]) is
+# itself lowercased. So b"s" occurs only where a token starts with s or S, and the token runs
+# on over bytes >= 0x80: one literal-prefix regex per letter, compiled once per process.
+_IS_WORD = bytes(1 if chr(b).isascii() and chr(b).isalnum() else 0 for b in range(256))
+_UNMARK = bytes(b & 0x7F for b in range(256))
+
+
+class _LetterScans(dict):
+    """letter -> the scan for the tokens starting with it in `word_starts` bytes, compiled on first use."""
+
+    def __missing__(self, letter: bytes) -> re.Pattern[bytes]:
+        scan = self[letter] = re.compile(re.escape(letter) + rb"[\x80-\xff]*")
+        return scan
+
+
+_LETTER_SCANS = _LetterScans()
+
+
+def word_starts(text: str) -> bytes:
+    """ASCII `text` lowercased, as bytes, with the high bit set on every character of a token
+    (a run of [A-Za-z0-9]) but its first: character i is the same in both, so spans carry over.
+    Made with integer arithmetic on the whole text at once (C speed): a token's characters
+    after the first are those whose predecessor is a token character too."""
+    low = text.lower().encode("ascii")
+    word = int.from_bytes(low.translate(_IS_WORD), "big")
+    return (int.from_bytes(low, "big") | (word & (word >> 8)) << 7).to_bytes(len(low), "big")
 
 
 _LONG_WORD = re.compile(r"[A-Za-z0-9]{40}")  # a token tantivy drops, in ASCII text (= [^\W_] there)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from digest.highlight import Highlighter, _term_stems, tokenize
+from digest.highlight import Highlighter, _term_stems, tokenize, word_starts
 from digest.models import Paper
 
 TEXTS = [
@@ -17,10 +19,12 @@ TEXTS = [
     "<script>alert('x')</script> & \"quotes\" <b>bold</b>",
     "",
     "   ",
+    "S s sS Ss 9s s9 _s s_ a-s x.S SSS sss", "Trailing s", "s", "Q", "e" * 80 + " e" + "E" * 39 + " eE",
+    "Mixed CASE Pooling POOLED pOoLs 3D 3d-printing x3d",
 ]
 
 
-TERMS = [("pool",), ("diffusion models", "fold"), ("die", "sky", "early"), ("x", "a1b2", "2026", "3"),
+TERMS = [("pool",), ("s", "sss", "ss"), ("e" * 80, "e" * 39, "ee"), ("3d", "q", "trail"), ("diffusion models", "fold"), ("die", "sky", "early"), ("x", "a1b2", "2026", "3"),
          ("camelcase", "upper"), ("a" * 39, "b" * 40), ("café", "naïve"), ("script", "quotes", "b"), ("",), ()]
 
 
@@ -34,9 +38,24 @@ def test_scanned_hits_are_the_index_tokens_that_match(text):
     tokens = tokenize(text)
     highlighter = Highlighter()
     for terms in TERMS:
-        stems, scan = _term_stems(terms)
+        stems, letters = _term_stems(terms)
         expected = [(start, end) for _, stem, start, end in tokens if stem in stems]
-        assert highlighter._ascii_hits(text, stems, scan) == expected, terms
+        assert highlighter._ascii_hits(word_starts(text), stems, letters) == expected, terms
+
+
+@pytest.mark.parametrize("text", [t for t in TEXTS if t.isascii()])
+def test_word_starts_marks_every_token_but_its_first_character(text):
+    """word_starts(text) is the text lowercased, with the high bit set exactly on the characters of
+    a token (as the index splits ASCII text: [A-Za-z0-9] runs) after its first."""
+    marked = word_starts(text)
+    expected = bytearray(text.lower().encode("ascii"))
+    for _, _, start, end in tokenize(text):
+        for at in range(start + 1, end):
+            expected[at] |= 0x80
+    for long_word in re.finditer(r"[A-Za-z0-9]{40,}", text):  # tantivy drops it; its characters are marked too
+        for at in range(long_word.start() + 1, long_word.end()):
+            expected[at] |= 0x80
+    assert marked == bytes(expected)
 
 
 def test_a_stem_starts_with_its_word_s_first_letter():
@@ -67,4 +86,29 @@ def test_word_stems_are_shared_across_papers_and_snippets_escape():
     assert highlighter.snippet(first, ["pool"]) == (
         "<b>Pooling</b> &lt;layers&gt; &amp; <b>pooled</b> &#x27;features&#x27; for graphs")
     assert highlighter.snippet(second, ["pool"]) == "<b>Pools</b> &amp; ponds"
-    assert highlighter._words.get("pooled") == "pool"  # stemmed once, for every later paper
+    assert highlighter._words.get(word_starts("pooled")) == "pool"  # stemmed once, for every later paper
+
+
+def _plain_snippet(paper: Paper, terms: tuple[str, ...]) -> str:
+    """The snippet the plain way: every token of each field stemmed (`tokenize`), no caches."""
+    from digest.highlight import STEMMER, highlight, lead
+    stems = {stem for term in terms for stem in STEMMER.analyze(term)}
+    for field in ("abstract", "title"):
+        text = " ".join((getattr(paper, field) or "").split())
+        hits = [(start, end) for _, stem, start, end in tokenize(text) if stem in stems]
+        if hits:
+            return highlight(text, hits)
+    return lead(paper.abstract or paper.title or "")
+
+
+LATEX = "We bound $\\mathcal{O}(n^2)$ pooling via \\textbf{Pools} and 6.01$\\times$ faster {pooled} s_pool"
+
+
+@pytest.mark.parametrize("abstract", [*TEXTS, LATEX, " ".join(TEXTS) * 3])
+def test_snippets_are_those_of_plain_tokenisation(abstract):
+    highlighter = Highlighter()
+    for n, terms in enumerate(TERMS):
+        for title in ("Pools of CamelCase", "naïve pools"):
+            paper = Paper(title=title, abstract=abstract, id=n + 1 if title.isascii() else n + 100)
+            assert highlighter.snippet(paper, terms) == _plain_snippet(paper, terms), (terms, title)
+            assert highlighter.snippet(paper, terms) == _plain_snippet(paper, terms)  # cached
