@@ -22,14 +22,24 @@ from enum import StrEnum
 from pathlib import PurePath
 
 from digest.errors import SnapshotError
+from digest.latex import latex_to_text
 from digest.models import Paper
-from digest.sources.feed import arxiv_links, clean_text, find_arxiv_id, http_url, normalize_arxiv_id
+from digest.sources.feed import (
+    arxiv_links,
+    clean_text,
+    find_arxiv_id,
+    http_url,
+    normalize_arxiv_id,
+    without_et_al,
+)
 
 __all__ = ["LibraryEntry", "LibraryFormat", "LibraryProblem", "ParsedLibrary", "parse_library"]
 
 MAX_ENTRIES = 20_000  # a personal library; anything larger is not one
 _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>{}]+)", re.I)
 _BRACES = re.compile(r"[{}]")
+_MATH = re.compile(r"(\$[^$]+\$)")
+_AND = re.compile(r"\s+and\s+")
 _RIS_START = re.compile(r"^TY  -", re.M)
 
 
@@ -105,7 +115,7 @@ def _format_of(text: str, name: str) -> LibraryFormat:
 def _paper(*, title: str, abstract: str = "", authors: tuple[str, ...] = (), arxiv_id: str | None = None,
            doi: str | None = None, url: str | None = None) -> Paper | str:
     """A Paper from an entry's fields, or the reason it cannot be one."""
-    title = clean_text(_BRACES.sub("", title))
+    title = tex_text(title)
     if not title and not arxiv_id and not doi:
         return "no title, arXiv id or DOI"
     links = arxiv_links(arxiv_id) if arxiv_id else {}
@@ -114,6 +124,26 @@ def _paper(*, title: str, abstract: str = "", authors: tuple[str, ...] = (), arx
     return Paper(title=title or (f"arXiv:{arxiv_id}" if arxiv_id else f"doi:{doi}"),
                  abstract=clean_text(_BRACES.sub("", abstract)), authors=authors, arxiv_id=arxiv_id,
                  doi=doi.lower() if doi else None, links=links)
+
+
+def tex_text(value: str) -> str:
+    """A reference manager's TeX as text: accents, escapes and text macros decoded ("{\\"U}ber"
+    -> "Über", "\\textit{On}" -> "On"), braces dropped, math kept as written ("$\\alpha$"), as
+    arXiv keeps it, so a library title matches the listing's title."""
+    return clean_text("".join(part if _MATH.fullmatch(part) else _tex_prose(part) for part in _MATH.split(value)))
+
+
+def _tex_prose(text: str) -> str:
+    """Text outside math, decoded; the spaces around it kept (they separate it from the math)."""
+    decoded = _BRACES.sub("", latex_to_text(text) if "\\" in text else text)
+    bare = _BRACES.sub("", text)
+    lead, trail = bare[: len(bare) - len(bare.lstrip())], bare[len(bare.rstrip()):]
+    return lead + decoded.strip() + trail if decoded.strip() else lead or trail
+
+
+def _names(names: object) -> tuple[str, ...]:
+    """Authors as "First Last", TeX decoded, without the "others" BibTeX writes for "et al."."""
+    return without_et_al(tex_text(_bibtex_name(name)) for name in names if isinstance(name, str) and name.strip())
 
 
 def _arxiv_in(*values: object) -> str | None:
@@ -163,8 +193,7 @@ def _bibtex_paper(fields: dict[str, str]) -> Paper | str:
     arxiv_id = normalize_arxiv_id(eprint) if (not prefix or prefix.lower() == "arxiv") else None
     arxiv_id = arxiv_id or _arxiv_in(fields.get("url"), fields.get("journal"), fields.get("note"),
                                      fields.get("howpublished"), fields.get("volume"))
-    authors = tuple(clean_text(_BRACES.sub("", _bibtex_name(a))) for a in fields.get("author", "").split(" and ")
-                    if a.strip())
+    authors = _names(_AND.split(fields.get("author", "")))
     return _paper(title=fields.get("title", ""), abstract=fields.get("abstract", ""), authors=authors,
                   arxiv_id=arxiv_id, doi=_doi_in(fields.get("doi"), fields.get("url")),
                   url=http_url(fields.get("url")))
@@ -207,11 +236,12 @@ def _ris_records(text: str, starts: list[int]) -> list[str]:
 
 def _ris_paper(entry: dict) -> Paper | str:
     urls = entry.get("urls") or []
-    authors = tuple(clean_text(_bibtex_name(a)) for a in (entry.get("authors") or entry.get("first_authors") or []))
+    authors = _names(entry.get("authors") or entry.get("first_authors") or [])
     title = entry.get("title") or entry.get("primary_title") or ""
     notes = " ".join(entry.get("notes") or [])
     arxiv_id = _arxiv_in(*urls, entry.get("journal_name"), entry.get("secondary_title"), notes)
-    return _paper(title=title, abstract=entry.get("abstract", ""), authors=authors, arxiv_id=arxiv_id,
+    abstract = entry.get("abstract") or entry.get("notes_abstract") or ""  # AB, else N2 (EndNote, Mendeley)
+    return _paper(title=title, abstract=abstract, authors=authors, arxiv_id=arxiv_id,
                   doi=_doi_in(entry.get("doi"), *urls), url=next(filter(None, map(http_url, urls)), None))
 
 
@@ -236,7 +266,7 @@ def _parse_zotero_csv(text: str) -> ParsedLibrary:
 
 def _zotero_paper(row: dict) -> Paper | str:
     url = row.get("Url") or ""
-    authors = tuple(clean_text(_bibtex_name(a)) for a in (row.get("Author") or "").split(";") if a.strip())
+    authors = _names((row.get("Author") or "").split(";"))
     arxiv_id = _arxiv_in(url, row.get("Extra"), row.get("Archive ID"), row.get("Publication Title"))
     return _paper(title=row.get("Title") or "", abstract=row.get("Abstract Note") or "", authors=authors,
                   arxiv_id=arxiv_id, doi=_doi_in(row.get("DOI"), url, row.get("Extra")), url=http_url(url))

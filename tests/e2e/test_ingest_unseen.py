@@ -61,3 +61,11 @@ def test_gzip_that_unpacks_over_the_cap_is_refused_in_one_line(cli, monkeypatch,
     assert ran.exit_code == 1
     lines = ran.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and "unpacks to more than 0.1 MB" in lines[0]
+
+
+def test_a_bibtex_library_with_tex_accents_matches_the_listed_papers_by_title(cli):
+    assert cli("ingest", str(UNSEEN / "hf-page-submitted-by-lines.txt")).exit_code == 0
+    assert cli("subscribers", "add", "ada@example.org", "--confirmed").exit_code == 0
+    ran = cli("subscribers", "import-library", "ada@example.org", str(UNSEEN / "library-tex.bib"), "--json")
+    assert ran.exit_code == 0, ran.stderr
+    assert (ran.json()["entries"], ran.json()["matched"], ran.json()["new"], ran.json()["problems"]) == (4, 3, 1, [])

@@ -1,0 +1,38 @@
+"""Reference libraries written unlike the shipped ones (tests/data/unseen/): TeX accents and
+macros in BibTeX titles and names, "and others", RIS abstracts under N2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from digest.diff import normalize_title
+from digest.sources.library import parse_library, tex_text
+
+UNSEEN = Path(__file__).resolve().parents[2] / "data" / "unseen"
+
+
+def test_bibtex_tex_is_decoded_so_titles_match_the_listings_and_others_is_no_author():
+    entries = parse_library((UNSEEN / "library-tex.bib").read_bytes(), name="library-tex.bib").entries
+    got = [(e.line, e.paper.title, e.paper.authors) for e in entries]
+    assert got == [
+        (2, ("3D HAMSTER: Bridging Planning and Control in Hierarchical Vision Language Action Models through 3D "
+             "Trajectory Guidance"), ("Jörg Müller",)),
+        (8, "Mapping Text to Multiplex Graph: Prompt Compression as Lévy Walk-Guided Graph Pruning",
+         ("María García", "Jan Łojek")),
+        (15, ("Calibrating the Evaluator: Does Probability Calibration Mitigate Preference Coupling in LLM Agent "
+              "Feedback Loops?"), ("Petr Štěpán", "Jane Doe")),
+        (20, "Sparse Experts with $\\mathcal{O}(\\log n)$ Routing --- a Study", ("Bob Ray",)),
+    ]
+
+
+def test_math_is_kept_as_written_so_it_matches_an_arxiv_title():
+    listed = "$\\text{Log}_\\text{b}$Quant: Quantizing Language Models in Logarithmic Space"
+    assert normalize_title(tex_text("{$\\text{Log}_\\text{b}$}{Q}uant: Quantizing Language Models in Logarithmic Space")) \
+        == normalize_title(listed)
+    assert tex_text("A {$k$}-means and \\$5") == "A $k$-means and $5"
+
+
+def test_ris_abstract_under_n2_is_read():
+    entry = parse_library((UNSEEN / "library-n2.ris").read_bytes(), name="library-n2.ris").entries[0]
+    assert entry.paper.abstract == "An abstract that EndNote and Mendeley write under N2, not AB."
+    assert entry.paper.authors == ("Petr Stěpán", "Jane Doe")
