@@ -57,6 +57,9 @@ _SITE_CHROME = {
     "daily papers",
     "byak and the research community",
     "by ak and the research community",
+    "daily papers by ak and the research community",
+    "daily papers byak and the research community",
+    "hugging face's logo",
 }
 # Every line of page chrome.
 _CHROME = _SITE_CHROME | {
@@ -70,6 +73,10 @@ _CHROME = _SITE_CHROME | {
     "submit",
     "submit a paper",
     "search",
+    # The site's navigation bar and footer, when the whole page was selected and copied.
+    "hugging face", "models", "datasets", "spaces", "community", "posts", "docs", "enterprise", "pricing",
+    "solutions", "log in", "login", "sign up", "system theme", "company", "tos", "privacy", "about", "jobs",
+    "careers", "website", "resources", "learn", "forum", "blog", "status", "changelog",
 }
 # Chrome that can be glued to the start of the first title when the text is copied.
 _GLUED_CHROME = ("Subscribe", "Daily Papers", "byAK and the research community")
@@ -260,7 +267,9 @@ def _starts_paper(numbered: list[tuple[int, str]], index: int, ends_cleanly: boo
     if UPVOTES.match(line) and not (following.endswith(".") or len(following) > _MAX_TITLE):
         return False  # an upvote count before a title, unless what follows is plainly an abstract
     if index + 2 >= len(numbered):
-        cut = bool(following) and not ends_cleanly and not _metadata_shaped(line) and not _metadata_shaped(following)
+        # A cut abstract has begun a sentence: "Pricing" then "Docs" is a footer, not a paper.
+        cut = (len(following.split()) >= 3 and not ends_cleanly and not _metadata_shaped(line)
+               and not _metadata_shaped(following))
         return _abstract_follows(line, following) or cut
     return _abstract_follows(line, following) and not _is_title_of(following, numbered[index + 2][1])
 

@@ -13,7 +13,8 @@ TITLES = {
     "Mapping Text to Multiplex Graph: Prompt Compression as Lévy Walk-Guided Graph Pruning",
     "Calibrating the Evaluator: Does Probability Calibration Mitigate Preference Coupling in LLM Agent Feedback Loops?",
 }
-PAGES = ("hf-page-submitted-by-lines.txt", "hf-page-upvotes-on-own-line.txt", "hf-page-nav-submitted-one-line-meta.txt")
+PAGES = ("hf-page-submitted-by-lines.txt", "hf-page-upvotes-on-own-line.txt", "hf-page-nav-submitted-one-line-meta.txt",
+         "hf-page-whole-page-copied.txt")
 
 
 def stored(cli) -> list[dict]:

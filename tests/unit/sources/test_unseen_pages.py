@@ -79,3 +79,10 @@ def test_et_al_in_an_author_line_is_not_an_author():
     text = text.replace("  • 10 authors\n", "  • Ann Lee, Jörg Müller, et al.\n", 1)
     first = hf_page.parse(text.encode(), today=TODAY).papers[0]
     assert first.authors == ("Ann Lee", "Jörg Müller")
+
+
+def test_a_whole_page_copied_with_navigation_and_footer_and_no_final_newline():
+    # Before: the footer's last two lines became a paper ("Pricing", abstract "Docs"), the listing day was lost.
+    result = parse("hf-page-whole-page-copied.txt")
+    assert_the_four_papers(result)
+    assert result.listing_day == date(2026, 7, 14) and result.warnings == []
