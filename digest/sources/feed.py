@@ -149,6 +149,7 @@ def parse(data: bytes) -> ParsedSnapshot:
         problem = _one_line(result.get("bozo_exception"))
         warnings.append(f"feed is not well-formed XML, read what could be recovered: {problem}")
     feed = result.get("feed") or {}
+    _refuse_api_error(result.get("entries") or [])
     papers = _papers(result.get("entries") or [], fmt, "huggingface.co" in _feed_links(feed), warnings)
     if papers and result.get("bozo") and not _ROOT_END.search(text[-256:]):
         warnings.append(f"entry {len(result.get('entries') or [])}: the document stops before its end, so the last "
@@ -161,6 +162,14 @@ def parse(data: bytes) -> ParsedSnapshot:
         for paper in papers:
             paper.listing_day = paper.published or listing_day
     return ParsedSnapshot(format=fmt, papers=papers, listing_day=listing_day, warnings=warnings)
+
+
+def _refuse_api_error(entries: list) -> None:
+    """The arXiv API answers a bad query with one entry titled "Error" (id .../api/errors#...): no paper."""
+    errors = [e for e in entries if "arxiv.org/api/errors" in str(e.get("id", ""))]
+    if errors:
+        reason = clean_text(errors[0].get("summary")) or clean_text(errors[0].get("id"))
+        raise SnapshotError(f"the arXiv API answered with an error, not papers: {reason[:200]}")
 
 
 def _papers(entries: list, fmt: str, from_hf: bool, warnings: list[str]) -> list[Paper]:

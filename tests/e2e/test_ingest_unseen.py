@@ -70,3 +70,12 @@ def test_a_bibtex_library_with_tex_accents_matches_the_listed_papers_by_title(cl
     ran = cli("subscribers", "import-library", "ada@example.org", str(UNSEEN / "library-tex.bib"), "--json")
     assert ran.exit_code == 0, ran.stderr
     assert (ran.json()["entries"], ran.json()["matched"], ran.json()["new"], ran.json()["problems"]) == (4, 3, 1, [])
+
+
+def test_an_arxiv_api_error_response_is_refused_in_one_line_and_writes_nothing(cli):
+    path = UNSEEN / "arxiv-api-error.atom.xml"
+    ran = cli("ingest", str(path))
+    assert ran.exit_code == 1
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "incorrect id format" in lines[0]
+    assert stored(cli) == []

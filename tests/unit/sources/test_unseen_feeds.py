@@ -66,3 +66,9 @@ def test_et_al_in_an_arxiv_creator_list_is_not_an_author(samples):
     changed = feed.parse(data.replace(creators.encode(), (creators + ", et al.").encode(), 1)).papers[0]
     assert changed.authors == first.authors
     assert feed.without_et_al(["Ann Lee et al.", "others", "Al Etal"]) == ("Ann Lee", "Al Etal")
+
+
+def test_an_arxiv_api_error_response_is_an_error_not_a_paper_titled_error():
+    with pytest.raises(SnapshotError, match=r"^q.atom: the arXiv API answered with an error, not papers: "
+                                            r"incorrect id format for 1234.1234$"):
+        parse_snapshot((UNSEEN / "arxiv-api-error.atom.xml").read_bytes(), input="q.atom")
