@@ -54,7 +54,7 @@ def _resolve(conn, identifiers: Sequence[str], hint: str) -> list[int]:
 
     if not identifiers:
         return []
-    found, unknown = paper_ids.resolve(conn, identifiers)
+    found, unknown = paper_ids.resolve(conn, identifiers, subscriber_id=None)  # the operator sees every paper
     if unknown:
         raise NotFoundError(f"no stored paper {', '.join(map(repr, unknown))}: {hint}")
     return list(dict.fromkeys(found.values()))

@@ -59,7 +59,8 @@ def vote_papers_of(engine: Engine, subscriber_id: int, identifiers: list[str], v
         subscriber = subscriber_store.by_id(conn, subscriber_id)
         if subscriber is None:
             raise NotFoundError("this subscription no longer exists")
-        found, unknown = paper_ids.resolve(conn, identifiers)
+        # Papers only another subscriber's library holds are not theirs to find (nor to probe for).
+        found, unknown = paper_ids.resolve(conn, identifiers, subscriber_id=subscriber.id)
         if unknown:
             raise NotFoundError(f"no stored paper {', '.join(map(repr, unknown))}: {IDENTIFIER_HINT}; nothing changed")
         ids = list(dict.fromkeys(found.values()))
@@ -75,9 +76,10 @@ def vote_papers_of(engine: Engine, subscriber_id: int, identifiers: list[str], v
 def vote_on(engine: Engine, subscriber_id: int, paper_id: int, vote: Vote | None, *, origin: VoteOrigin,
             now: datetime | None = None) -> bool:
     """One vote by a subscriber already identified (a signed link, the manage page); True when
-    it changed something. Raises NotFoundError when the paper is not stored."""
+    it changed something. Raises NotFoundError when the paper is not stored, or is one only
+    another subscriber's library holds."""
     with write_transaction(engine) as conn:
-        if paper_ids.paper_title(conn, paper_id) is None:
+        if paper_ids.paper_title(conn, paper_id, subscriber_id=subscriber_id) is None:
             raise NotFoundError(f"no stored paper with id {paper_id}")
         if vote is None:
             changed = votes.forget(conn, subscriber_id, [paper_id]) > 0
@@ -164,9 +166,12 @@ def _unique_new(new: list[Paper], known: KnownPapers) -> list[Paper]:
     return diff_snapshot(dedupe(new), known).new
 
 
-def paper_for_feedback(engine: Engine, paper_id: int) -> Paper | None:
-    """The stored paper a feedback link names, or None."""
+def paper_for_feedback(engine: Engine, paper_id: int, *, subscriber_id: int) -> Paper | None:
+    """The stored paper a subscriber's feedback link names, or None: also None for a paper
+    only another subscriber's library holds (its title is theirs)."""
     from digest.store.papers import papers_by_id
 
     with engine.connect() as conn:
+        if paper_ids.paper_title(conn, paper_id, subscriber_id=subscriber_id) is None:
+            return None
         return papers_by_id(conn, [paper_id]).get(paper_id)

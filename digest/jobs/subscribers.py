@@ -36,7 +36,7 @@ from digest.store import subscribers as subscriber_store
 from digest.store.db import write_transaction
 from digest.store.subscribers import DuplicateSubscriber
 from digest.subscriber_io import ImportPlan, plan_import, read_records
-from digest.subscribers import SubscriberSpec, email_key, new_link_secret, spec_from
+from digest.subscribers import SubscriberSpec, email_key, new_feed_token, new_link_secret, spec_from
 from digest.tokens import Keys, SignedLink, read_link
 
 log = logging.getLogger("digest.subscribers")
@@ -181,12 +181,14 @@ def subscriber_for_link(conn: Connection, keys: Keys, purpose: str, token: str, 
 
 
 def rotate_links(engine: Engine, email: str, *, now: datetime | None = None) -> Row:
-    """A new link secret for the subscriber: every link sent to them so far stops working
-    (a forwarded email, a leaked link); their next email carries working ones."""
+    """A new link secret and a new feed token for the subscriber: every link sent to them so
+    far stops working (a forwarded email, a leaked link), their private feed's URL included,
+    since an email carries it and the feed hands out signed links; their next email carries
+    working ones."""
     with write_transaction(engine) as conn:
         row = subscriber_store.get(conn, email)
-        subscriber_store.change(conn, row.id, {"link_secret": new_link_secret(), "legacy_links": False},
-                                now=now or utcnow())
+        subscriber_store.change(conn, row.id, {"link_secret": new_link_secret(), "feed_token": new_feed_token(),
+                                               "legacy_links": False}, now=now or utcnow())
         return subscriber_store.by_id(conn, row.id)
 
 

@@ -13,7 +13,7 @@ import re
 from datetime import datetime
 from typing import Iterable, Sequence
 
-from sqlalchemy import Connection, bindparam, delete, false, func, select, true, update
+from sqlalchemy import Connection, bindparam, delete, false, func, or_, select, true, update
 
 from digest.diff import normalize_title, strip_version, title_hash
 from digest.models import Paper
@@ -22,7 +22,8 @@ from digest.store.bulk import insert_rows
 from digest.store.papers import chunks
 from digest.store.tables import paper_features, paper_votes, papers
 
-__all__ = ["insert_library_papers", "paper_title", "rehome_library_votes", "resolve", "retire_library_copies"]
+__all__ = ["insert_library_papers", "paper_title", "rehome_library_votes", "resolve", "retire_library_copies",
+           "visible_to"]
 
 _DOI = re.compile(r"^(?:doi:|https?://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/\S+)$", re.I)
 
@@ -38,13 +39,25 @@ def _where(identifier: str):
     return papers.c.key == text if text else None
 
 
-def resolve(conn: Connection, identifiers: Sequence[str]) -> tuple[dict[str, int], list[str]]:
-    """(identifier -> paper id for those found, identifiers found nowhere), in input order."""
+def visible_to(subscriber_id: int):
+    """The condition on papers a subscriber may see: every listed paper, and of the papers
+    only libraries hold, those they voted on (their own library), never another's."""
+    own = select(paper_votes.c.paper_id).where(paper_votes.c.subscriber_id == subscriber_id,
+                                              paper_votes.c.paper_id == papers.c.id)
+    return or_(papers.c.library_only == false(), own.exists())
+
+
+def resolve(conn: Connection, identifiers: Sequence[str], *,
+            subscriber_id: int | None) -> tuple[dict[str, int], list[str]]:
+    """(identifier -> paper id for those found, identifiers found nowhere), in input order.
+    For a subscriber only papers they may see count (`visible_to`); None: the operator's
+    view, every stored paper."""
     found: dict[str, int] = {}
     unknown: list[str] = []
+    visible = true() if subscriber_id is None else visible_to(subscriber_id)
     for identifier in identifiers:
         condition = _where(identifier)
-        paper_id = conn.execute(select(papers.c.id).where(condition).order_by(papers.c.id)).scalar() \
+        paper_id = conn.execute(select(papers.c.id).where(condition, visible).order_by(papers.c.id)).scalar() \
             if condition is not None else None
         if paper_id is None:
             unknown.append(identifier)
@@ -53,9 +66,9 @@ def resolve(conn: Connection, identifiers: Sequence[str]) -> tuple[dict[str, int
     return found, unknown
 
 
-def paper_title(conn: Connection, paper_id: int) -> str | None:
-    """The stored title of a paper, or None when there is no such paper."""
-    return conn.execute(select(papers.c.title).where(papers.c.id == paper_id)).scalar()
+def paper_title(conn: Connection, paper_id: int, *, subscriber_id: int) -> str | None:
+    """The stored title of a paper `subscriber_id` may see (`visible_to`), else None."""
+    return conn.execute(select(papers.c.title).where(papers.c.id == paper_id, visible_to(subscriber_id))).scalar()
 
 
 def insert_library_papers(conn: Connection, new: Sequence[Paper], *, now: datetime) -> dict[str, int]:

@@ -54,7 +54,7 @@ def router(web: Web) -> APIRouter:
                              "Use the links in a recent digest. Nothing was changed.")
         except LinkGone:
             return web.error(request, 404, "No such subscription", "This address is no longer on our list.")
-        paper = profiles.paper_for_feedback(web.engine, int(paper_id))
+        paper = profiles.paper_for_feedback(web.engine, int(paper_id), subscriber_id=row.id)
         if paper is None:
             return web.error(request, 404, "No such paper", "This paper is no longer stored. Nothing was changed.")
         return _Ask(row, paper, vote)

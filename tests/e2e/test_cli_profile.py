@@ -107,3 +107,22 @@ def test_reindex_computes_missing_features_once(stocked, database_url):
     engine.dispose()
     assert stored == 3 and models == {first.json()["model"]}
     assert stocked("papers", "reindex", "--json").json()["indexed"] == 0  # safe to re-run
+
+
+def test_a_paper_only_another_subscribers_library_holds_is_not_found_and_their_own_is(stocked, database_url,
+                                                                                       tmp_path):
+    cli = stocked
+    assert cli("subscribers", "add", "bob@example.org", "--confirmed").exit_code == 0
+    bib = tmp_path / "bob.bib"
+    bib.write_text("@article{mine, title={A diary of my own rare disease}, author={Bob Private}, "
+                   "doi={10.5555/private.2026.1}, year={2026}}\n")
+    assert cli("subscribers", "import-library", "bob@example.org", str(bib), "--apply").exit_code == 0
+    before = counts(database_url)
+    # Ada (or whoever holds her manage link) cannot find, like or probe for Bob's library paper.
+    line = one_error_line(cli("subscribers", "like", "ada@example.org", "10.5555/private.2026.1"))
+    assert "'10.5555/private.2026.1'" in line and "nothing changed" in line
+    assert counts(database_url) == before
+    # Bob can: it is his. And once Ada imports the same paper herself, it is hers too.
+    assert cli("subscribers", "unlike", "bob@example.org", "10.5555/private.2026.1", "--json").json()["changed"] == 1
+    assert cli("subscribers", "import-library", "ada@example.org", str(bib), "--apply").exit_code == 0
+    assert cli("subscribers", "dislike", "ada@example.org", "10.5555/private.2026.1", "--json").json()["changed"] == 1
