@@ -217,8 +217,8 @@ def unsubscribe(ctx: typer.Context, email: str = typer.Argument(...), as_json: b
 @subscribers_app.command("rotate-links")
 @handle_errors
 def rotate_links(ctx: typer.Context, email: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")) -> None:
-    """Make every link already sent to a subscriber stop working (a forwarded or leaked email).
-    Their next email carries new links.
+    """Make every link already sent to a subscriber stop working (a forwarded or leaked email),
+    their private feed's URL included. Their next email carries new links.
 
     Example:  digest subscribers rotate-links ada@example.org
     """
