@@ -8,11 +8,12 @@ and the papers it names into an `Outgoing` message: compose, MIME, DKIM.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import parseaddr
 from functools import partial
-from typing import Any, Iterable, Iterator, Mapping, Protocol
+from typing import Any, Protocol
 
 from digest.compose import Composer
 from digest.config import Settings
@@ -27,6 +28,8 @@ from digest.mail.sender import Outgoing
 from digest.models import Digest, Paper, RankedPaper, Subscriber
 
 __all__ = ["DeliveryRow", "MailSetup", "PlannedRow", "Renderer", "item_paper_ids", "render_preview_html"]
+
+RANKED_CACHE_MAX = 20_000  # shared ranked papers kept (cleared when full): flat memory on long runs
 
 
 class DeliveryRow(Protocol):
@@ -50,7 +53,7 @@ class PlannedRow:
     created_at: datetime
 
     @classmethod
-    def numbered(cls, number: int, row: Mapping[str, Any]) -> "PlannedRow":
+    def numbered(cls, number: int, row: Mapping[str, Any]) -> PlannedRow:
         """`row` as `outbox.new_row` built it, given the id `number`."""
         return cls(id=number, kind=row["kind"], period=row["period"], items=row["items"],
                    created_at=row["created_at"])
@@ -70,7 +73,7 @@ class MailSetup:
     dkim: tuple[str, str, bytes] | None = None  # selector, domain, private key
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, allow_demo_secret: bool = False) -> "MailSetup":
+    def from_settings(cls, settings: Settings, *, allow_demo_secret: bool = False) -> MailSetup:
         """Raises DigestError when DIGEST_FROM has no address (ConfigError without a secret)."""
         name, address = parseaddr(settings.from_)
         if "@" not in address:
@@ -109,16 +112,31 @@ class Renderer:
         self.setup = setup
         self.composer = composer or Composer(base_url=setup.base_url + "/")
         self.highlighter = Highlighter()
+        self._ranked: dict[tuple, RankedPaper] = {}  # see digest_of
 
     def digest_of(self, row: DeliveryRow, subscriber: Subscriber, papers: Mapping[int, Paper]) -> Digest:
-        """The row's papers with their snippets; a paper deleted since planning is left out."""
+        """The row's papers with their snippets; a paper deleted since planning is left out.
+
+        Each ranked paper is made once per (paper, score, terms, liked paper) and shared by the
+        digests that list it the same way (4 of 5 items in the 5,000-email run): one lookup, not
+        a snippet lookup and a new RankedPaper per item. A shared one is used only while `papers`
+        still holds the very objects it was made of (a caller that reads papers afresh gets new ones)."""
         ranked = []
-        for paper_id, score, matched, *because in row.items:
+        made = self._ranked
+        for item in row.items:
+            paper_id, score, matched, *because = item  # [id, score, terms] or [id, score, terms, liked id]
             paper = papers.get(paper_id)
-            if paper is not None:
-                liked = papers.get(because[0]) if because else None  # [id, score, terms, liked id]
-                ranked.append(RankedPaper(paper, score, tuple(matched), self.highlighter.snippet(paper, matched),
-                                          liked))
+            if paper is None:
+                continue
+            liked_id = because[0] if because else None
+            liked = papers.get(liked_id) if liked_id is not None else None
+            key = (paper_id, score, tuple(matched), liked_id)
+            rp = made.get(key)
+            if rp is None or rp.paper is not paper or rp.because is not liked:
+                if len(made) >= RANKED_CACHE_MAX:
+                    made.clear()
+                rp = made[key] = RankedPaper(paper, score, key[2], self.highlighter.snippet(paper, matched), liked)
+            ranked.append(rp)
         return Digest(subscriber=subscriber, period=row.period, papers=ranked, delivery_id=row.id)
 
     def message(self, row: DeliveryRow, subscriber: Subscriber, papers: Mapping[int, Paper],
