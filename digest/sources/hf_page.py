@@ -42,6 +42,7 @@ from digest.sources.hf_page_meta import (
     take_metadata,
     to_date,
 )
+from digest.sources.hf_page_wrap import unwrap
 
 FORMAT = "hf-page"
 
@@ -85,6 +86,7 @@ _MAX_TITLE = 400
 # An abstract is at least this long (real ones run 500-2,000 characters); a line this long
 # after a title-like line makes that line a title.
 _MIN_ABSTRACT = 80
+_LONGEST_TITLE = 250  # the longest of the 12,491 titles in the July 2026 arXiv corpus has 233 characters
 _TERMINAL = tuple(".!?)]}\"'”’")
 # Invisible characters a save or a copy can leave inside lines: BOMs of concatenated files,
 # zero-width spaces and joiners. They would hide chrome words and split titles.
@@ -138,7 +140,7 @@ def parse(data: bytes, *, today: date | None = None, strict: bool = False) -> Pa
         raise SnapshotError("empty input")
     if strict and not looks_like_hf_page(text):
         raise SnapshotError("not a Hugging Face Daily Papers page (no 'Daily Papers' header); use --format hf-page to force")
-    lines = _lines(text)
+    lines = unwrap(_lines(text))
     today = today or date.today()
     header = _read_header(lines, today)
     # Cleanly ended: the last visible character is followed by a line break.
@@ -240,8 +242,15 @@ def _following(numbered: list[tuple[int, str]], index: int) -> str:
 
 
 def _abstract_follows(line: str, following: str) -> bool:
-    """True when `following` reads as the abstract of `line`, making `line` a title."""
-    return len(following) >= _MIN_ABSTRACT and len(following) > len(line) and following not in SEPARATORS
+    """True when `following` reads as the abstract of `line`, making `line` a title.
+
+    An abstract is prose: longer than any title, or it ends a sentence with a full stop or has
+    more than one sentence. A title never does (none of the July 2026 arXiv corpus ends with a
+    full stop), so in a list of titles a long title does not pass for the abstract of the one
+    before it.
+    """
+    return (len(following) >= _MIN_ABSTRACT and len(following) > len(line) and following not in SEPARATORS
+            and (len(following) > _LONGEST_TITLE or following.endswith(".") or ". " in following))
 
 
 def _is_title_of(line: str, following: str) -> bool:
@@ -372,6 +381,10 @@ def _check_shape(state: _State, header: _Header) -> None:
         if header.chrome_seen:
             return  # the page header with no papers: an empty day
         raise SnapshotError("no papers found in the text")
+    if len(state.strays) > 3 * len(drafts) + 5:
+        # Far more lines unexplained than papers found: the few "papers" are chance pairs of lines.
+        raise SnapshotError(f"does not look like a Daily Papers listing ({len(state.strays)} lines, from line "
+                            f"{state.strays[0][0]}, are not a title followed by its abstract)")
     odd = [draft for draft in drafts if not _looks_like_paper(draft)]
     if len(odd) > 0.3 * len(drafts):
         raise SnapshotError(

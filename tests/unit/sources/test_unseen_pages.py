@@ -86,3 +86,17 @@ def test_a_whole_page_copied_with_navigation_and_footer_and_no_final_newline():
     result = parse("hf-page-whole-page-copied.txt")
     assert_the_four_papers(result)
     assert result.listing_day == date(2026, 7, 14) and result.warnings == []
+
+
+def test_a_page_saved_with_hard_wrapped_lines_reads_like_the_unwrapped_one():
+    # Firefox's "Save Page As > Text Files" wraps at 72 columns: before, the page was refused.
+    result = parse("hf-page-firefox-wrapped.txt")
+    assert_the_four_papers(result)
+    assert [(p.author_count, p.upvotes) for p in result.papers] == [(10, 3), (5, 4), (10, 5), (1, 6)]
+    assert result.warnings == []
+
+
+def test_a_compact_list_of_long_titles_is_refused_not_paired_into_papers():
+    # Each title is longer than the one before it in places, and over 80 characters: none is an abstract.
+    with pytest.raises(SnapshotError, match="does not look like a Daily Papers listing"):
+        parse("hf-page-compact-titles-only.txt")
