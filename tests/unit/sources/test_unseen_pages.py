@@ -8,6 +8,7 @@ each one is as long as an abstract may be) laid out the ways other saves lay the
 
 from __future__ import annotations
 
+import textwrap
 from datetime import date
 from pathlib import Path
 
@@ -100,3 +101,15 @@ def test_a_compact_list_of_long_titles_is_refused_not_paired_into_papers():
     # Each title is longer than the one before it in places, and over 80 characters: none is an abstract.
     with pytest.raises(SnapshotError, match="does not look like a Daily Papers listing"):
         parse("hf-page-compact-titles-only.txt")
+
+
+def test_a_wrapped_page_with_a_link_longer_than_the_width_and_few_papers():
+    text = (UNSEEN / "hf-page-submitted-by-lines.txt").read_text(encoding="utf-8")
+    papers = hf_page.parse(text.encode(), today=TODAY).papers
+    link = " Code: https://github.com/example-organisation/a-very-long-repository-name-that-no-wrap-can-break"
+    text = text.replace(papers[0].abstract, papers[0].abstract + link)
+    wrapped = "\n".join(textwrap.fill(block, width=72, break_long_words=False, break_on_hyphens=False)
+                        for block in text.split("\n")[: text.split("\n").index("Submitted by taesiri")])
+    result = hf_page.parse(wrapped.encode(), today=TODAY)
+    assert [p.title for p in result.papers] == TITLES[:2]
+    assert result.papers[0].abstract == papers[0].abstract + link
