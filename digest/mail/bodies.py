@@ -23,6 +23,10 @@ __all__ = ["MAX_LINE_OCTETS", "body_bytes", "encode_body", "part", "part_pieces"
 MAX_LINE_OCTETS = 998  # RFC 5322 2.1.1, CRLF excluded
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _QP_TOKEN = re.compile(rb"=[0-9A-F]{2}|=\n|.", re.DOTALL)
+# `b"\nFrom " in data`, twice as fast on a digest's bodies: bytes.find skips by the needle's
+# last byte, a space, which HTML and text hold every few bytes; the regex engine looks for the
+# newline first (12 -> 6 us for a 26 KB HTML body, 7 -> 4 us for its 8 KB text).
+_FROM_LINE = re.compile(rb"\nFrom ")
 
 
 def body_bytes(value: str | bytes) -> bytes:
@@ -46,7 +50,7 @@ def body_bytes(value: str | bytes) -> bytes:
 def _sendable_as_is(data: bytes, boundary: bytes) -> bool:
     """Lines short enough for SMTP, no "From " at a line start (see the module docstring) and
     nothing that could be read as the multipart boundary."""
-    if data.startswith(b"From ") or b"\nFrom " in data or (boundary and boundary in data):
+    if data.startswith(b"From ") or _FROM_LINE.search(data) is not None or (boundary and boundary in data):
         return False
     return _lines_fit(data)
 
