@@ -39,10 +39,12 @@ from digest.errors import QueryError
 from digest.feeds import build_feed, feed_etag, last_modified
 from digest.jobs.feeds import DEFAULT_DAYS, FeedPlan, clamp_days, papers_plan, search_plan, subscriber_plan
 from digest.web.context import Web
+from digest.web.forms import UNSTORABLE
 
 FORMATS = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8"}
 CACHE_CONTROL = "public, max-age=300"
 PRIVATE_CACHE_CONTROL = "private, max-age=300"
+MAX_FEED_TOKEN = 64  # the column's length
 PlanOf = Callable[[Connection], FeedPlan | None]
 
 
@@ -196,6 +198,8 @@ def router(web: Web, cache: FeedCache, memo: PlanMemo) -> APIRouter:
 
     @routes.api_route("/feeds/s/{feed_token}.{format}", methods=["GET", "HEAD"])
     async def subscriber_feed(request: Request, feed_token: str, format: str) -> Response:
+        if len(feed_token) > MAX_FEED_TOKEN or UNSTORABLE.search(feed_token):  # no such token: PostgreSQL
+            return PlainTextResponse("no such feed\n", status_code=404)  # would refuse NUL with a 500
         self_url = f"{base}/feeds/s/{feed_token}.{format}"
         return await serve(request, format, ("subscriber", self_url),
                            lambda conn: subscriber_plan(conn, web.indexes, feed_token=feed_token, now=web.clock(),

@@ -28,6 +28,11 @@ _ORDER = {name: number for number, name in enumerate(("email", "interests", "tim
 DEFAULTS = {"email": "", "interests": "", "timezone": "UTC", "send_hour": "7", "frequency": "daily",
             "weekday": "0", "max_papers": "10"}
 
+# NUL and the other C0 controls but tab and line breaks, and lone surrogates: no one types
+# them, and PostgreSQL refuses NUL in text, so one queued sign-up holding it failed the
+# sign-up task, and every sign-up queued behind it, until the row was removed by hand.
+UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
 # Wording for type and range errors, which pydantic phrases for programmers.
 _FRIENDLY = {
     "send_hour": "Choose an hour from 0 to 23.",
@@ -71,6 +76,10 @@ def validate(fields: Mapping[str, Any]) -> tuple[SubscriberSpec | None, dict[str
     would let it escape and hide the other fields' errors.
     """
     errors: dict[str, FieldError] = {}
+    unstorable = [name for name, value in fields.items() if isinstance(value, str) and UNSTORABLE.search(value)]
+    for name in unstorable:
+        errors[name] = FieldError("Remove the control characters (such as NUL) from this field.")
+    fields = {**fields, **{name: DEFAULTS.get(name, "") for name in unstorable}}
     interests = fields.get("interests")
     if isinstance(interests, str):
         try:

@@ -16,7 +16,7 @@ from digest.errors import NotFoundError
 from digest.jobs import profiles
 from digest.text import rendered
 from digest.web.context import Web
-from digest.web.forms import FieldError
+from digest.web.forms import UNSTORABLE, FieldError
 
 ACTIONS = ("like_ids", "unlike")
 MAX_PASTED = 50  # ids per paste: a reading list, not a library (use `digest subscribers import-library`)
@@ -56,6 +56,8 @@ def apply(web: Web, subscriber_id: int, action: str, form: Any) -> tuple[dict[st
             return {}, "That paper is no longer stored."
         return {}, "Removed: it no longer shapes your digest." if changed else "Nothing changed."
     ids = [token for token in _SEPARATORS.split(str(form.get("ids", ""))) if token]
+    if any(UNSTORABLE.search(token) for token in ids):  # PostgreSQL refuses NUL even in a lookup
+        return {"ids": FieldError("Remove the control characters (such as NUL) from the ids.")}, None
     if not ids:
         return {"ids": FieldError("Paste one or more arXiv ids or links, e.g. 2607.01234.")}, None
     if len(ids) > MAX_PASTED:
