@@ -6,6 +6,8 @@ value that is refused in one place is refused everywhere, with the same one-line
 
 from __future__ import annotations
 
+import re
+
 import secrets
 from functools import lru_cache
 from typing import Any
@@ -68,6 +70,9 @@ def new_link_secret() -> str:
     return secrets.token_urlsafe(24)
 
 
+_UNPRINTABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+
+
 class SubscriberSpec(BaseModel):
     """Every settable field of a subscriber, validated. Strings from CSV are coerced."""
 
@@ -121,6 +126,11 @@ class SubscriberSpec(BaseModel):
     @field_validator("interests")
     @classmethod
     def _interests(cls, value: str) -> str:
+        # Control characters and lone surrogates mean nothing in a query, and PostgreSQL
+        # refuses NUL outright: a one-line error here, not a database error on the whole import.
+        if (bad := _UNPRINTABLE.search(value)) is not None:
+            raise ValueError(f"interests contain the control character U+{ord(bad.group()):04X} at position "
+                             f"{bad.start()}: remove it")
         _checked_query(value)  # raises QueryError with the position of the problem
         return value  # stored as the subscriber wrote it: it is shown back to them
 
