@@ -23,7 +23,13 @@ from digest.links import CONFIRM_MAX_AGE
 from digest.jobs.subscriber_views import schedule_text
 from digest.tokens import BadToken
 from digest.web.context import Web
+from digest.web.security import site_key
 from digest.web.forms import DAYS, DEFAULTS, HOURS, SUBSCRIBE_FIELDS, FieldError, form_values, timezone_choices, validate
+
+
+# An IPv6 site's /48 may sign up this many times the per-network allowance: a department or a
+# home behind one /48 still signs up freely, a /48's 65,536 /64s are not 65,536 allowances.
+SITE_SHARE = 5
 
 
 # Long by design: FastAPI routes are closures over `web`; each route is short, and the factory
@@ -31,6 +37,17 @@ from digest.web.forms import DAYS, DEFAULTS, HOURS, SUBSCRIBE_FIELDS, FieldError
 def router(web: Web) -> APIRouter:
     routes = APIRouter()
     signups = rate_limits.signup_limit(web.settings.subscribe_rate_per_hour)
+    site_signups = rate_limits.Limit("signup_site", ((SITE_SHARE * web.settings.subscribe_rate_per_hour,
+                                                      rate_limits.HOUR),))
+
+    def limited_signup(request: Request) -> HTMLResponse | None:
+        """The 429 page when this client's network, or for IPv6 its whole site, has used up
+        its sign-ups (blocking: call in a thread)."""
+        refused = web.limited(request, signups)
+        site = site_key(request.client.host if request.client else None)
+        if refused is None and site is not None:
+            refused = web.limited(request, site_signups, key=f"site:{site}")
+        return refused
 
     @routes.get("/", response_class=HTMLResponse)
     @routes.get("/subscribe", response_class=HTMLResponse, include_in_schema=False)
@@ -39,7 +56,7 @@ def router(web: Web) -> APIRouter:
 
     @routes.post("/subscribe", response_class=HTMLResponse)
     async def subscribe(request: Request) -> HTMLResponse:
-        limited = await run_in_threadpool(web.limited, request, signups)
+        limited = await run_in_threadpool(limited_signup, request)
         if limited is not None:
             return limited
         form = await request.form()

@@ -135,6 +135,18 @@ def client_key(host: str | None) -> str:
     return str(address)
 
 
+def site_key(host: str | None) -> str | None:
+    """The /48 an IPv6 client is in (None for IPv4 and anything else): one site's usual
+    allocation, 65,536 of `client_key`'s /64s, so limits that matter also count it as one."""
+    try:
+        address = ipaddress.ip_address(host or "")
+    except ValueError:
+        return None
+    if not isinstance(address, ipaddress.IPv6Address) or address.ipv4_mapped is not None:
+        return None
+    return str(ipaddress.ip_network(f"{address}/48", strict=False))
+
+
 def security_headers(*, https: bool) -> list[tuple[bytes, bytes]]:
     """The headers every response carries. Styles are inline in the layout ('unsafe-inline'
     for style only); the one script is a same-origin file; nothing may frame the pages."""

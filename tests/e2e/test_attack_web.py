@@ -15,6 +15,7 @@ import re
 import socket
 import threading
 import time
+from contextlib import contextmanager
 import xml.etree.ElementTree as ElementTree
 from xml.sax.saxutils import escape
 from dataclasses import dataclass
@@ -64,16 +65,14 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture
-def site(engine, database_url, samples) -> Iterator[Site]:
-    """The app under uvicorn (in a thread) over a database holding two sample listings."""
+@contextmanager
+def serving(engine, database_url, **settings) -> Iterator[Site]:
+    """The app under uvicorn (in a thread) with these settings, until the block ends."""
     import uvicorn
 
-    for name in SNAPSHOTS:
-        jobs.ingest_bytes(engine, (samples / "snapshots" / name).read_bytes(), input=name)
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    app = create_app(Settings(database_url=database_url, secret_key=SECRET, base_url=base), engine)
+    app = create_app(Settings(database_url=database_url, secret_key=SECRET, base_url=base, **settings), engine)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="critical"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -81,9 +80,20 @@ def site(engine, database_url, samples) -> Iterator[Site]:
     while not server.started:
         assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
         time.sleep(0.05)
-    yield Site(base, engine)
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield Site(base, engine)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def site(engine, database_url, samples) -> Iterator[Site]:
+    """The app under uvicorn over a database holding two sample listings."""
+    for name in SNAPSHOTS:
+        jobs.ingest_bytes(engine, (samples / "snapshots" / name).read_bytes(), input=name)
+    with serving(engine, database_url) as running:
+        yield running
 
 
 def add(site: Site, name: str, *, status: str = "active", interests: str = "pooling"):
@@ -526,3 +536,25 @@ def test_attack_cycling_the_search_window_does_not_rebuild_an_index_per_request(
         for days in range(1, 31):
             assert client.get("/feeds/search.atom", params={"q": f"pooling {days}", "days": str(days)}).status_code == 200
     assert len(built) <= 2, f"{len(built)} ranking indexes built for 30 anonymous requests"
+
+
+def test_attack_sign_ups_from_many_ipv6_networks_of_one_site_are_limited_together(engine, database_url):
+    """An IPv6 client is counted by its /64 (one host's usual share), but one site usually holds
+    a /48 (65,536 /64s: a free tunnel broker hands one out), which made the sign-up limit, and
+    the confirmation emails it guards, unlimited for anyone with IPv6. The /64s of one /48 now
+    also share a wider allowance (five times the per-network one)."""
+    with serving(engine, database_url, subscribe_rate_per_hour=2, trusted_proxies="127.0.0.1") as running:
+        with running.client() as client:
+            page = client.get("/")
+            token, cookie = csrf_of(page.text), page.cookies["digest_csrf"]
+
+            def sign_up(client_address: str, n: int) -> int:
+                return client.post("/subscribe", data={**SIGN_UP, "email": f"v{n}@example.org", "csrf_token": token},
+                                   headers={"X-Forwarded-For": client_address,
+                                            "Cookie": f"digest_csrf={cookie}"}).status_code
+
+            codes = [sign_up(f"2001:db8:1:{n:x}::1", n) for n in range(12)]  # one /48, twelve /64s
+            assert codes == [200] * 10 + [429] * 2, codes
+            assert [sign_up("2001:db8:1:0::2", 20), sign_up("2001:db8:1:0::3", 21)] == [429, 429]
+            assert sign_up("2001:db8:2::1", 30) == 200  # another site
+            assert [sign_up("192.0.2.1", 40), sign_up("192.0.2.2", 41)] == [200, 200]  # IPv4: per address
