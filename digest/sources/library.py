@@ -40,7 +40,10 @@ _DOI = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>{}]+)", re.I)
 _BRACES = re.compile(r"[{}]")
 _MATH = re.compile(r"(\$[^$]+\$)")
 _AND = re.compile(r"\s+and\s+")
-_RIS_START = re.compile(r"^TY  -", re.M)
+_CSV_DELIMITERS = (",", ";", "\t")
+_RIS_START = re.compile(r"^TY  -", re.MULTILINE)
+# Some tools write RIS tags with one space before the dash ("TY - JOUR"); rispy needs two.
+_RIS_TAG = re.compile(r"^([A-Z][A-Z0-9]) {1,2}-(?=[ \r]|$)", re.MULTILINE)
 
 
 class LibraryFormat(StrEnum):
@@ -103,10 +106,10 @@ def _format_of(text: str, name: str) -> LibraryFormat:
     stripped = text.lstrip()
     if stripped.startswith("@") or re.search(r"^\s*@\w+\s*\{", text, re.M):
         return LibraryFormat.BIBTEX
-    if _RIS_START.search(text):
+    if _RIS_START.search(_RIS_TAG.sub(r"\1  -", text)):
         return LibraryFormat.RIS
     first = stripped.splitlines()[0] if stripped else ""
-    if "Title" in first and "," in first:
+    if "Title" in first and any(d in first for d in _CSV_DELIMITERS):
         return LibraryFormat.ZOTERO_CSV
     raise SnapshotError("not a reference library: expected BibTeX (.bib), RIS (.ris) or a Zotero CSV export",
                         input=name)
@@ -214,7 +217,8 @@ def _parse_ris(text: str) -> ParsedLibrary:
     import rispy  # imported here: only library imports need it
 
     parsed = ParsedLibrary(LibraryFormat.RIS)
-    starts = [text.count("\n", 0, m.start()) + 1 for m in _RIS_START.finditer(text)]
+    text = _RIS_TAG.sub(r"\1  -", text)
+    starts = _line_numbers(text, [m.start() for m in _RIS_START.finditer(text)])
     for number, (line, record) in enumerate(zip(starts, _ris_records(text, starts)), start=1):
         try:
             entries = rispy.loads(record)
@@ -226,6 +230,16 @@ def _parse_ris(text: str) -> ParsedLibrary:
             continue
         _add(parsed, line, _ris_paper(entries[0]))
     return parsed
+
+
+def _line_numbers(text: str, offsets: list[int]) -> list[int]:
+    """The 1-based line of each offset (ascending), counting newlines once, not from the start each time."""
+    numbers, line, done = [], 1, 0
+    for offset in offsets:
+        line += text.count("\n", done, offset)
+        done = offset
+        numbers.append(line)
+    return numbers
 
 
 def _ris_records(text: str, starts: list[int]) -> list[str]:
@@ -250,7 +264,7 @@ def _ris_paper(entry: dict) -> Paper | str:
 
 def _parse_zotero_csv(text: str) -> ParsedLibrary:
     parsed = ParsedLibrary(LibraryFormat.ZOTERO_CSV)
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=_csv_delimiter(text))
     if not reader.fieldnames or "Title" not in reader.fieldnames:
         parsed.problems.append(LibraryProblem(1, "no 'Title' column: export the collection from Zotero as CSV"))
         return parsed
@@ -262,6 +276,15 @@ def _parse_zotero_csv(text: str) -> ParsedLibrary:
     except csv.Error as err:
         parsed.problems.append(LibraryProblem(reader.line_num, f"unreadable CSV ({err})"))
     return parsed
+
+
+def _csv_delimiter(text: str) -> str:
+    """"," as Zotero writes; ";" or a tab when a spreadsheet saved the export again (European locales)."""
+    header = text.lstrip().split("\n", 1)[0]
+    for delimiter in _CSV_DELIMITERS:
+        if "Title" in (field.strip().strip('"') for field in header.split(delimiter)):
+            return delimiter
+    return ","
 
 
 def _zotero_paper(row: dict) -> Paper | str:

@@ -3,10 +3,11 @@ macros in BibTeX titles and names, "and others", RIS abstracts under N2."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from digest.diff import normalize_title
-from digest.sources.library import parse_library, tex_text
+from digest.sources.library import _line_numbers, parse_library, tex_text
 
 UNSEEN = Path(__file__).resolve().parents[2] / "data" / "unseen"
 
@@ -36,3 +37,30 @@ def test_ris_abstract_under_n2_is_read():
     entry = parse_library((UNSEEN / "library-n2.ris").read_bytes(), name="library-n2.ris").entries[0]
     assert entry.paper.abstract == "An abstract that EndNote and Mendeley write under N2, not AB."
     assert entry.paper.authors == ("Petr Stěpán", "Jane Doe")
+
+
+def test_ris_with_one_space_before_the_tag_dash():
+    parsed = parse_library((UNSEEN / "library-single-space.ris").read_bytes(), name="library-single-space.ris")
+    got = [(e.line, e.paper.title, e.paper.authors, e.paper.arxiv_id) for e in parsed.entries]
+    assert got == [(1, "Mapping Text to Multiplex Graph: Prompt Compression as Lévy Walk-Guided Graph Pruning",
+                    ("María García", "Jan Łojek"), "2607.01241"), (9, "A Second Record", ("Bob Ray",), None)]
+    assert parse_library((UNSEEN / "library-single-space.ris").read_bytes(), name="-").format == "ris"
+
+
+def test_zotero_csv_saved_again_by_a_spreadsheet_with_semicolons():
+    parsed = parse_library((UNSEEN / "library-semicolon.csv").read_bytes(), name="library-semicolon.csv")
+    got = [(e.line, e.paper.title, e.paper.authors, e.paper.arxiv_id, e.paper.doi) for e in parsed.entries]
+    assert got == [
+        (2, "Mapping Text to Multiplex Graph: Prompt Compression as Lévy Walk-Guided Graph Pruning",
+         ("María García", "Jan Łojek"), "2607.01241", None),
+        (3, "Layer Normalization Revisited", ("Jane Doe",), None, "10.1145/3580305.3599999"),
+    ]
+    assert parsed.problems == [] and parsed.entries[0].paper.abstract == "An abstract; with a semicolon."
+
+
+def test_ris_record_lines_counted_once_agree_with_counting_from_the_start():
+    # The plain way counted from the start for every record: 84 s CPU for a 20,000-record export.
+    text = "".join(f"TY  - JOUR\nTI  - Title {i}\n" + "AB  - line\n" * (i % 4) + "ER  - \n\n" for i in range(300))
+    offsets = [m.start() for m in re.finditer(r"(?m)^TY  -", text)]
+    assert _line_numbers(text, offsets) == [text.count("\n", 0, offset) + 1 for offset in offsets]
+    assert [e.line for e in parse_library(text.encode(), name="x.ris").entries][:3] == [1, 5, 10]
