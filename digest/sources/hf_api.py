@@ -144,6 +144,8 @@ def _items(doc: object) -> list:
             doc = wrapped
         elif isinstance(doc.get("paper"), dict) or isinstance(doc.get("title"), str):
             doc = [doc]  # one item, or one paper (/api/papers/<id>)
+        elif isinstance(doc.get("error"), str) and len(doc) <= 3:
+            raise SnapshotError(f"the Hugging Face API answered with an error, not papers: {clean_text(doc['error'])[:200]}")
         else:
             keys = ", ".join(sorted(map(str, doc))[:5]) or "no keys"
             raise SnapshotError(f"not an HF daily_papers response: a JSON object with {keys}")

@@ -54,3 +54,9 @@ def test_a_bad_line_in_json_lines_is_still_one_clear_error():
     with pytest.raises(SnapshotError, match=r"^bad.jsonl:\d+: invalid JSON") as raised:
         parse_snapshot(data, input="bad.jsonl")
     assert "\n" not in str(raised.value)
+
+
+def test_an_hf_api_error_answer_is_named_as_one():
+    with pytest.raises(SnapshotError, match=r"^api.json: the Hugging Face API answered with an error, not papers: "
+                                            r"Invalid date: expected YYYY-MM-DD$"):
+        parse_snapshot(b'{"error": "Invalid date: expected YYYY-MM-DD"}', input="api.json")
