@@ -308,8 +308,8 @@ def _read_other(numbered: list[tuple[int, str]], index: int, state: _State) -> i
     after_abstract, state.after_abstract = state.after_abstract, False
     if _chrome_key(line) in _CHROME:
         return index + 1
-    if draft is not None and (len(line) > _MAX_TITLE or (after_abstract and len(line) >= _MIN_ABSTRACT
-                                                           and line.endswith(_TERMINAL))):
+    paragraph = len(line) > _MAX_TITLE or (after_abstract and len(line) >= _MIN_ABSTRACT and line.endswith(_TERMINAL))
+    if draft is not None and paragraph and not line.startswith("•"):  # "• " starts an author list
         # A second abstract paragraph: no title is this long, or it carries the abstract on.
         draft.abstract += "\n\n" + line
         state.after_abstract = True

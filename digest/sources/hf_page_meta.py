@@ -36,6 +36,7 @@ SUBMITTED = re.compile(r"^submitted by\b:?\s*(?P<name>.*)$", re.IGNORECASE)
 ISO_DATE = re.compile(r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})$")
 SEPARATORS = {"·", "•", "|"}
 UPVOTES = re.compile(r"^\d{1,7}$")
+_ON_DAY = re.compile(r"^(?:published|submitted) on:?\s+(?P<day>[A-Za-z].*)$", re.IGNORECASE)
 
 
 @dataclass(slots=True)
@@ -118,6 +119,8 @@ def _take_line(line: str, following: str, draft: Draft, today: date) -> bool:
     first = line[0]
     if first in "•·*-" or first.isdigit():
         return _take_count_or_upvotes(line, draft)
+    if first in "PpSs" and (on := _ON_DAY.match(line)):
+        line, first = on.group("day"), on.group("day")[0]  # "Published on Jul 14, 2026"
     dated = DATE.match(line) if first.isalpha() and line[:3].casefold() in MONTHS and draft.published is None else None
     if dated and (day := to_date(dated, today)):
         draft.published = day
@@ -135,11 +138,16 @@ def _take_count_or_upvotes(line: str, draft: Draft) -> bool:
         draft.author_count = int(count.group("count"))
     elif UPVOTES.match(line) and draft.published is not None and draft.upvotes is None:
         draft.upvotes = int(line)
-    elif (names := BULLET_AUTHORS.match(line)) and len(line) <= 300:
-        draft.authors = without_et_al(n.strip() for n in names.group("names").split(","))
+    elif (names := BULLET_AUTHORS.match(line)) and _names_only(parts := names.group("names").split(",")):
+        draft.authors = without_et_al(part.strip() for part in parts)
     else:
         return False
     return True
+
+
+def _names_only(parts: list[str]) -> bool:
+    """Comma-separated names, however many (a 100-author paper lists them all), none a sentence."""
+    return all(len(part) <= 80 and ". " not in part.strip() for part in parts)
 
 
 def organization(line: str) -> str:

@@ -113,3 +113,19 @@ def test_a_wrapped_page_with_a_link_longer_than_the_width_and_few_papers():
     result = hf_page.parse(wrapped.encode(), today=TODAY)
     assert [p.title for p in result.papers] == TITLES[:2]
     assert result.papers[0].abstract == papers[0].abstract + link
+
+
+def test_a_long_author_list_is_authors_not_a_second_abstract_paragraph():
+    # Before: a "• " line of 40 names (over 400 characters) was appended to the abstract.
+    names = [f"Author{i} Surname{i}" for i in range(40)]
+    text = (UNSEEN / "hf-page-upvotes-on-own-line.txt").read_text(encoding="utf-8")
+    text = text.replace("  • 10 authors\n", f"  • {', '.join(names)}\n", 1)
+    first = hf_page.parse(text.encode(), today=TODAY).papers[0]
+    assert first.authors == tuple(names) and first.abstract.endswith(ABSTRACT_ENDS[0])
+
+
+def test_published_on_lines_give_the_date():
+    text = (UNSEEN / "hf-page-submitted-by-lines.txt").read_text(encoding="utf-8")
+    text = text.replace("Submitted by akhaliq", "Published on Jul 13, 2026", 1)
+    result = hf_page.parse(text.encode(), today=TODAY)
+    assert result.papers[0].published == date(2026, 7, 13) and result.warnings == []
