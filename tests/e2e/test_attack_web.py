@@ -4,6 +4,9 @@ defect failed before their fix; the ones that held are here so they cannot come 
 
 Links are signed the way the emails sign them (`digest.links`), so the attacker holds
 exactly what a subscriber's inbox (or a forwarded email) would give them.
+
+One module though over 400 lines: every attack shares the served site and the attacker's
+helpers, and one file is where the next red team looks for what was already tried.
 """
 
 from __future__ import annotations
