@@ -90,15 +90,17 @@ def display_byline(paper: Paper) -> str:
     return shorten(for_display(paper).byline, BYLINE_CHARS)
 
 
-def for_display(paper: Paper) -> Paper:
+def for_display(paper: Paper, *, abstract: bool = True) -> Paper:
     """A copy of `paper` with display text in title, abstract, author names and organisation.
 
-    The stored paper is not changed; key, ids, links and dates are the same.
+    The stored paper is not changed; key, ids, links and dates are the same. `abstract=False`
+    leaves the copy's abstract empty, for a caller that shows none (the same as passing a copy
+    without one, in one dataclass copy instead of two: `replace` costs ~5 us a call).
     """
     return replace(
         paper,
         title=display_title(paper),
-        abstract=display_abstract(paper),
+        abstract=display_abstract(paper) if abstract else "",
         authors=tuple(_line(name, NAME_CHARS) for name in paper.authors),
         organization=_line(paper.organization, ORGANIZATION_CHARS) or paper.organization,
     )

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import html as html_lib
 import re
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 import css_inline
@@ -172,7 +171,7 @@ class Composer:
         if fragment is None:
             # LaTeX rendered, lengths capped (the stored text is unchanged); the head shows no
             # abstract, so none is rendered.
-            paper = for_display(replace(paper, abstract=""))
+            paper = for_display(paper, abstract=False)
             url = safe_url(paper.url)
             html = self._head_from_shell(paper, url)
             if html is None:
