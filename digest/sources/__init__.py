@@ -28,6 +28,8 @@ PARSERS = {
 FORMATS = tuple(PARSERS)
 _FEED_ROOTS = (b"<rss", b"<feed", b"<rdf:rdf", b"<rdf")
 _HTML_ROOTS = (b"<!doctype html", b"<html")
+# A BibTeX entry, a RIS record or Zotero's CSV header: a subscriber's library, not a listing.
+_LIBRARY = re.compile(rb'^(?:@[a-z]+\s*[{(]|ty {1,2}-|"?key"?[,;\t]"?item type"?[,;\t])', re.IGNORECASE | re.MULTILINE)
 _XML_FORMATS = {"arxiv-rss", "arxiv-api", "rss", "atom"}
 _XML_ENCODING = re.compile(rb"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])[^"']*(["'])""")
 _GZIP = b"\x1f\x8b"
@@ -53,6 +55,9 @@ def detect_format(data: bytes) -> str:
         if head.startswith(_HTML_ROOTS) or (b"<html" in head and not any(root in head for root in _FEED_ROOTS)):
             raise SnapshotError("an HTML page, not a snapshot (save the HF page as text, or ingest the HF API JSON)")
         return "rss"
+    if _LIBRARY.search(head):
+        raise SnapshotError("a reference library (BibTeX, RIS or CSV), not a listing: import it with "
+                            "`digest subscribers import-library EMAIL FILE`")
     return "hf-page"
 
 

@@ -79,3 +79,11 @@ def test_an_arxiv_api_error_response_is_refused_in_one_line_and_writes_nothing(c
     lines = ran.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and "incorrect id format" in lines[0]
     assert stored(cli) == []
+
+
+def test_a_reference_library_given_to_ingest_points_to_import_library(cli):
+    path = UNSEEN / "library-tex.bib"
+    ran = cli("ingest", str(path))
+    assert ran.exit_code == 1
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "import-library" in lines[0]

@@ -6,7 +6,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from digest.diff import normalize_title
+from digest.errors import SnapshotError
+from digest.sources import parse_snapshot
 from digest.sources.library import _line_numbers, parse_library, tex_text
 
 UNSEEN = Path(__file__).resolve().parents[2] / "data" / "unseen"
@@ -64,3 +68,9 @@ def test_ris_record_lines_counted_once_agree_with_counting_from_the_start():
     offsets = [m.start() for m in re.finditer(r"(?m)^TY  -", text)]
     assert _line_numbers(text, offsets) == [text.count("\n", 0, offset) + 1 for offset in offsets]
     assert [e.line for e in parse_library(text.encode(), name="x.ris").entries][:3] == [1, 5, 10]
+
+
+@pytest.mark.parametrize("name", ["library-tex.bib", "library-n2.ris", "library-single-space.ris", "library-semicolon.csv"])
+def test_a_library_given_to_ingest_is_named_as_one(name):
+    with pytest.raises(SnapshotError, match=rf"^{name}: a reference library .* digest subscribers import-library"):
+        parse_snapshot((UNSEEN / name).read_bytes(), input=name)
