@@ -49,6 +49,10 @@ _ET_AL = re.compile(r"\s*,?\s+(?:et(?:\.\s*|\s+)al\b\.?|and\s+others)$", re.IGNO
 _NOT_NAMES = {"et al", "et al.", "et. al.", "et.al.", "others", "and others", "..."}
 _AUTHOR_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+|\s*;\s*")
 # Control characters, lone surrogates and non-characters would break JSON/XML/email output.
+# Invisible characters (zero-width spaces and joiners, soft hyphens, BOMs, direction marks) are
+# removed, not spaced: a title must read the same from every source ("Trans\u200bformer" is
+# "Transformer" on the HF page), or the same paper would be stored twice.
+INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u202a\u202b\u202c\u202d\u202e"), None)
 _JUNK = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 # Tags that end a line of text; every other tag is dropped and its text kept.
@@ -69,6 +73,8 @@ def clean_text(value: object) -> str:
     """
     if not isinstance(value, str):
         return ""
+    if not value.isascii():
+        value = value.translate(INVISIBLE)
     return " ".join(_JUNK.sub(" ", value).split())
 
 

@@ -30,6 +30,7 @@ from datetime import date
 
 from digest.errors import SnapshotError
 from digest.models import ParsedSnapshot
+from digest.sources.feed import INVISIBLE
 from digest.sources.hf_page_meta import (
     AUTHOR_COUNT,
     DATE,
@@ -88,9 +89,6 @@ _MAX_TITLE = 400
 _MIN_ABSTRACT = 80
 _LONGEST_TITLE = 250  # the longest of the 12,491 titles in the July 2026 arXiv corpus has 233 characters
 _TERMINAL = tuple(".!?)]}\"'”’")
-# Invisible characters a save or a copy can leave inside lines: BOMs of concatenated files,
-# zero-width spaces and joiners. They would hide chrome words and split titles.
-_INVISIBLE = dict.fromkeys(map(ord, "\ufeff\u200b\u200c\u200d\u2060"), None)
 
 
 @dataclass(slots=True)
@@ -124,7 +122,7 @@ def decode(data: bytes) -> str:
 
 def looks_like_hf_page(text: str) -> bool:
     """True when the first lines carry the page's own header (whatever spaces a save put in it)."""
-    head = " ".join(text[:4000].translate(_INVISIBLE).split()).casefold()
+    head = " ".join(text[:4000].translate(INVISIBLE).split()).casefold()
     return any(marker in head for marker in _MARKERS)
 
 
@@ -155,7 +153,7 @@ def parse(data: bytes, *, today: date | None = None, strict: bool = False) -> Pa
 def _lines(text: str) -> list[str]:
     """The text's lines, stripped, each whitespace run (tabs, NBSP, any Unicode space) one space."""
     if not text.isascii():
-        text = text.translate(_INVISIBLE)
+        text = text.translate(INVISIBLE)
     # Inline rather than a call per line: a 100k-paper page has a million lines. Only lines
     # with a double space, a tab or a non-ASCII character can hold a run to collapse.
     return [

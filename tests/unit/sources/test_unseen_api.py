@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from digest.errors import SnapshotError
-from digest.sources import hf_api, parse_snapshot
+from digest.sources import hf_api, hf_page, parse_snapshot
 
 UNSEEN = Path(__file__).resolve().parents[2] / "data" / "unseen"
 
@@ -60,3 +60,14 @@ def test_an_hf_api_error_answer_is_named_as_one():
     with pytest.raises(SnapshotError, match=r"^api.json: the Hugging Face API answered with an error, not papers: "
                                             r"Invalid date: expected YYYY-MM-DD$"):
         parse_snapshot(b'{"error": "Invalid date: expected YYYY-MM-DD"}', input="api.json")
+
+
+def test_invisible_characters_in_api_titles_are_dropped_so_the_page_copy_is_the_same_paper():
+    # Before: "Trans\u200bformers" stayed in the API's title while the page's copy lost it, so the
+    # page's paper (no arXiv id) did not match the API's and one paper was stored twice.
+    title = "Graph\u00adNeural Trans\u200bformers for \u200eText"
+    item = [{"paper": {"id": "2607.00001", "title": title, "summary": "We study.", "authors": [{"name": "A\u200bnn Lee"}]}}]
+    paper = hf_api.parse(json.dumps(item).encode()).papers[0]
+    assert (paper.title, paper.authors) == ("GraphNeural Transformers for Text", ("Ann Lee",))
+    page = f"Daily Papers\n\n{title}\n\n{'An abstract sentence. ' * 6}\n".encode()
+    assert hf_page.parse(page).papers[0].title == paper.title
