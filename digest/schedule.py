@@ -6,11 +6,14 @@ period), so a period is planned at most once however often or late the planner r
 after downtime only the latest due period is planned (missed ones coalesce into it, and
 the subscriber's cursor makes that digest cover everything since their previous one).
 DST shifts neither skip nor double a digest because the period is a local calendar date.
+A change of zone or frequency changes the periods themselves, so the change moves the
+subscriber's `active_since` to the next local midnight after their latest digest
+(`next_local_midnight`, applied by jobs.subscribers): never two digests on one local day.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -29,7 +32,7 @@ def send_time(subscriber: Subscriber, day: date) -> datetime:
     On a spring-forward day a missing hour resolves forwards (02:00 -> 03:00 local).
     """
     local = datetime.combine(day, time(subscriber.send_hour), tzinfo=_zone(subscriber.timezone))
-    return local.astimezone(timezone.utc)
+    return local.astimezone(UTC)
 
 
 def period_of(subscriber: Subscriber, day: date) -> str:
@@ -61,6 +64,13 @@ def due_period(subscriber: Subscriber, now: datetime) -> str | None:
     if subscriber.active_since is not None and instant < subscriber.active_since:
         return None
     return period_of(subscriber, day)
+
+
+def next_local_midnight(zone: str, instant: datetime) -> datetime:
+    """The UTC instant the local day after `instant`'s begins in `zone` (a midnight that a DST
+    change skips resolves forwards, like a send hour)."""
+    local_day = instant.astimezone(_zone(zone)).date()
+    return datetime.combine(local_day + timedelta(days=1), time(0), tzinfo=_zone(zone)).astimezone(UTC)
 
 
 def current_period(subscriber: Subscriber, now: datetime) -> str:

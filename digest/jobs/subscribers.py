@@ -19,24 +19,34 @@ confirming from their mailbox, and an operator's typo cannot activate anyone.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Mapping
+from typing import Any
 
-from sqlalchemy import Connection, Engine, Row
+from sqlalchemy import Connection, Engine, Row, func, select
 
+from digest.enums import DeliveryKind, DeliveryStatus
 from digest.enums import SubscriberStatus as S
 from digest.errors import DigestError, NotFoundError
 from digest.jobs import rate_limits
 from digest.jobs.common import gc_paused, utcnow
 from digest.links import max_age_seconds
+from digest.schedule import next_local_midnight
 from digest.store import outbox, signups
 from digest.store import subscribers as subscriber_store
 from digest.store.db import write_transaction
 from digest.store.subscribers import DuplicateSubscriber
+from digest.store.tables import deliveries
 from digest.subscriber_io import ImportPlan, plan_import, read_records
-from digest.subscribers import SubscriberSpec, email_key, new_feed_token, new_link_secret, spec_from
+from digest.subscribers import (
+    SubscriberSpec,
+    email_key,
+    new_feed_token,
+    new_link_secret,
+    spec_from,
+)
 from digest.tokens import Keys, SignedLink, read_link
 
 log = logging.getLogger("digest.subscribers")
@@ -289,7 +299,8 @@ def update_subscriber(engine: Engine, email: str, fields: dict, *, now: datetime
     """Change some fields of a subscriber, validated like a new one. Returns the new row.
 
     A "status" among `fields` goes through the transition table (InvalidMove when no action
-    leads there from the current status).
+    leads there from the current status). A new zone or frequency sends nothing more on the
+    local day their latest digest came (`_hold_until_a_new_day`).
     """
     now = now or utcnow()
     fields = dict(fields)
@@ -303,7 +314,32 @@ def update_subscriber(engine: Engine, email: str, fields: dict, *, now: datetime
             subscriber_store.change(conn, row.id, changed, now=now)
         if target is not None and S(spec_from(merged | {"status": target}).status) != row.status:
             _move_to(conn, subscriber_store.by_id(conn, row.id), S(target), now=now)
+        if _RESCHEDULING & changed.keys():
+            _hold_until_a_new_day(conn, subscriber_store.by_id(conn, row.id), now=now)
         return subscriber_store.by_id(conn, row.id)
+
+
+# Changes that move a subscriber's periods: the outbox's (subscriber, period) key no longer
+# tells whether today's digest went out (Tokyo's "2026-12-07" is not Los Angeles' "2026-12-06";
+# a weekly "2026-W50" is not a daily "2026-12-07").
+_RESCHEDULING = frozenset({"timezone", "frequency"})
+
+
+def _hold_until_a_new_day(conn: Connection, row: Row, *, now: datetime) -> None:
+    """After a zone or frequency change, nothing is due before the local day (new zone) after
+    their latest digest's: the floor is `active_since` (confirmed_at), which the schedule obeys,
+    moved only forwards. Test sends and skipped (empty, never sent) digests do not count."""
+    last = conn.execute(
+        select(func.max(deliveries.c.created_at)).where(
+            deliveries.c.subscriber_id == row.id, deliveries.c.kind == DeliveryKind.DIGEST,
+            deliveries.c.status != DeliveryStatus.SKIPPED, deliveries.c.period.notlike("test-%"))
+    ).scalar()
+    if last is None:
+        return
+    floor = next_local_midnight(row.timezone, last)
+    since = row.confirmed_at or row.created_at
+    if floor > since:
+        subscriber_store.change(conn, row.id, {"confirmed_at": floor}, now=now)
 
 
 def set_status(engine: Engine, email: str, status: str, *, now: datetime | None = None) -> Row:
