@@ -25,6 +25,7 @@ a listing is refused.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -80,6 +81,9 @@ _CHROME = _SITE_CHROME | {
     "solutions", "log in", "login", "sign up", "system theme", "company", "tos", "privacy", "about", "jobs",
     "careers", "website", "resources", "learn", "forum", "blog", "status", "changelog",
 }
+# Headings some saves put above an abstract, alone on a line or glued to it ("Abstract: We ...").
+_LABELS = {"abstract", "summary", "ai-generated summary", "ai summary", "tl;dr", "tldr"}
+_LABEL = re.compile(r"^(?:abstract|summary|ai-generated summary|tl;dr)\s*[:.]\s+(?=\S)", re.IGNORECASE)
 # Chrome that can be glued to the start of the first title when the text is copied.
 _GLUED_CHROME = ("Subscribe", "Daily Papers", "byAK and the research community")
 _MARKERS = ("daily papers", "get trending papers", "byak and the research community")
@@ -221,6 +225,9 @@ def _read_body(lines: list[str], header: _Header, state: _State) -> None:
     numbered = [(n + 1, line) for n, line in enumerate(lines[header.body_start:], start=header.body_start) if line]
     if numbered and header.first_line is not None:
         numbered[0] = (numbered[0][0], header.first_line)
+    if any(line[:1] in "AaSsTt" and _chrome_key(line) in _LABELS for _, line in numbered):
+        # "Abstract" above each abstract would read as a title: labels go before reading.
+        numbered = [(n, line) for n, line in numbered if _chrome_key(line) not in _LABELS]
     index = 0
     while index < len(numbered):
         if _starts_paper(numbered, index, state.ends_cleanly):
@@ -293,7 +300,7 @@ def _metadata_shaped(line: str) -> bool:
 
 def _read_paper(numbered: list[tuple[int, str]], index: int, state: _State) -> int:
     number, title = numbered[index]
-    draft = Draft(title=title, line=number, abstract=numbered[index + 1][1])
+    draft = Draft(title=title, line=number, abstract=_LABEL.sub("", numbered[index + 1][1]))
     state.drafts.append(draft)
     state.after_abstract = True
     return index + 2

@@ -129,3 +129,14 @@ def test_published_on_lines_give_the_date():
     text = text.replace("Submitted by akhaliq", "Published on Jul 13, 2026", 1)
     result = hf_page.parse(text.encode(), today=TODAY)
     assert result.papers[0].published == date(2026, 7, 13) and result.warnings == []
+
+
+@pytest.mark.parametrize("block", ["{title}\nAbstract\n{abstract}\n\n", "{title}\n\nAbstract: {abstract}\n\n",
+                                   "{title}\n\nSummary\n\n{abstract}\n\n  • 3 authors\n·\nJul 14, 2026 3\n\n"])
+def test_an_abstract_label_is_neither_a_title_nor_part_of_the_abstract(block):
+    # Before: "Abstract" alone on a line became each paper's title and the real title was lost.
+    papers = hf_page.parse((UNSEEN / "hf-page-submitted-by-lines.txt").read_bytes(), today=TODAY).papers
+    text = "Daily Papers\n\n" + "".join(block.format(title=p.title, abstract=p.abstract) for p in papers)
+    result = hf_page.parse(text.encode(), today=TODAY)
+    assert [(p.title, p.abstract) for p in result.papers] == [(p.title, p.abstract) for p in papers]
+    assert result.warnings == []
