@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import difflib
 import secrets
 from functools import lru_cache
 from typing import Any
@@ -61,6 +62,31 @@ _zones = lru_cache(maxsize=1)(available_timezones)
 _checked_query = lru_cache(maxsize=8192)(validate_query)
 
 
+@lru_cache(maxsize=1)
+def _zone_lookup() -> tuple[dict[str, str], dict[str, str]]:
+    """Zone names by their case-folded name and by their case-folded last part ("london")."""
+    by_name = {zone.casefold(): zone for zone in _zones()}
+    by_city: dict[str, str] = {}
+    for zone in sorted(_zones(), key=lambda z: (z.startswith(("Etc/", "SystemV/", "US/")), len(z), z)):
+        by_city.setdefault(zone.rsplit("/", 1)[-1].casefold(), zone)
+    return by_name, by_city
+
+
+def _zone_hint(value: str) -> str:
+    """What to write instead of an unknown zone name: the likeliest IANA name, when one is close."""
+    by_name, by_city = _zone_lookup()
+    key = "_".join(value.split()).casefold()
+    guess = by_name.get(key) or by_city.get(key.rsplit("/", 1)[-1])
+    if guess is None:
+        close = difflib.get_close_matches(key, list(by_name), n=1, cutoff=0.8) or \
+            difflib.get_close_matches(key.rsplit("/", 1)[-1], list(by_city), n=1, cutoff=0.8)
+        if close:
+            guess = by_name.get(close[0]) or by_city[close[0]]
+    if guess is not None:
+        return f"did you mean {guess}?"
+    return "use an IANA name such as Europe/Berlin or America/New_York"
+
+
 def new_feed_token() -> str:
     return secrets.token_urlsafe(24)
 
@@ -111,7 +137,7 @@ class SubscriberSpec(BaseModel):
     @classmethod
     def _timezone(cls, value: str) -> str:
         if value not in _zones() and value != "UTC":
-            raise ValueError(f"unknown time zone {value!r}: use an IANA name such as Europe/Berlin or America/New_York")
+            raise ValueError(f"unknown time zone {value!r}: {_zone_hint(value)}")
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):

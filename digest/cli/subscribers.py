@@ -56,6 +56,12 @@ def _fields(**options: Any) -> dict[str, Any]:
     return {key: value for key, value in options.items() if value is not None}
 
 
+def _weekday_needs_weekly(weekday: str | None, frequency: str | None) -> None:
+    """--weekday with a daily schedule would be dropped without a word: say what was meant."""
+    if weekday is not None and (frequency or "daily").strip().casefold() == "daily":
+        fail(f"--weekday {weekday} applies to weekly digests only: add --frequency weekly (daily digests come every day)")
+
+
 @subscribers_app.command("add")
 @handle_errors
 def add(
@@ -77,6 +83,7 @@ def add(
 
     Example:  digest subscribers add ada@example.org --keywords '"token pooling" OR normalization -medical' --timezone Europe/London --hour 8
     """
+    _weekday_needs_weekly(weekday, frequency)
     spec = spec_from(_fields(
         email=email, name=name, interests=keywords, timezone=timezone, send_hour=hour, frequency=frequency,
         weekday=weekday, max_papers=max_papers, min_score=min_score, send_empty=send_empty,
@@ -155,6 +162,9 @@ def update(
                      send_empty=send_empty, status=status)
     if not fields:
         fail("nothing to change: give at least one option (see --help)")
+    if weekday is not None and frequency is None:
+        frequency = find_subscriber(runtime(ctx).engine, email).frequency
+    _weekday_needs_weekly(weekday, frequency)
     row = jobs.update_subscriber(runtime(ctx).engine, email, fields)
     _show_one(row, as_json, "updated")
 
