@@ -96,3 +96,30 @@ def test_latex_in_titles_and_snippets_reaches_readers_as_unicode(composer):
     for part in (email.text, email.html):
         assert "6.01\u00d7" in part and "adaptability" in part and "github.io/#swantale" in part
         assert "\\times" not in part and "\\textbf" not in part and "\\mathcal" not in part
+
+
+def _plain_topics(papers, query: str, limit: int = 3) -> list[str]:
+    """topics() without its caches: every term of every paper counted for its comma item."""
+    from digest.compose.wording import _topic_of
+    items = tuple(query_items(query))
+    counts: dict[str, int] = {}
+    for rp in papers:
+        for topic in dict.fromkeys(_topic_of.__wrapped__(term, items) for term in rp.matched):
+            if topic:
+                counts[topic] = counts.get(topic, 0) + 1
+    return sorted(counts, key=counts.__getitem__, reverse=True)[:limit]
+
+
+@pytest.mark.parametrize("query", ["pruning, data filtering", '"token pooling" OR normalization', "", "naïve, 東京 tokyo, -x",
+                                   "a, b, c, d"])
+def test_cached_topics_are_the_plain_count(query):
+    terms = [("pruning",), ("data", "filtering"), ("token pooling", "normalization"), ("naïve",), ("東京", "tokyo"),
+             ("a",), ("b", "c"), ("d",), ("", " "), ()]
+    for start in range(len(terms)):
+        papers = [RankedPaper(Paper(title="t", id=n), 1.0, list(matched) if n % 2 else matched)
+                  for n, matched in enumerate(terms[start:] + terms[:start])]
+        for limit in (1, 3, 10):
+            shown = topics(papers, query, limit)
+            assert shown == _plain_topics(papers, query, limit)
+            shown.append("mutated")  # the caller's own list
+            assert topics(papers, query, limit) == _plain_topics(papers, query, limit)
