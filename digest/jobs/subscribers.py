@@ -122,6 +122,9 @@ def move(conn: Connection, row: Row, action: Action, *, now: datetime, limit_mai
         mail = queue_confirmation(conn, row, now=now, limited=limit_mail)
     if fields:
         subscriber_store.change(conn, row.id, fields, now=now)
+        if step.to == S.ACTIVE and row.confirmed_at is not None and row.confirmed_at > now:
+            # becoming active stamps confirmed_at = now: keep a zone change's later floor
+            subscriber_store.change(conn, row.id, {"confirmed_at": row.confirmed_at}, now=now)
     return MoveResult(row=subscriber_store.by_id(conn, row.id), before=before, changed=bool(fields) or
                       mail == ConfirmMail.QUEUED, mail=mail)
 
@@ -319,9 +322,8 @@ def update_subscriber(engine: Engine, email: str, fields: dict, *, now: datetime
         return subscriber_store.by_id(conn, row.id)
 
 
-# Changes that move a subscriber's periods: the outbox's (subscriber, period) key no longer
-# tells whether today's digest went out (Tokyo's "2026-12-07" is not Los Angeles' "2026-12-06";
-# a weekly "2026-W50" is not a daily "2026-12-07").
+# Changes that move a subscriber's periods: the outbox's (subscriber, period) key no longer tells
+# whether today's digest went out (Tokyo's 2026-12-07 is LA's 2026-12-06; 2026-W50 is no 2026-12-07).
 _RESCHEDULING = frozenset({"timezone", "frequency"})
 
 
@@ -329,16 +331,13 @@ def _hold_until_a_new_day(conn: Connection, row: Row, *, now: datetime) -> None:
     """After a zone or frequency change, nothing is due before the local day (new zone) after
     their latest digest's: the floor is `active_since` (confirmed_at), which the schedule obeys,
     moved only forwards. Test sends and skipped (empty, never sent) digests do not count."""
-    last = conn.execute(
-        select(func.max(deliveries.c.created_at)).where(
-            deliveries.c.subscriber_id == row.id, deliveries.c.kind == DeliveryKind.DIGEST,
-            deliveries.c.status != DeliveryStatus.SKIPPED, deliveries.c.period.notlike("test-%"))
-    ).scalar()
+    last = conn.execute(select(func.max(deliveries.c.created_at)).where(
+        deliveries.c.subscriber_id == row.id, deliveries.c.kind == DeliveryKind.DIGEST,
+        deliveries.c.status != DeliveryStatus.SKIPPED, deliveries.c.period.notlike("test-%"))).scalar()
     if last is None:
         return
     floor = next_local_midnight(row.timezone, last)
-    since = row.confirmed_at or row.created_at
-    if floor > since:
+    if floor > (row.confirmed_at or row.created_at):
         subscriber_store.change(conn, row.id, {"confirmed_at": floor}, now=now)
 
 
@@ -391,7 +390,10 @@ def apply_subscriber_import(engine: Engine, plan: ImportPlan, *, now: datetime |
         subscriber_store.insert_many(conn, rows)
         existing = subscriber_store.existing_keys(conn, (email_key(p.spec.email) for p, _ in plan.update))
         for planned, changed in plan.update:
-            subscriber_store.change(conn, existing[email_key(planned.spec.email)].id, changed, now=now)
+            row = existing[email_key(planned.spec.email)]
+            subscriber_store.change(conn, row.id, changed, now=now)
+            if _RESCHEDULING & changed.keys():
+                _hold_until_a_new_day(conn, subscriber_store.by_id(conn, row.id), now=now)
 
 
 def _kept_stamps(kept: dict) -> dict:

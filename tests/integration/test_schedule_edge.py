@@ -10,7 +10,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
-from digest.jobs import Action, add_subscriber, change_status, update_subscriber
+from digest.jobs import (
+    Action,
+    add_subscriber,
+    apply_subscriber_import,
+    change_status,
+    plan_subscriber_import,
+    update_subscriber,
+)
 from digest.scheduler import plan_job
 from digest.store.tables import deliveries
 from digest.subscribers import spec_from
@@ -165,3 +172,26 @@ def test_pause_and_resume_around_the_send_hour(engine, pause_at, resume_at, peri
     _run(engine, FakeClock(start), _utc(2026, 12, 9),
          {pause_at: {"action": Action.PAUSE}, resume_at: {"action": Action.RESUME}})
     assert [period for period, _ in _digests(engine)] == periods
+
+
+def test_pausing_changing_zone_and_resuming_the_same_day_sends_no_second_that_day(engine):
+    # resume stamps active_since = now: it must not pull back the floor a zone change set
+    start = _utc(2026, 12, 6, 12)
+    _subscribe(engine, zone="America/Los_Angeles", hour=7, joined=start - timedelta(days=3))
+    _run(engine, FakeClock(start), _utc(2026, 12, 9), {
+        _utc(2026, 12, 6, 16): {"action": Action.PAUSE},
+        _utc(2026, 12, 6, 16, 5): {"timezone": "Asia/Tokyo"},
+        _utc(2026, 12, 6, 16, 10): {"action": Action.RESUME},
+    })
+    assert [period for period, _ in _digests(engine)] == ["2026-12-05", "2026-12-06", "2026-12-08", "2026-12-09"]
+
+
+def test_an_import_that_changes_the_zone_sends_no_second_that_day(engine):
+    start = _utc(2026, 12, 6, 12)
+    _subscribe(engine, zone="America/Los_Angeles", hour=7, joined=start - timedelta(days=3))
+    clock = FakeClock(start)
+    _run(engine, clock, _utc(2026, 12, 6, 16))
+    plan = plan_subscriber_import(engine, f"email,status,timezone,send_hour,send_empty\n{WHO},active,Asia/Tokyo,7,true\n".encode(), name="p.csv")
+    apply_subscriber_import(engine, plan, now=clock.now)
+    _run(engine, clock, _utc(2026, 12, 9))
+    assert [period for period, _ in _digests(engine)] == ["2026-12-05", "2026-12-06", "2026-12-08", "2026-12-09"]
