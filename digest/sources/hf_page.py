@@ -40,12 +40,16 @@ from digest.sources.hf_page_meta import (
     SUBMITTED,
     UPVOTES,
     Draft,
+    author_names,
     safe_date,
     take_metadata,
     to_date,
 )
 from digest.sources.hf_page_wrap import unwrap
 
+# Over 400 lines on purpose: deciding what is a paper (a title, its abstract) and what is not
+# (chrome, metadata, unexplained lines) is one reading of one page, and its rules refer to
+# each other. What a metadata line says is in hf_page_meta, unwrapping in hf_page_wrap.
 FORMAT = "hf-page"
 
 # Punctuation and arrows around a chrome word ("← Previous", "Next →", "Subscribe!").
@@ -112,6 +116,8 @@ class _State:
     # Lines read as neither a paper, its metadata nor chrome: (line number, text).
     strays: list[tuple[int, str]] = field(default_factory=list)
     after_abstract: bool = False
+    names_layout: bool = False  # a names line sits between each title and its abstract
+    names_read: int = 0  # papers read with a names line between title and abstract
 
 
 def decode(data: bytes) -> str:
@@ -146,8 +152,13 @@ def parse(data: bytes, *, today: date | None = None, strict: bool = False) -> Pa
     today = today or date.today()
     header = _read_header(lines, today)
     # Cleanly ended: the last visible character is followed by a line break.
-    state = _State(today=header.listing_day or today, ends_cleanly=any(c in "\n\r" for c in text[len(text.rstrip()):]))
+    ends_cleanly = any(c in "\n\r" for c in text[len(text.rstrip()):])
+    state = _State(today=header.listing_day or today, ends_cleanly=ends_cleanly)
     _read_body(lines, header, state)
+    if state.strays and state.names_read * 2 >= len(state.drafts) >= 2:
+        # Names between title and abstract on most papers: read again taking one name as names too.
+        state = _State(today=header.listing_day or today, ends_cleanly=ends_cleanly, names_layout=True)
+        _read_body(lines, header, state)
     _check_last(state)
     papers = [draft.paper(header.listing_day) for draft in state.drafts]
     _check_shape(state, header)
@@ -232,6 +243,8 @@ def _read_body(lines: list[str], header: _Header, state: _State) -> None:
     while index < len(numbered):
         if _starts_paper(numbered, index, state.ends_cleanly):
             index = _read_paper(numbered, index, state)
+        elif _names_between(numbered, index, state.names_layout):  # title, its authors' names, its abstract
+            index = _read_paper(numbered, index, state, names=numbered[index + 1][1])
         else:
             index = _read_other(numbered, index, state)
     _report_strays(state, numbered)
@@ -298,12 +311,22 @@ def _metadata_shaped(line: str) -> bool:
     return _never_a_title(line) or UPVOTES.match(line) is not None or _chrome_key(line) in _CHROME
 
 
-def _read_paper(numbered: list[tuple[int, str]], index: int, state: _State) -> int:
+def _read_paper(numbered: list[tuple[int, str]], index: int, state: _State, names: str = "") -> int:
     number, title = numbered[index]
-    draft = Draft(title=title, line=number, abstract=_LABEL.sub("", numbered[index + 1][1]))
+    after = index + 2 if not names else index + 3
+    authors = author_names(names, True)
+    state.names_read += bool(names)
+    draft = Draft(title=title, line=number, abstract=_LABEL.sub("", numbered[after - 1][1]), authors=authors)
     state.drafts.append(draft)
     state.after_abstract = True
-    return index + 2
+    return after
+
+
+def _names_between(numbered: list[tuple[int, str]], index: int, one_name: bool) -> bool:
+    line = numbered[index][1]
+    return (index + 2 < len(numbered) and not _metadata_shaped(line) and not line.endswith(".") and " · " not in line
+            and line[0] not in "•·"
+            and author_names(numbered[index + 1][1], one_name) != () and _abstract_follows(line, numbered[index + 2][1]))
 
 
 def _read_other(numbered: list[tuple[int, str]], index: int, state: _State) -> int:

@@ -36,6 +36,10 @@ SUBMITTED = re.compile(r"^submitted by\b:?\s*(?P<name>.*)$", re.IGNORECASE)
 ISO_DATE = re.compile(r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})$")
 SEPARATORS = {"·", "•", "|"}
 UPVOTES = re.compile(r"^\d{1,7}$")
+_NAME_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+")
+_ENDS_ET_AL = re.compile(r"\bet(?:\.\s*|\s+)al\b\.?$", re.IGNORECASE)
+_NAME_WORD = re.compile(r"[^\W\d_][\w'’.-]*")
+_PARTICLES = {"de", "da", "di", "du", "del", "der", "den", "van", "von", "la", "le", "y", "bin", "al", "dos"}
 _ON_DAY = re.compile(r"^(?:published|submitted) on:?\s+(?P<day>[A-Za-z].*)$", re.IGNORECASE)
 
 
@@ -148,6 +152,23 @@ def _take_count_or_upvotes(line: str, draft: Draft) -> bool:
 def _names_only(parts: list[str]) -> bool:
     """Comma-separated names, however many (a 100-author paper lists them all), none a sentence."""
     return all(len(part) <= 80 and ". " not in part.strip() for part in parts)
+
+
+def author_names(line: str, one_name: bool = False) -> tuple[str, ...]:
+    """The names of a line that is only authors' names ("Ann Lee, Jörg Müller and Bob Ray",
+    "et al." dropped), else (). Names are separated by commas or end in "et al.", each two to
+    four capitalised words (or particles: "van", "de"): "Sparse, Dense and Hybrid Retrieval" is
+    a title. With `one_name` (the page puts names under every title) one name is enough."""
+    names = without_et_al(_NAME_SPLIT.split(line.strip())) if line else ()
+    if not (one_name or "," in line or _ENDS_ET_AL.search(line)):
+        return ()  # "Privacy-Aware Collaborative and Distributed Bayesian Optimization" is a title
+    return names if all(map(_is_name, names)) else ()
+
+
+def _is_name(name: str) -> bool:
+    words = name.split()
+    return 2 <= len(words) <= 4 and all(word[:1].isupper() or word in _PARTICLES for word in words) and all(
+        _NAME_WORD.fullmatch(word) for word in words)
 
 
 def organization(line: str) -> str:

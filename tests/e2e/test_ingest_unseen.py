@@ -14,7 +14,7 @@ TITLES = {
     "Calibrating the Evaluator: Does Probability Calibration Mitigate Preference Coupling in LLM Agent Feedback Loops?",
 }
 PAGES = ("hf-page-submitted-by-lines.txt", "hf-page-upvotes-on-own-line.txt", "hf-page-nav-submitted-one-line-meta.txt",
-         "hf-page-whole-page-copied.txt", "hf-page-firefox-wrapped.txt")
+         "hf-page-whole-page-copied.txt", "hf-page-firefox-wrapped.txt", "hf-page-names-under-titles.txt")
 
 
 def stored(cli) -> list[dict]:

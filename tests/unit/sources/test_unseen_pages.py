@@ -140,3 +140,21 @@ def test_an_abstract_label_is_neither_a_title_nor_part_of_the_abstract(block):
     result = hf_page.parse(text.encode(), today=TODAY)
     assert [(p.title, p.abstract) for p in result.papers] == [(p.title, p.abstract) for p in papers]
     assert result.warnings == []
+
+
+def test_authors_names_between_each_title_and_its_abstract():
+    # Before: each names line became the paper's title and the real title was lost.
+    result = parse("hf-page-names-under-titles.txt")
+    assert_the_four_papers(result)
+    assert [p.authors[:2] for p in result.papers] == [
+        ("Dongyoon Hwang", "Byungkun Lee"), ("Brian Wei", "Srikumar Sastry"), ("Yaxin Gao", "Yao Lu"), ("Zewen Liu",)]
+    assert len(result.papers[0].authors) == 10 and len(result.papers[2].authors) == 3  # "et al." is no author
+    assert result.warnings == []
+
+
+def test_a_title_with_and_after_an_unexplained_line_is_not_read_as_names():
+    text = (UNSEEN / "hf-page-submitted-by-lines.txt").read_text(encoding="utf-8")
+    title = "Privacy-Aware Collaborative and Distributed Bayesian Optimization"
+    text = text.replace(TITLES[1], title).replace("Submitted by akhaliq", "View 3 comments")
+    result = hf_page.parse(text.encode(), today=TODAY)
+    assert [p.title for p in result.papers] == [TITLES[0], title, *TITLES[2:]]
