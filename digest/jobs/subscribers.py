@@ -302,7 +302,7 @@ def update_subscriber(engine: Engine, email: str, fields: dict, *, now: datetime
     """Change some fields of a subscriber, validated like a new one. Returns the new row.
 
     A "status" among `fields` goes through the transition table (InvalidMove when no action
-    leads there from the current status). A new zone or frequency sends nothing more on the
+    leads there from the current status). A new zone, frequency or weekday sends nothing more on the
     local day their latest digest came (`_hold_until_a_new_day`).
     """
     now = now or utcnow()
@@ -324,11 +324,11 @@ def update_subscriber(engine: Engine, email: str, fields: dict, *, now: datetime
 
 # Changes that move a subscriber's periods: the outbox's (subscriber, period) key no longer tells
 # whether today's digest went out (Tokyo's 2026-12-07 is LA's 2026-12-06; 2026-W50 is no 2026-12-07).
-_RESCHEDULING = frozenset({"timezone", "frequency"})
+_RESCHEDULING = frozenset({"timezone", "frequency", "weekday"})
 
 
 def _hold_until_a_new_day(conn: Connection, row: Row, *, now: datetime) -> None:
-    """After a zone or frequency change, nothing is due before the local day (new zone) after
+    """After a zone, frequency or weekday change, nothing is due before the local day after
     their latest digest's: the floor is `active_since` (confirmed_at), which the schedule obeys,
     moved only forwards. Test sends and skipped (empty, never sent) digests do not count."""
     last = conn.execute(select(func.max(deliveries.c.created_at)).where(
