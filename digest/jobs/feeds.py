@@ -122,7 +122,15 @@ def search_plan(conn: Connection, indexes: IndexCache, *, query: str, days: int,
     info = _info(f"{SITE}: {label}", base_url, self_url, f"Papers of the last {days} days matching {label}")
 
     def load(c: Connection) -> Items:
-        return indexes.use(c, window, lambda index: rank(index, canonical, limit=FEED_LIMIT))
+        # Every `days` shares the index of the longest window, narrowed by an id cursor: an
+        # index per `days` let anyone cycling days=1..30 force a rebuild on every request.
+        first = windows.first_id_since(c, window.since)
+        if first is None:
+            return []
+        widest = open_window(c, MAX_DAYS, now)
+        found = indexes.use(c, widest, lambda index: rank(index, canonical, limit=FEED_LIMIT, after_id=first - 1))
+        # Ids follow first_seen but two ingests at once may interleave them: the window decides.
+        return [r for r in found if r.paper.first_seen is None or r.paper.first_seen >= window.since]
 
     return FeedPlan(("search", canonical, window.key, self_url), info, load)
 

@@ -523,10 +523,6 @@ def test_attack_nul_in_a_manage_form_feed_url_or_pasted_id_is_never_a_500(site):
 # ---- work a stranger can make the server do -----------------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="defect outside digest/web: jobs.feeds.search_plan builds a ranking index per "
-                   "`days` (IndexCache keeps 4), so a stranger cycling days=1..30 with new queries rebuilds one per "
-                   "request (0.9 s CPU each at 15,000 papers over 30 days, holding the lock every manage page and "
-                   "private feed waits on); one index of the 30-day window with an id cursor per `days` would not")
 def test_attack_cycling_the_search_window_does_not_rebuild_an_index_per_request(site, monkeypatch):
     built = []
 
