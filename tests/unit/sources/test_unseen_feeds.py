@@ -4,6 +4,7 @@ text, gzip-compressed input, "et al." in an author list (tests/data/unseen/)."""
 from __future__ import annotations
 
 import gzip
+import random
 from datetime import date
 from pathlib import Path
 
@@ -72,3 +73,12 @@ def test_an_arxiv_api_error_response_is_an_error_not_a_paper_titled_error():
     with pytest.raises(SnapshotError, match=r"^q.atom: the arXiv API answered with an error, not papers: "
                                             r"incorrect id format for 1234.1234$"):
         parse_snapshot((UNSEEN / "arxiv-api-error.atom.xml").read_bytes(), input="q.atom")
+
+
+def test_drop_invisible_agrees_with_deleting_each_character():
+    invisible = "\u00ad\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u202a\u202b\u202c\u202d\u202e"
+    rng = random.Random(7)
+    alphabet = invisible + "ab é·•\u2061\u200a\u00a0\u2028x"
+    for _ in range(300):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(40)))
+        assert feed.drop_invisible(text) == text.translate(dict.fromkeys(map(ord, invisible)))
