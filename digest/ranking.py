@@ -89,10 +89,16 @@ class _Analysed:
     exclusions: str | None  # the top-level exclusions of any query, as tantivy text (hard filters)
 
 
+# What a subscriber may write is MAX_QUERY_CHARS (checked in validate_query); its normalised
+# form, which feeds and previews rank, grows up to ~3.3x ("a b," -> "(a AND b) OR "), so the
+# ranker itself only guards against far longer text.
+MAX_ANALYSED_CHARS = 4 * MAX_QUERY_CHARS
+
+
 @lru_cache(maxsize=CACHE_SIZE)
 def _analyse(query: str) -> _Analysed:
-    if len(query) > MAX_QUERY_CHARS:
-        raise query_error(query, f"query longer than {MAX_QUERY_CHARS} characters", MAX_QUERY_CHARS)
+    if len(query) > MAX_ANALYSED_CHARS:
+        raise query_error(query, f"query longer than {MAX_ANALYSED_CHARS} characters", MAX_ANALYSED_CHARS)
     tree = Parser(query, lex(query)).parse()
     canonical = render(tree)
     positive = any(not isinstance(x, Not) for x in tree.items)
@@ -120,6 +126,8 @@ def _validator() -> tantivy.Index:
 def validate_query(query: str) -> str:
     """Return the normalised interests query, or raise QueryError with a 0-based `position`
     into `query` and a hint. Blank is valid ("no interests") and normalises to ""."""
+    if len(query) > MAX_QUERY_CHARS:
+        raise query_error(query, f"query longer than {MAX_QUERY_CHARS} characters", MAX_QUERY_CHARS)
     return _analyse(query).canonical
 
 

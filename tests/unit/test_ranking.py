@@ -374,3 +374,19 @@ def test_planner_mode_ranks_the_same_without_snippets():
     assert [[(r.paper.key, r.score, r.matched) for r in ranked] for _, ranked in lean] == full
     assert all(r.snippet == "" for _, ranked in lean for r in ranked)
     assert any(ranked for ranked in full)
+
+
+@pytest.mark.parametrize("item", ["a b", "a b c", "a b c d e f", "title:a b"])
+def test_the_normalised_form_of_any_valid_query_ranks(item):
+    """A query of the longest allowed length normalises to up to ~3.3x that (feeds and previews
+    rank the normal form): the ranker must take it, not refuse it as too long (it was a 500)."""
+    query = ",".join([item] * 400)[:1000].rstrip(",").rstrip()
+    canonical = validate_query(query)
+    assert len(canonical) > 1500
+    paper = Paper(title="a b c d e f", abstract="a b c d e f", id=1, key="k1")
+    assert [r.paper.key for r in rank(build_index([paper]), canonical)] == ["k1"]
+
+
+def test_what_a_subscriber_writes_is_still_limited_to_1000_characters():
+    with pytest.raises(QueryError, match="longer than 1000"):
+        validate_query("pooling " * 130)
