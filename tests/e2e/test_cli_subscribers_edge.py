@@ -30,7 +30,8 @@ def _refused(ran) -> str:
 
 @pytest.mark.parametrize("address, stored", [
     ("Ada+Digest@Example.ORG", "Ada+Digest@example.org"),  # plus tag kept, domain lower-cased
-    ("user@münchen.de", "user@münchen.de"),
+    ("user@münchen.de", "user@xn--mnchen-3ya.de"),  # stored as SMTP sends it (the envelope is ASCII)
+    ("x@straße.de", "x@xn--strae-oqa.de"),  # IDNA 2008: not strasse.de, someone else's domain
     ("o'brien@example.org", "o'brien@example.org"),
     ("  spaced@example.org ", "spaced@example.org"),
 ])
@@ -44,6 +45,7 @@ def test_odd_but_valid_addresses_are_stored(cli, address, stored):
     ("Ada+Digest@example.org", "ada+digest@EXAMPLE.ORG"),
     ("user@münchen.de", "USER@MÜNCHEN.DE"),
     ("user@münchen.de", "user@xn--mnchen-3ya.de"),  # the same domain in punycode
+    ("user@xn--mnchen-3ya.de", "User@München.de"),
 ])
 def test_the_same_address_in_another_case_or_idn_form_is_a_duplicate(cli, database_url, first, again):
     assert cli("subscribers", "add", first, "--confirmed").exit_code == 0
@@ -146,3 +148,14 @@ def test_json_outputs_parse_and_keep_their_keys(cli):
     assert list(cli("subscribers", "pause", "ada@example.org", "--json").json()) == keys
     assert cli("subscribers", "remove", "ada@example.org", "--yes", "--json").json() == {"removed": "ada@example.org"}
     assert json.loads(cli("subscribers", "list", "--json").stdout) == []
+
+
+def test_a_subscriber_with_an_idn_domain_gets_their_digest(cli, samples, mail_env, database_url):
+    # accepted, then every digest failed: "recipient address cannot be sent over SMTP: 'user@münchen.de'"
+    assert cli("ingest", str(samples / "snapshots" / "hf-listing-plain.txt")).exit_code == 0
+    for address in ("user@münchen.de", "x@straße.de"):
+        assert cli("subscribers", "add", address, "--confirmed").exit_code == 0
+    ran = cli("run", "--now", "--json")
+    assert (ran.exit_code, ran.json()["sent"], ran.json()["failed"]) == (0, 2, 0), ran.stdout
+    assert sorted(m.rcpt_tos[0] for m in mail_env.handler.messages) == ["user@xn--mnchen-3ya.de", "x@xn--strae-oqa.de"]
+    assert cli("subscribers", "show", "USER@MÜNCHEN.DE", "--json").json()["email"] == "user@xn--mnchen-3ya.de"
