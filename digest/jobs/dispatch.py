@@ -159,6 +159,7 @@ class Dispatcher:
             if follower is not None:
                 follower.cancel()
             await _end_consumers(queue, consumers)
+            settler.close()
             await asyncio.to_thread(self._release)
         _raise_first_failure(producer, consumers)
         return self.report

@@ -280,7 +280,6 @@ class SmtpSender(AsyncClosing):
 
     async def _commands_and_payload(self, conn: aiosmtplib.SMTP, message: Outgoing,
                                     stage: list[Stage]) -> _TransactionEnd:
-        timeout = self.config.timeout
         data, eight_bit = message.data, message.seven_bit is not None
         if eight_bit and not conn.supports_extension("8bitmime"):
             data, eight_bit = message.seven_bit(), False  # type: ignore[misc]
@@ -306,23 +305,67 @@ class SmtpSender(AsyncClosing):
         protocol = conn.protocol
         if protocol is None:
             raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-        for stage[0], command, wanted in commands:
-            protocol.write(command)  # raises SMTPServerDisconnected on a closed transport
-            reply = await protocol.read_response(timeout=timeout)
-            if reply.code not in wanted:
-                # The first refusal aborts the message: never a partial delivery. A 421 means
-                # the relay is closing the connection: it is not reused.
-                result = SendResult.refused(message, stage=stage[0], code=reply.code, reply=reply.message)
-                return _TransactionEnd(result=result, in_step=reply.code != 421 and conn.is_connected)
-        stage[0] = Stage.PAYLOAD
-        protocol.write(dot_stuffed(data))  # raises SMTPServerDisconnected before writing anything
-        stage[0] = Stage.REPLY
-        reply = await protocol.read_response(timeout=timeout)
+        # Replies are read without a timeout of their own (read_response's wait_for would
+        # arm and cancel a timer, and add a wake-up, per reply): one _ReplyTimer gives each
+        # reply `timeout` seconds from the previous one, as before.
+        async with _ReplyTimer(self.config.timeout) as timer:
+            for stage[0], command, wanted in commands:
+                protocol.write(command)  # raises SMTPServerDisconnected on a closed transport
+                reply = await protocol.read_response()
+                timer.replied()
+                if reply.code not in wanted:
+                    # The first refusal aborts the message: never a partial delivery. A 421 means
+                    # the relay is closing the connection: it is not reused.
+                    result = SendResult.refused(message, stage=stage[0], code=reply.code, reply=reply.message)
+                    return _TransactionEnd(result=result, in_step=reply.code != 421 and conn.is_connected)
+            stage[0] = Stage.PAYLOAD
+            protocol.write(dot_stuffed(data))  # raises SMTPServerDisconnected before writing anything
+            stage[0] = Stage.REPLY
+            reply = await protocol.read_response()
         if 200 <= reply.code <= 299:
             return _TransactionEnd(result=SendResult.accepted(message, code=reply.code, reply=reply.message),
                                    in_step=True)
         return _TransactionEnd(result=SendResult.refused(message, stage=Stage.REPLY, code=reply.code,
                                                          reply=reply.message), in_step=True)
+
+
+class _ReplyTimer:
+    """`timeout` seconds for each reply of one transaction, counted from the previous reply
+    (or the start), with one timer for the whole transaction.
+
+    The timer is armed once; `replied()` only notes the time. When it fires, it either
+    re-arms for what is left of the current reply's time or expires the enclosing
+    `asyncio.timeout` scope, which cancels the task and raises TimeoutError on the way out
+    (a cancellation from outside stays a CancelledError). A wait_for per reply armed and
+    cancelled a timer each time and added a loop wake-up to hand the reply over.
+    """
+
+    __slots__ = ("_timeout", "_loop", "_scope", "_handle", "_last")
+
+    def __init__(self, timeout: float):
+        self._timeout = timeout
+
+    async def __aenter__(self) -> "_ReplyTimer":
+        self._loop = asyncio.get_running_loop()
+        self._scope = asyncio.timeout(None)
+        await self._scope.__aenter__()
+        self._last = self._loop.time()
+        self._handle = self._loop.call_at(self._last + self._timeout, self._check)
+        return self
+
+    def replied(self) -> None:
+        self._last = self._loop.time()
+
+    def _check(self) -> None:
+        due, now = self._last + self._timeout, self._loop.time()
+        if now >= due:
+            self._scope.reschedule(now)  # expires at once: the task is cancelled
+        else:
+            self._handle = self._loop.call_at(due, self._check)
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        self._handle.cancel()
+        return await self._scope.__aexit__(*exc_info)
 
 
 async def _greet(conn: aiosmtplib.SMTP) -> None:

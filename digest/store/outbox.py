@@ -12,18 +12,21 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Sequence, Union
 
 from sqlalchemy import Connection, Row, and_, bindparam, case, func, insert, or_, select, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from digest.enums import DeliveryKind, DeliveryStatus, SubscriberStatus
 from digest.store.bulk import execute_rows
+from digest.store.db import SqliteWriter
 from digest.store.papers import chunks
 from digest.store.tables import deliveries, subscribers
 from digest.subscribers import HARD_BOUNCE_LIMIT
 
 PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
+# What settling writes through: a Connection, or on SQLite the senders' held driver connection.
+Writer = Union[Connection, SqliteWriter]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -114,7 +117,7 @@ _ADVANCE_CURSOR = (
 )
 
 
-def advance_cursors(conn: Connection, cursors: dict[int, int]) -> None:
+def advance_cursors(conn: Writer, cursors: dict[int, int]) -> None:
     """Move each subscriber's cursor forward (never back) to the given paper id."""
     if not cursors:
         return
@@ -190,11 +193,12 @@ def claim(
     return sorted(conn.execute(statement, values), key=lambda row: (row.next_attempt_at, row.id))
 
 
-def settle(conn: Connection, outcomes: Sequence[Settlement], *, now: datetime) -> None:
+def settle(conn: Writer, outcomes: Sequence[Settlement], *, now: datetime) -> None:
     """Record how claimed rows ended, all in the caller's transaction.
 
     Sent digests advance their subscriber's cursor; permanent failures count a hard bounce
-    and the third one marks the subscriber bounced.
+    and the third one marks the subscriber bounced. `conn` may be a `store.db.SqliteWriter`
+    (the senders' settlements on SQLite): every statement here goes through `execute_rows`.
     """
     for status, settle_group in _SETTLERS.items():
         group = [o for o in outcomes if o.status == status]
@@ -231,13 +235,13 @@ _ENDED = (
 )
 
 
-def _settle_sent(conn: Connection, group: list[Settlement], now: datetime) -> None:
+def _settle_sent(conn: Writer, group: list[Settlement], now: datetime) -> None:
     rows = [{"d_id": o.delivery_id, "d_now": now, "d_maybe": int(o.maybe_delivered)} for o in group]
     execute_rows(conn, _SENT, rows, {"d_id": deliveries.c.id.type, "d_now": deliveries.c.sent_at.type,
                                      "d_maybe": deliveries.c.maybe_delivered.type}, reuse=True)
 
 
-def _settle_retry(conn: Connection, group: list[Settlement], now: datetime) -> None:
+def _settle_retry(conn: Writer, group: list[Settlement], now: datetime) -> None:
     rows = [{"d_id": o.delivery_id, "d_next": o.next_attempt_at, "d_code": o.code, "d_error": o.error,
              "d_maybe": int(o.maybe_delivered)} for o in group]
     types = {"d_id": deliveries.c.id.type, "d_next": deliveries.c.next_attempt_at.type,
@@ -246,7 +250,7 @@ def _settle_retry(conn: Connection, group: list[Settlement], now: datetime) -> N
     execute_rows(conn, _RETRY, rows, types, reuse=True)
 
 
-def _settle_failed(conn: Connection, group: list[Settlement], now: datetime) -> None:
+def _settle_failed(conn: Writer, group: list[Settlement], now: datetime) -> None:
     rows = [{"d_id": o.delivery_id, "d_status": o.status, "d_code": o.code, "d_error": o.error} for o in group]
     types = {"d_id": deliveries.c.id.type, "d_status": deliveries.c.status.type, "d_code": deliveries.c.last_code.type,
              "d_error": deliveries.c.last_error.type}
@@ -257,24 +261,30 @@ _SETTLERS = {DeliveryStatus.SENT: _settle_sent, DeliveryStatus.QUEUED: _settle_r
              DeliveryStatus.SKIPPED: _settle_failed}
 
 
-def count_hard_bounces(conn: Connection, subscriber_ids: list[int], now: datetime) -> None:
-    """Count one hard bounce per id; the HARD_BOUNCE_LIMIT-th marks the subscriber bounced.
+_HARD_BOUNCE = (
+    update(subscribers)
+    .where(subscribers.c.id == bindparam("b_id"))
+    .values(
+        hard_bounces=subscribers.c.hard_bounces + 1,
+        status=case((subscribers.c.hard_bounces + 1 >= HARD_BOUNCE_LIMIT, SubscriberStatus.BOUNCED.value),
+                    else_=subscribers.c.status),
+        bounced_at=case((subscribers.c.hard_bounces + 1 >= HARD_BOUNCE_LIMIT,
+                         bindparam("b_now", type_=subscribers.c.bounced_at.type)), else_=subscribers.c.bounced_at),
+        updated_at=bindparam("b_now", type_=subscribers.c.updated_at.type),
+    )
+)
+
+
+def count_hard_bounces(conn: Writer, subscriber_ids: list[int], now: datetime) -> None:
+    """Count one hard bounce per id (an id twice counts twice); the HARD_BOUNCE_LIMIT-th marks
+    the subscriber bounced.
 
     The one home of that rule: SMTP 5xx replies (`settle`) and DSNs read from the mailbox
     (`jobs.mailbox`) both come here.
     """
-    for sid in subscriber_ids:
-        conn.execute(
-            update(subscribers)
-            .where(subscribers.c.id == sid)
-            .values(
-                hard_bounces=subscribers.c.hard_bounces + 1,
-                status=case((subscribers.c.hard_bounces + 1 >= HARD_BOUNCE_LIMIT, SubscriberStatus.BOUNCED.value),
-                            else_=subscribers.c.status),
-                bounced_at=case((subscribers.c.hard_bounces + 1 >= HARD_BOUNCE_LIMIT, now), else_=subscribers.c.bounced_at),
-                updated_at=now,
-            )
-        )
+    rows = [{"b_id": sid, "b_now": now} for sid in subscriber_ids]
+    execute_rows(conn, _HARD_BOUNCE, rows, {"b_id": subscribers.c.id.type, "b_now": subscribers.c.updated_at.type},
+                 reuse=True)
 
 
 def subscriber_of(conn: Connection, delivery_id: int) -> int | None:

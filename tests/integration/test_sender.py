@@ -309,3 +309,48 @@ def test_implicit_tls(server_tls):
 
 
 # -- files and memory -------------------------------------------------------------------
+
+
+def test_each_reply_gets_the_whole_timeout_counted_from_the_previous_one():
+    """One timer serves a transaction's replies: each may take nearly `timeout`, together
+    more; a reply slower than `timeout` still times out."""
+
+    async def serve(delay: float, slow_verb: bytes | None = None):
+        async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"220 slow ESMTP\r\n")
+            in_data = False
+            while line := await reader.readline():
+                if in_data:
+                    if line == b".\r\n":
+                        in_data = False
+                        await asyncio.sleep(delay)
+                        writer.write(b"250 queued\r\n")
+                    continue
+                verb = line[:4].upper()
+                await asyncio.sleep(delay if slow_verb in (None, verb) else 0)
+                if verb == b"EHLO":
+                    writer.write(b"250-slow\r\n250 8BITMIME\r\n")
+                elif verb == b"DATA":
+                    in_data = True
+                    writer.write(b"354 go ahead\r\n")
+                elif verb == b"QUIT":
+                    writer.write(b"221 bye\r\n")
+                    break
+                else:
+                    writer.write(b"250 OK\r\n")
+            writer.close()
+
+        return await asyncio.start_server(client, "127.0.0.1", 0)
+
+    async def send(delay: float, timeout: float, slow_verb: bytes | None = None) -> SendResult:
+        server = await serve(delay, slow_verb)
+        port = server.sockets[0].getsockname()[1]
+        cfg = SmtpConfig(host="127.0.0.1", port=port, rate_per_second=None, timeout=timeout, local_hostname="t.local")
+        async with server, SmtpSender(cfg) as sender:
+            return await sender.send(outgoing(1))
+
+    started = time.monotonic()
+    patient = asyncio.run(send(0.3, 0.6))  # four replies of 0.3 s: 1.2 s, more than the timeout
+    assert patient.ok and time.monotonic() - started >= 1.2
+    late = asyncio.run(send(0.8, 0.5, slow_verb=b"RCPT"))
+    assert not late.ok and "timed out" in late.reply and late.stage == "rcpt" and not late.maybe_delivered
