@@ -73,6 +73,9 @@ def next_local_midnight(zone: str, instant: datetime) -> datetime:
     return datetime.combine(local_day + timedelta(days=1), time(0), tzinfo=_zone(zone)).astimezone(UTC)
 
 
-def current_period(subscriber: Subscriber, now: datetime) -> str:
-    """The period `now` falls in locally, due or not (for `digest run --now`)."""
+def current_period(subscriber: Subscriber, now: datetime) -> str | None:
+    """The period `now` falls in locally, due or not (for `digest run --now`); None while a
+    schedule change holds the subscriber back (`active_since` still ahead)."""
+    if subscriber.active_since is not None and now < subscriber.active_since:
+        return None
     return period_of(subscriber, now.astimezone(_zone(subscriber.timezone)).date())

@@ -18,6 +18,7 @@ from digest.jobs import (
     plan_subscriber_import,
     update_subscriber,
 )
+from digest.jobs.planning import plan_digests
 from digest.scheduler import plan_job
 from digest.store.tables import deliveries
 from digest.subscribers import spec_from
@@ -208,3 +209,14 @@ def test_a_weekday_change_to_later_in_the_same_week_loses_no_digest(engine):
     _subscribe(engine, zone="UTC", hour=7, joined=start - timedelta(days=3), frequency="weekly", weekday="mon")
     _run(engine, FakeClock(start), _utc(2026, 12, 14), {_utc(2026, 12, 7, 8): {"weekday": "sun"}})
     assert _utc(2026, 12, 13, 7) in [created for _, created in _digests(engine)]
+
+
+def test_run_now_after_a_zone_change_sends_no_second_that_day(engine):
+    # `digest run --now` plans everyone's current period: not one a zone change has held back
+    start = _utc(2026, 12, 6, 12)
+    _subscribe(engine, zone="America/Los_Angeles", hour=7, joined=start - timedelta(days=3))
+    clock = FakeClock(start)
+    _run(engine, clock, _utc(2026, 12, 6, 16), {_utc(2026, 12, 6, 15, 30): {"timezone": "Asia/Tokyo"}})
+    assert plan_digests(engine, _utc(2026, 12, 6, 23), force=True).planned == 0
+    assert plan_digests(engine, _utc(2026, 12, 7, 16), force=True).planned == 1  # 8 Dec in Tokyo
+    assert [period for period, _ in _digests(engine)] == ["2026-12-05", "2026-12-06", "2026-12-08"]
