@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from digest import jobs
 from digest.cli.common import console, err_console, fail, handle_errors, print_json, runtime
@@ -44,11 +45,11 @@ def _show_one(row: Any, as_json: bool, verb: str = "") -> None:
         print_json(_row_json(row))
         return
     if verb:
-        console.print(f"{verb} {row.email} ({row.status})", highlight=False)
+        console.print(f"{verb} {row.email} ({row.status})", highlight=False, markup=False, soft_wrap=True)
         return
     table = Table(show_header=False, box=None)
-    for key, value in _row_json(row).items():
-        table.add_row(f"[bold]{key}[/]", "" if value is None else str(value))
+    for key, value in _row_json(row).items():  # values as Text: a name "[/]" is no markup
+        table.add_row(Text(key, style="bold"), Text("" if value is None else str(value)))
     console.print(table)
 
 
@@ -117,7 +118,8 @@ def list_(
     for column in ("email", "name", "status", "interests", "schedule", "max"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row.email, row.name or "", row.status, row.interests or "[dim](top papers)[/]", _schedule(row), str(row.max_papers))
+        interests = Text(row.interests) if row.interests else Text("(top papers)", style="dim")
+        table.add_row(Text(row.email), Text(row.name or ""), row.status, interests, _schedule(row), str(row.max_papers))
     console.print(table)
 
 
@@ -256,7 +258,7 @@ def remove(
     if as_json:
         print_json({"removed": row.email})
     else:
-        console.print(f"removed {row.email} and their data", highlight=False)
+        console.print(f"removed {row.email} and their data", highlight=False, markup=False, soft_wrap=True)
 
 
 def _report(plan: ImportPlan, applied: bool, as_json: bool) -> None:

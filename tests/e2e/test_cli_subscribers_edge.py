@@ -187,3 +187,20 @@ def test_update_email_to_itself_stores_an_old_unicode_row_in_ascii(cli, database
     updated = cli("subscribers", "update", "user@münchen.de", "--email", "user@münchen.de", "--json")
     assert updated.exit_code == 0, updated.stderr
     assert updated.json()["email"] == "user@xn--mnchen-3ya.de"
+
+
+@pytest.mark.parametrize("name", ["[/]", "[bold red]Evil", "[link=https://evil.example]click[/link]"])
+def test_names_are_shown_as_written_never_as_terminal_markup(cli, monkeypatch, name):
+    # a name with "[/]" crashed `list` and `show` with a traceback (Rich markup); others were restyled
+    monkeypatch.setenv("COLUMNS", "200")  # the table unwrapped
+    assert cli("subscribers", "add", "ada@example.org", "--name", name, "--confirmed").exit_code == 0
+    for args in (["list"], ["show", "ada@example.org"]):
+        shown = cli("subscribers", *args)
+        assert shown.exit_code == 0 and name in shown.stdout, shown.stdout
+
+
+def test_plain_output_of_a_long_address_stays_on_one_line(cli):
+    address = "a" * 50 + "@" + "b" * 20 + ".example.org"
+    added = cli("subscribers", "add", address)
+    assert added.stdout == f"added (pending: a confirmation email is queued) {address} (pending)\n"
+    assert cli("subscribers", "remove", address, "--yes").stdout == f"removed {address} and their data\n"
