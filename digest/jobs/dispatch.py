@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Callable, Mapping, Union
 
-from sqlalchemy import Engine, Row
+from sqlalchemy import Engine
 
 from digest.config import Settings
 from digest.enums import DeliveryKind, DeliveryStatus, SubscriberStatus
@@ -34,7 +34,7 @@ from digest.store import outbox
 from digest.store import papers as paper_store
 from digest.store import subscribers as subscriber_store
 from digest.store.db import write_transaction
-from digest.store.outbox import Settlement
+from digest.store.outbox import Claimed, Settlement
 
 __all__ = ["Dispatcher", "DryRunReport", "SendReport", "dispatcher_for", "outcome_of", "retry_at", "write_dry_run"]
 
@@ -45,7 +45,7 @@ PAPER_CACHE_MAX = 50_000
 RETRY_CAP = timedelta(hours=6)
 
 # A claimed row and what to do with it: send the message, or settle it as it is.
-Prepared = tuple[Row, Union[Outgoing, Settlement]]
+Prepared = tuple[Claimed, Union[Outgoing, Settlement]]
 
 
 @dataclass(slots=True, kw_only=True)
@@ -83,7 +83,7 @@ def retry_at(attempts: int, now: datetime, *, rng: random.Random = random.Random
     return now + delay * rng.uniform(0.75, 1.25)
 
 
-def outcome_of(row: Row, result: SendResult, *, now: datetime, max_age: timedelta) -> Settlement:
+def outcome_of(row: Claimed, result: SendResult, *, now: datetime, max_age: timedelta) -> Settlement:
     """Classify one send: sent, queued again for a retry later, or failed for good."""
     base = dict(delivery_id=row.id, subscriber_id=row.subscriber_id, kind=row.kind, cursor_to=row.cursor_to,
                 code=result.code, error=(result.reply or "")[:500] or None, maybe_delivered=result.maybe_delivered)
@@ -97,7 +97,7 @@ def outcome_of(row: Row, result: SendResult, *, now: datetime, max_age: timedelt
     return Settlement(status=DeliveryStatus.QUEUED, next_attempt_at=retry_at(row.attempts, now), **base)
 
 
-def _settle_unsent(row: Row, status: DeliveryStatus, error: str) -> Settlement:
+def _settle_unsent(row: Claimed, status: DeliveryStatus, error: str) -> Settlement:
     return Settlement(delivery_id=row.id, subscriber_id=row.subscriber_id, kind=row.kind, cursor_to=row.cursor_to,
                       status=status, error=error)
 
@@ -209,7 +209,7 @@ class Dispatcher:
                 papers.update(paper_store.papers_by_id(conn, missing))
         return [(row, self._prepare(row, people.get(row.subscriber_id), papers, now)) for row in rows]
 
-    def _prepare(self, row: Row, subscriber: Subscriber | None, papers: Mapping[int, Paper],
+    def _prepare(self, row: Claimed, subscriber: Subscriber | None, papers: Mapping[int, Paper],
                  now: datetime) -> Outgoing | Settlement:
         wanted = SubscriberStatus.PENDING if row.kind == DeliveryKind.CONFIRM else SubscriberStatus.ACTIVE
         if subscriber is None or subscriber.status != wanted:
@@ -220,7 +220,7 @@ class Dispatcher:
         except DigestError as err:  # e.g. an address the relay could never accept
             return _settle_unsent(row, DeliveryStatus.FAILED, str(err))
 
-    async def _deliver(self, row: Row, message: Outgoing | Settlement, settler: Settler) -> None:
+    async def _deliver(self, row: Claimed, message: Outgoing | Settlement, settler: Settler) -> None:
         if isinstance(message, Settlement):
             settlement = message
         else:

@@ -52,22 +52,39 @@ def execute_rows(
     """
     if not rows:
         return
-    key = (id(statement), conn.dialect.name, tuple(rows[0]))
+    plan = _plan_for(conn, statement, rows[0], types, reuse=reuse)
+    conn.exec_driver_sql(plan[1], [_bound(plan, row) for row in rows])
+
+
+def fetch_raw(conn: Connection, statement: Executable, values: Mapping[str, object],
+              types: Mapping[str, TypeEngine]) -> list:
+    """Run `statement` (built once: its compiled form is kept) with one set of `values`,
+    bound as `execute_rows` binds them, and return its rows as the driver gives them: no
+    result processing (JSON stays text, SQLite datetimes stay strings); the caller decodes."""
+    plan = _plan_for(conn, statement, values, types, reuse=True)
+    return conn.exec_driver_sql(plan[1], _bound(plan, values)).fetchall()
+
+
+def _plan_for(conn: Connection, statement: Executable, first: Mapping[str, object], types: Mapping[str, TypeEngine],
+              *, reuse: bool) -> tuple:
+    key = (id(statement), conn.dialect.name, tuple(first))
     plan = _PLANS.get(key) if reuse else None
     if plan is None:
-        plan = _plan(conn, statement, rows[0], types)
+        plan = _plan(conn, statement, first, types)
         if reuse:
             _PLANS[key] = plan
-    sql, positional, order, processed, take, slots, template = plan[1:]
-    params: list = []
-    for row in rows:
-        values = template.copy()
-        for slot, value in zip(slots, take(row)):
-            values[slot] = value
-        for index, process in processed:
-            values[index] = process(values[index])
-        params.append(tuple(values) if positional else dict(zip(order, values)))
-    conn.exec_driver_sql(sql, params)
+    return plan
+
+
+def _bound(plan: tuple, row: Mapping[str, object]) -> tuple | dict:
+    """`row`'s values as the driver takes them, in the plan's order, bind processors applied."""
+    positional, order, processed, take, slots, template = plan[2:]
+    values = template.copy()
+    for slot, value in zip(slots, take(row)):
+        values[slot] = value
+    for index, process in processed:
+        values[index] = process(values[index])
+    return tuple(values) if positional else dict(zip(order, values))
 
 
 # (statement, sql, positional, order, processed, take, slots, template) of statements run with

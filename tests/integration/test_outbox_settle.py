@@ -106,3 +106,25 @@ def test_the_held_connection_is_for_sqlite_only():
     never_connected = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     with pytest.raises(ValueError):
         SqliteWriter(never_connected)
+
+
+def test_a_claim_on_sqlite_decodes_rows_as_sqlalchemy_does(planned, tmp_path):
+    """The claim's rows, decoded by hand on SQLite, equal the same columns read through
+    SQLAlchemy's types (JSON items, UTC datetimes), in due order."""
+    path, claimed = planned
+    engine = open_engine(f"sqlite:///{path}")
+    with write_transaction(engine) as conn:  # a lapsed lease and a retry, so the order is not by id alone
+        conn.execute(deliveries.update().where(deliveries.c.id == claimed[2].id).values(
+            status="queued", next_attempt_at=NOW - timedelta(minutes=3)))
+        conn.execute(deliveries.update().where(deliveries.c.status == "sending").values(
+            lease_expires_at=NOW - timedelta(seconds=1)))
+    with engine.connect() as conn:
+        expected = [tuple(row) for row in conn.execute(
+            select(*outbox.CLAIMED_COLUMNS).order_by(deliveries.c.next_attempt_at, deliveries.c.id))]
+    with write_transaction(engine) as conn:
+        again = outbox.claim(conn, owner="again", now=NOW, lease=timedelta(minutes=5), limit=50)
+    got = [(r.id, r.subscriber_id, r.kind, r.period, r.items, r.cursor_to, r.attempts, r.next_attempt_at, r.created_at)
+           for r in again]
+    assert got == expected and len(got) == len(PEOPLE)
+    assert got[0][0] == claimed[2].id and got[0][7].tzinfo is not None and isinstance(got[0][4], list)
+    engine.dispose()
