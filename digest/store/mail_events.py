@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy import Connection, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from digest.enums import MailEventKind
 from digest.store.tables import mail_events
+from digest.store.upsert import insert_ignoring_conflicts
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -36,12 +36,10 @@ def record(conn: Connection, event: MailEvent, *, now: datetime) -> bool:
     Concurrent mailbox jobs are safe: the loser's insert does nothing (PostgreSQL waits for
     the winner's transaction first), so it applies no effects either.
     """
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     values = asdict(event) | {"kind": str(event.kind), "created_at": now}
     values["recipient"] = (values["recipient"] or None) and values["recipient"][:320]
     values["status_code"] = (values["status_code"] or None) and values["status_code"][:16]
-    statement = (dialect.insert(mail_events).values(values).on_conflict_do_nothing(index_elements=["report_key"])
-                 .returning(mail_events.c.id))
+    statement = insert_ignoring_conflicts(conn, mail_events, ["report_key"]).values(values).returning(mail_events.c.id)
     return conn.execute(statement).first() is not None
 
 

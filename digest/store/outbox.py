@@ -16,13 +16,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence, Union
 
 from sqlalchemy import Connection, Row, and_, bindparam, case, func, insert, or_, select, union_all, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from digest.enums import DeliveryKind, DeliveryStatus, SubscriberStatus
 from digest.store.bulk import execute_rows, fetch_raw
 from digest.store.db import SqliteWriter
 from digest.store.papers import chunks
 from digest.store.tables import deliveries, subscribers
+from digest.store.upsert import insert_ignoring_conflicts
 from digest.subscribers import HARD_BOUNCE_LIMIT
 
 PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
@@ -104,10 +104,7 @@ def insert_planned(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     """Insert delivery rows, silently skipping any (subscriber, kind, period) that exists."""
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(deliveries).on_conflict_do_nothing(
-        index_elements=["subscriber_id", "kind", "period"]
-    )
+    statement = insert_ignoring_conflicts(conn, deliveries, ["subscriber_id", "kind", "period"])
     execute_rows(conn, statement, rows, {name: deliveries.c[name].type for name in rows[0]})
 
 
