@@ -277,7 +277,7 @@ mail_events = Table(
 
 # Web sign-ups waiting to be handled: `POST /subscribe` only ever inserts one of these, so a
 # new and a known address look the same from outside (timing, counters); the web app's
-# background task applies them (jobs.subscribers.process_signups) and deletes them.
+# background task applies them (jobs.signups.process_signups) and deletes them.
 signup_requests = Table(
     "signup_requests",
     metadata,

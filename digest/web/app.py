@@ -11,7 +11,7 @@ thread pool) or handed to the pool explicitly from `async` ones that read a form
 Around every request (outermost first): X-Forwarded-For/-Proto believed only from
 DIGEST_TRUSTED_PROXIES (uvicorn's ProxyHeadersMiddleware; none by default), the access log,
 the security headers, and the 64 KB body cap. While the app runs, a background task applies
-queued sign-ups (`jobs.subscribers.process_signups`) and prunes old rate-limit events; its
+queued sign-ups (`jobs.signups.process_signups`) and prunes old rate-limit events; its
 failures turn `/healthz` red (`digest.health`).
 """
 
@@ -35,7 +35,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from digest.config import Settings
 from digest.health import Health
 from digest.jobs import rate_limits
-from digest.jobs.subscribers import process_signups
+from digest.jobs.signups import process_signups
 from digest.store.db import open_engine
 from digest.web import feed_routes, feedback, manage, metrics, pages
 from digest.web.access_log import AccessLog, redact_path

@@ -3,7 +3,7 @@
 No enumeration: whether an address is new, pending, active, paused, unsubscribed or
 bounced, `POST /subscribe` does the same thing, one row in the sign-up queue, and answers
 with the same status and bytes; the web app's background task applies the queue later
-(`jobs.subscribers.register`). Nothing is ever sent from a request: rows are written and
+(`jobs.signups.register`). Nothing is ever sent from a request: rows are written and
 the outbox sends.
 
 A confirmation link is bound to the subscriber it was made for (see `digest.tokens`) and
@@ -18,14 +18,23 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from digest.jobs import rate_limits
-from digest.jobs.subscribers import Action, InvalidMove, LinkGone, apply_action, queue_signup
-from digest.links import CONFIRM_MAX_AGE
+from digest.jobs.signups import queue_signup
 from digest.jobs.subscriber_views import schedule_text
+from digest.jobs.subscribers import Action, InvalidMove, LinkGone, apply_action
+from digest.links import CONFIRM_MAX_AGE
 from digest.tokens import BadToken
 from digest.web.context import Web
+from digest.web.forms import (
+    DAYS,
+    DEFAULTS,
+    HOURS,
+    SUBSCRIBE_FIELDS,
+    FieldError,
+    form_values,
+    timezone_choices,
+    validate,
+)
 from digest.web.security import site_key
-from digest.web.forms import DAYS, DEFAULTS, HOURS, SUBSCRIBE_FIELDS, FieldError, form_values, timezone_choices, validate
-
 
 # An IPv6 site's /48 may sign up this many times the per-network allowance: a department or a
 # home behind one /48 still signs up freely, a /48's 65,536 /64s are not 65,536 allowances.

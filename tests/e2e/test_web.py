@@ -16,11 +16,11 @@ from sqlalchemy import create_engine, select
 
 from digest import jobs
 from digest.config import Settings
+from digest.jobs.signups import process_signups
 from digest.ranking import build_index, rank
 from digest.store.papers import list_papers
 from digest.store.tables import deliveries, subscribers
 from digest.subscribers import SubscriberSpec
-from digest.jobs.subscribers import process_signups
 from digest.tokens import sign_link
 from digest.web import create_app
 

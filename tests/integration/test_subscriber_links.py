@@ -10,6 +10,7 @@ import time_machine
 from sqlalchemy import insert, select, update
 
 from digest.enums import SubscriberStatus as S
+from digest.jobs.signups import process_signups, queue_signup
 from digest.jobs.subscribers import (
     TRANSITIONS,
     Action,
@@ -19,8 +20,6 @@ from digest.jobs.subscribers import (
     add_subscriber,
     apply_action,
     change_status,
-    process_signups,
-    queue_signup,
     remove_subscriber,
     rotate_links,
     set_status,
