@@ -42,6 +42,18 @@ def ascii_domain(value: str, *, underscores: bool = False) -> str:
     return encoded
 
 
+def envelope_address(addr: str) -> str:
+    """`addr` with its domain in the ASCII form SMTP carries (IDNA 2008 via `ascii_domain`:
+    the codec in Python's standard library is IDNA 2003, which maps "straße.de" to
+    "strasse.de", someone else's domain). ASCII addresses come back as they are."""
+    if addr.isascii():
+        return addr
+    local, at, domain = addr.rpartition("@")
+    if not at:
+        raise ValueError(f"{addr!r} is not an email address")
+    return f"{local}@{ascii_domain(domain)}"
+
+
 def host_name(value: str) -> str:
     """An IP address (as given) or an ASCII host name."""
     text = (value or "").strip()

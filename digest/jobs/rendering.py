@@ -15,6 +15,7 @@ from email.utils import parseaddr
 from functools import partial
 from typing import Any, Protocol
 
+from digest.addresses import envelope_address
 from digest.compose import Composer
 from digest.config import Settings
 from digest.enums import DeliveryKind
@@ -167,7 +168,7 @@ class Renderer:
         seven_bit = None if data.isascii() else partial(self._seven_bit, fields)
         # build_message (and the DKIM header) end every line with CRLF: `crlf` spares the
         # SMTP client checking it again.
-        return Outgoing(delivery_id=row.id, mail_from=setup.from_addr, recipients=(subscriber.email,), data=data,
+        return Outgoing(delivery_id=row.id, mail_from=setup.from_addr, recipients=(envelope_address(subscriber.email),), data=data,
                         seven_bit=seven_bit, crlf=True)
 
     def _seven_bit(self, fields: dict) -> bytes:

@@ -24,6 +24,7 @@ from email.utils import format_datetime
 from functools import lru_cache
 from typing import Iterable, Mapping
 
+from digest.addresses import envelope_address
 from digest.errors import DeliveryError
 from digest.mail.bodies import body_bytes, part_pieces
 
@@ -187,10 +188,9 @@ def _check_address(addr: str, what: str) -> str:
     local, _, domain = addr.rpartition("@")
     if domain and not domain.isascii():
         try:
-            domain = domain.encode("idna").decode("ascii")
-        except UnicodeError:
+            addr = envelope_address(addr)  # IDNA 2008, as the envelope gets it
+        except ValueError:
             raise InvalidAddress(f"{what} address has an invalid domain: {addr!r}") from None
-        addr = f"{local}@{domain}"
     if len(addr) > 254 or not _ADDRESS.fullmatch(addr):
         raise InvalidAddress(f"{what} address is not a plain ASCII address: {addr!r}")
     return addr

@@ -169,11 +169,6 @@ def _stored_before_the_fix(database_url, address: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect in jobs/rendering + mail/message (not ours): a row stored with a Unicode domain is put on the "
-    "envelope as stored, so every digest fails; rendering should send to the address with its domain through "
-    "digest.addresses.ascii_domain (IDNA 2008), and message._check_address use it too (its IDNA 2003 codec "
-    "maps straße.de to strasse.de)"))
 def test_a_row_stored_with_a_unicode_domain_still_gets_digests(cli, samples, mail_env, database_url):
     assert cli("ingest", str(samples / "snapshots" / "hf-listing-plain.txt")).exit_code == 0
     assert cli("subscribers", "add", "user@example.org", "--confirmed").exit_code == 0
