@@ -22,12 +22,14 @@ connections and threads, which SQLite and asyncio do not survive.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import os
 import queue as queue_module
 import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,7 +44,7 @@ from digest.jobs.planning import PlanReport, plan_digests
 from digest.store import subscribers as subscriber_store
 
 __all__ = ["MAX_PROCESSES", "PARALLEL_FROM", "ParallelRun", "SenderFailed", "SenderResult", "default_processes",
-           "plan_and_send", "plan_and_send_here", "processes_for", "send_here"]
+           "plan_and_send", "plan_and_send_here", "processes_for", "quiet_collector", "send_here"]
 
 MAX_PROCESSES = 8
 # Below this many active subscribers one process sends as fast as several, for less CPU: each
@@ -56,6 +58,8 @@ POLL_SECONDS = 0.05  # how often a child looks for rows while planning still wri
 # early (ranking 5,000 subscribers with profiles takes ~15 s of CPU), large enough that the
 # per-batch queries cost nothing.
 PLAN_BATCH = 1000
+# The collector's first generation is examined after this many new container objects, not 700.
+YOUNG_COLLECTION_EVERY = 10_000
 
 
 class SenderFailed(DigestError):
@@ -86,6 +90,29 @@ class ParallelRun:
     sent: SendReport
     senders: list[SenderResult]  # this process first
     plan_seconds: float = 0.0  # wall time of planning (sending ran meanwhile)
+
+
+@contextmanager
+def quiet_collector() -> Iterator[None]:
+    """While the block runs, keep the cyclic garbage collector off what existed before it
+    and run it less often; afterwards as it was (for long-lived callers: tests, `serve`).
+
+    Everything allocated so far (modules, SQLAlchemy's tables and compiled statements,
+    templates) is moved to the permanent generation (gc.freeze), so full collections no
+    longer walk it; the young generation is collected every YOUNG_COLLECTION_EVERY new
+    objects. Reference counting still frees everything acyclic at once; cycles are still
+    collected. Measured on `run --now`, 5,000 subscribers x 5,000 papers: the collector
+    took 0.59-0.60 s of the run's ~8 s CPU (4 full collections of ~76 ms); frozen 0.37 s,
+    with the larger young generation 0.28 s; peak RSS unchanged (278-280 MB).
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_EVERY, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def default_processes() -> int:
@@ -123,7 +150,8 @@ def plan_and_send_here(engine: Engine, settings: Settings, *, force: bool = Fals
     the configured relay) lets a benchmark time its renderer.
     """
     dispatcher = dispatcher or dispatcher_for(engine, settings)
-    return asyncio.run(_plan_while_sending(engine, dispatcher, force=force, only=only, now=now, batch=plan_batch))
+    with quiet_collector():
+        return asyncio.run(_plan_while_sending(engine, dispatcher, force=force, only=only, now=now, batch=plan_batch))
 
 
 async def _plan_while_sending(engine: Engine, dispatcher: Dispatcher, *, force: bool, only: str | None,
@@ -163,8 +191,9 @@ def plan_and_send(engine: Engine, settings: Settings, *, processes: int, force: 
     for child in children:
         child.start()
     try:
-        here = asyncio.run(_plan_while_sending(engine, dispatcher_for(engine, settings), force=force, only=None,
-                                               now=now, batch=PLAN_BATCH, announce=planned.set))
+        with quiet_collector():
+            here = asyncio.run(_plan_while_sending(engine, dispatcher_for(engine, settings), force=force, only=None,
+                                                   now=now, batch=PLAN_BATCH, announce=planned.set))
     finally:
         planned.set()  # even when this process failed: what planning wrote is sent
         children_done = _collect(children, results)
@@ -205,7 +234,8 @@ def _sender_main(url: str, settings: Settings, planned, results) -> None:
     engine = None
     try:
         engine = open_engine(url)
-        report = asyncio.run(_drain_while_planning(dispatcher_for(engine, settings), planned))
+        with quiet_collector():
+            report = asyncio.run(_drain_while_planning(dispatcher_for(engine, settings), planned))
         result.report, result.errors, result.failure = report.as_dict(), report.errors[:20], None
     except Exception as err:  # noqa: BLE001 - reported to the parent, which says so
         result.failure = f"{type(err).__name__}: {err}"
