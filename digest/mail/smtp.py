@@ -340,12 +340,12 @@ class _ReplyTimer:
     cancelled a timer each time and added a loop wake-up to hand the reply over.
     """
 
-    __slots__ = ("_timeout", "_loop", "_scope", "_handle", "_last")
+    __slots__ = ("_handle", "_last", "_loop", "_scope", "_timeout")
 
     def __init__(self, timeout: float):
         self._timeout = timeout
 
-    async def __aenter__(self) -> "_ReplyTimer":
+    async def __aenter__(self) -> _ReplyTimer:
         self._loop = asyncio.get_running_loop()
         self._scope = asyncio.timeout(None)
         await self._scope.__aenter__()
@@ -363,9 +363,9 @@ class _ReplyTimer:
         else:
             self._handle = self._loop.call_at(due, self._check)
 
-    async def __aexit__(self, *exc_info: Any) -> bool | None:
+    async def __aexit__(self, *exc_info: object) -> bool | None:
         self._handle.cancel()
-        return await self._scope.__aexit__(*exc_info)
+        return await self._scope.__aexit__(*exc_info)  # type: ignore[arg-type]
 
 
 async def _greet(conn: aiosmtplib.SMTP) -> None:

@@ -13,7 +13,7 @@ import functools
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable, Sequence, Union
+from typing import Any, Iterable, Sequence
 
 from sqlalchemy import Connection, Row, and_, bindparam, case, func, insert, or_, select, union_all, update
 
@@ -27,7 +27,7 @@ from digest.subscribers import HARD_BOUNCE_LIMIT
 
 PENDING = (DeliveryStatus.QUEUED, DeliveryStatus.SENDING)
 # What settling writes through: a Connection, or on SQLite the senders' held driver connection.
-Writer = Union[Connection, SqliteWriter]
+Writer = Connection | SqliteWriter
 
 
 @dataclass(slots=True, kw_only=True)
