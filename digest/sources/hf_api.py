@@ -15,13 +15,13 @@ from datetime import date, datetime, timezone
 
 from digest.errors import SnapshotError
 from digest.models import Paper, ParsedSnapshot
-from digest.sources.feed import (
+from digest.sources.feed import repeat_warnings
+from digest.sources.fields import (
     arxiv_links,
     clean_text,
     find_arxiv_id,
     http_url,
     normalize_arxiv_id,
-    repeat_warnings,
     without_et_al,
 )
 

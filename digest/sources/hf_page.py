@@ -31,7 +31,7 @@ from datetime import date
 
 from digest.errors import SnapshotError
 from digest.models import ParsedSnapshot
-from digest.sources.feed import drop_invisible
+from digest.sources.fields import drop_invisible
 from digest.sources.hf_page_meta import (
     AUTHOR_COUNT,
     DATE,

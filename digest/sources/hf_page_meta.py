@@ -14,7 +14,7 @@ from datetime import date
 from urllib.parse import quote_plus
 
 from digest.models import Paper
-from digest.sources.feed import without_et_al
+from digest.sources.fields import without_et_al
 
 HF_SEARCH = "https://huggingface.co/papers?q="
 

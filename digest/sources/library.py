@@ -24,7 +24,7 @@ from pathlib import PurePath
 from digest.errors import SnapshotError
 from digest.latex import latex_to_text
 from digest.models import Paper
-from digest.sources.feed import (
+from digest.sources.fields import (
     arxiv_links,
     clean_text,
     find_arxiv_id,

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, delete, false, func, or_, select, 
 
 from digest.diff import normalize_title, strip_version, title_hash
 from digest.models import Paper
-from digest.sources.feed import find_arxiv_id, normalize_arxiv_id
+from digest.sources.fields import find_arxiv_id, normalize_arxiv_id
 from digest.store.bulk import insert_rows
 from digest.store.papers import chunks
 from digest.store.tables import paper_features, paper_votes, papers
