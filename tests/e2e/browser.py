@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 from digest import jobs
 from digest.config import load_settings
 from digest.web import create_app
+from tests.web_server import uvicorn_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -57,7 +58,6 @@ def site(database_url, monkeypatch, smtp_sink, samples) -> Iterator[Site]:
     """The app under uvicorn at its base URL (SQLite only: a browser run costs seconds)."""
     if not database_url.startswith("sqlite"):
         pytest.skip("browser tests run once, on SQLite")
-    import uvicorn
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -69,16 +69,8 @@ def site(database_url, monkeypatch, smtp_sink, samples) -> Iterator[Site]:
     engine = app.state.web.engine
     for name in SNAPSHOTS:
         jobs.ingest_bytes(engine, (samples / "snapshots" / name).read_bytes(), input=name)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield Site(base, engine)
-    server.should_exit = True
-    thread.join(10)
+    with uvicorn_thread(app, port, log_level="warning"):
+        yield Site(base, engine)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ import logging
 import random
 import re
 import socket
-import threading
 import time
 from contextlib import contextmanager
 import xml.etree.ElementTree as ElementTree
@@ -45,6 +44,7 @@ from digest.subscribers import SubscriberSpec
 from digest.tokens import PURPOSES, make_token, sign_link
 from digest.web import create_app
 from digest.web.security import exact_token
+from tests.web_server import uvicorn_thread
 
 SECRET = "attack-test-secret-key-0123456789abcdefghij"
 SNAPSHOTS = ("hf-listing-compact.txt", "hf-listing-with-metadata.txt")
@@ -72,23 +72,11 @@ def _free_port() -> int:
 @contextmanager
 def serving(engine, database_url, **settings) -> Iterator[Site]:
     """The app under uvicorn (in a thread) with these settings, until the block ends."""
-    import uvicorn
-
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
     app = create_app(Settings(database_url=database_url, secret_key=SECRET, base_url=base, **settings), engine)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="critical"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    try:
+    with uvicorn_thread(app, port):
         yield Site(base, engine)
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 @pytest.fixture
