@@ -17,8 +17,10 @@ from digest.models import RankedPaper
 
 __all__ = ["count_of", "heading", "query_items", "topics"]
 
-_DAILY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
-_WEEKLY = re.compile(r"(\d{4})-W(\d{2})")
+# A period planned again after a schedule change took its key carries "~<the change's time>"
+# (see jobs.planning): it reads like the period itself.
+_DAILY = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:~\d+)?")
+_WEEKLY = re.compile(r"(\d{4})-W(\d{2})(?:~\d+)?")
 _WORD = re.compile(r"\w+")
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",

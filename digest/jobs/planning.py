@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Self
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from digest.enums import DeliveryKind, DeliveryStatus
 from digest.jobs.common import gc_paused, utcnow
@@ -162,12 +162,39 @@ def _batches_of_due(engine: Engine, now: datetime, *, force: bool, only: str | N
             if not due:
                 continue
             taken = outbox.planned(conn, ((s.id, period) for s, period in due))
-            report.already_planned += len(taken)
+            due = _fresh_keys(conn, due, taken, now)
+            before = len(due)
             due = [(s, period) for s, period in due if (s.id, period) not in taken]
+            report.already_planned += before - len(due)
             if not due:
                 continue
             promised = outbox.pending_cursors(conn, [s.id for s, _ in due])
             yield [(replace(s, cursor=max(s.cursor, promised.get(s.id, 0))), period) for s, period in due]
+
+
+def _fresh_keys(conn: Connection, due: Due, taken: dict[tuple[int, str], datetime], now: datetime) -> Due:
+    """`due` with a new key for each slot whose period key a previous schedule already used.
+
+    A period is a local date or ISO week, so after a change of zone westwards (or of weekday
+    to later in the same week) the new schedule's next slot can carry the key of a digest the
+    old one sent: it would count as planned and be lost. Such a row was made before the
+    subscriber's `active_since` (the floor a schedule change sets), and the slot is genuinely
+    due after it: that slot is planned as "<period>~<floor's epoch seconds>", the same key in
+    every process and on every run, so it is still planned once. Adds to `taken` whether
+    each new key was planned already (one more query, only when there is such a slot)."""
+    if not taken:
+        return due
+    fresh, renamed = [], []
+    for s, period in due:
+        made = taken.get((s.id, period))
+        if (made is not None and s.active_since is not None and made < s.active_since
+                and due_period(s, now) == period):
+            period = f"{period}~{int(s.active_since.timestamp())}"
+            renamed.append((s.id, period))
+        fresh.append((s, period))
+    if renamed:
+        taken.update(outbox.planned(conn, renamed))
+    return fresh
 
 
 def _items(ranked: list[RankedPaper]) -> list[list]:

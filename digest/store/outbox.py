@@ -71,15 +71,16 @@ def new_row(subscriber_id: int, kind: DeliveryKind, period: str, *, items: list,
     }
 
 
-def planned(conn: Connection, pairs: Iterable[tuple[int, str]], kind: DeliveryKind = DeliveryKind.DIGEST) -> set[tuple[int, str]]:
-    """Which (subscriber id, period) pairs already have a row."""
+def planned(conn: Connection, pairs: Iterable[tuple[int, str]],
+            kind: DeliveryKind = DeliveryKind.DIGEST) -> dict[tuple[int, str], datetime]:
+    """Which (subscriber id, period) pairs already have a row, and when each was made."""
     wanted = set(pairs)
-    found: set[tuple[int, str]] = set()
+    found: dict[tuple[int, str], datetime] = {}
     for batch in chunks(sorted({sid for sid, _ in wanted})):
-        query = select(deliveries.c.subscriber_id, deliveries.c.period).where(
+        query = select(deliveries.c.subscriber_id, deliveries.c.period, deliveries.c.created_at).where(
             deliveries.c.kind == kind, deliveries.c.subscriber_id.in_(batch)
         )
-        found.update((sid, period) for sid, period in conn.execute(query) if (sid, period) in wanted)
+        found.update(((sid, period), made) for sid, period, made in conn.execute(query) if (sid, period) in wanted)
     return found
 
 

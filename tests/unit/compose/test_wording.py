@@ -17,6 +17,8 @@ LINKS = Links(manage_url="https://d.example.org/manage/m", unsubscribe_url="http
     ("2026-11-27", "Your papers for Friday 27 November"),
     ("2026-W48", "Your papers for the week of 23 November"),
     ("2027-W01", "Your papers for the week of 4 January"),
+    ("2026-12-07~1765094400", "Your papers for Monday 7 December"),  # planned again after a schedule change
+    ("2026-W50~1765152000", "Your papers for the week of 7 December"),
     ("test-2026-11-28T04:09:38+00:00", "Your test digest"),
     ("preview", "Your next digest (a preview)"),
     ("2026-02-30", "Your papers for 2026-02-30"),  # not a day: shown as it is, never a crash
