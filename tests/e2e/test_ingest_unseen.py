@@ -23,6 +23,13 @@ def stored(cli) -> list[dict]:
     return ran.json()
 
 
+
+def assert_refused_in_one_line(ran, path, reason: str) -> None:
+    """Exit 1 and one line on stderr naming the input and the reason."""
+    assert ran.exit_code == 1, ran.stderr
+    lines = ran.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and reason in lines[0], ran.stderr
+
 def test_other_page_layouts_store_the_four_papers_and_nothing_else(cli):
     for name in PAGES:
         ran = cli("ingest", "--json", str(UNSEEN / name))
@@ -36,10 +43,7 @@ def test_other_page_layouts_store_the_four_papers_and_nothing_else(cli):
 
 def test_a_titles_only_page_is_refused_in_one_line_and_writes_nothing(cli):
     path = UNSEEN / "hf-page-titles-only.txt"
-    ran = cli("ingest", str(path))
-    assert ran.exit_code == 1
-    lines = ran.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(path) in lines[0] and "expected a title followed by its abstract" in lines[0]
+    assert_refused_in_one_line(cli("ingest", str(path)), path, "expected a title followed by its abstract")
     assert stored(cli) == []
 
 
@@ -58,10 +62,7 @@ def test_gzip_that_unpacks_over_the_cap_is_refused_in_one_line(cli, monkeypatch,
     path = tmp_path / "big.json.gz"
     path.write_bytes(gzip.compress(b" " * 200_000 + b"[]"))
     monkeypatch.setenv("DIGEST_MAX_SNAPSHOT_BYTES", "100000")
-    ran = cli("ingest", str(path))
-    assert ran.exit_code == 1
-    lines = ran.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(path) in lines[0] and "unpacks to more than 0.1 MB" in lines[0]
+    assert_refused_in_one_line(cli("ingest", str(path)), path, "unpacks to more than 0.1 MB")
 
 
 def test_a_bibtex_library_with_tex_accents_matches_the_listed_papers_by_title(cli):
@@ -74,16 +75,10 @@ def test_a_bibtex_library_with_tex_accents_matches_the_listed_papers_by_title(cl
 
 def test_an_arxiv_api_error_response_is_refused_in_one_line_and_writes_nothing(cli):
     path = UNSEEN / "arxiv-api-error.atom.xml"
-    ran = cli("ingest", str(path))
-    assert ran.exit_code == 1
-    lines = ran.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(path) in lines[0] and "incorrect id format" in lines[0]
+    assert_refused_in_one_line(cli("ingest", str(path)), path, "incorrect id format")
     assert stored(cli) == []
 
 
 def test_a_reference_library_given_to_ingest_points_to_import_library(cli):
     path = UNSEEN / "library-tex.bib"
-    ran = cli("ingest", str(path))
-    assert ran.exit_code == 1
-    lines = ran.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(path) in lines[0] and "import-library" in lines[0]
+    assert_refused_in_one_line(cli("ingest", str(path)), path, "import-library")
