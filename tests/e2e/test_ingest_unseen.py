@@ -24,11 +24,12 @@ def stored(cli) -> list[dict]:
 
 
 
-def assert_refused_in_one_line(ran, path, reason: str) -> None:
-    """Exit 1 and one line on stderr naming the input and the reason."""
+def refusal_line(ran, path) -> str:
+    """The one line on stderr of a run that exited 1, checked to name the input."""
     assert ran.exit_code == 1, ran.stderr
     lines = ran.stderr.strip().splitlines()
-    assert len(lines) == 1 and str(path) in lines[0] and reason in lines[0], ran.stderr
+    assert len(lines) == 1 and str(path) in lines[0], ran.stderr
+    return lines[0]
 
 def test_other_page_layouts_store_the_four_papers_and_nothing_else(cli):
     for name in PAGES:
@@ -43,7 +44,7 @@ def test_other_page_layouts_store_the_four_papers_and_nothing_else(cli):
 
 def test_a_titles_only_page_is_refused_in_one_line_and_writes_nothing(cli):
     path = UNSEEN / "hf-page-titles-only.txt"
-    assert_refused_in_one_line(cli("ingest", str(path)), path, "expected a title followed by its abstract")
+    assert "expected a title followed by its abstract" in refusal_line(cli("ingest", str(path)), path)
     assert stored(cli) == []
 
 
@@ -62,7 +63,7 @@ def test_gzip_that_unpacks_over_the_cap_is_refused_in_one_line(cli, monkeypatch,
     path = tmp_path / "big.json.gz"
     path.write_bytes(gzip.compress(b" " * 200_000 + b"[]"))
     monkeypatch.setenv("DIGEST_MAX_SNAPSHOT_BYTES", "100000")
-    assert_refused_in_one_line(cli("ingest", str(path)), path, "unpacks to more than 0.1 MB")
+    assert "unpacks to more than 0.1 MB" in refusal_line(cli("ingest", str(path)), path)
 
 
 def test_a_bibtex_library_with_tex_accents_matches_the_listed_papers_by_title(cli):
@@ -75,10 +76,10 @@ def test_a_bibtex_library_with_tex_accents_matches_the_listed_papers_by_title(cl
 
 def test_an_arxiv_api_error_response_is_refused_in_one_line_and_writes_nothing(cli):
     path = UNSEEN / "arxiv-api-error.atom.xml"
-    assert_refused_in_one_line(cli("ingest", str(path)), path, "incorrect id format")
+    assert "incorrect id format" in refusal_line(cli("ingest", str(path)), path)
     assert stored(cli) == []
 
 
 def test_a_reference_library_given_to_ingest_points_to_import_library(cli):
     path = UNSEEN / "library-tex.bib"
-    assert_refused_in_one_line(cli("ingest", str(path)), path, "import-library")
+    assert "import-library" in refusal_line(cli("ingest", str(path)), path)
