@@ -201,7 +201,10 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
     UniqueConstraint("subscriber_id", "kind", "period"),
-    Index("ix_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
+    # The claim walks this in order and stops after its batch (see outbox._due); with `id`
+    # last, PostgreSQL needs no sort among rows due at the same instant (SQLite's indexes
+    # end with the rowid anyway).
+    Index("ix_deliveries_due", "status", "next_attempt_at", "id"),
     CheckConstraint(sql_in("status", DeliveryStatus), name="status"),
     sqlite_autoincrement=True,  # Message-IDs derive from the row id: never reused
 )
