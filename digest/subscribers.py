@@ -26,7 +26,6 @@ from pydantic import (
 
 from digest.enums import Frequency, SubscriberStatus
 from digest.errors import DigestError, QueryError
-from digest.ranking import validate_query
 
 STATUSES = tuple(status.value for status in SubscriberStatus)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -79,8 +78,13 @@ def parse_weekday(value: str | int | None) -> int | None:
 
 # Listing the zone database walks the disk: once per process, not once per subscriber.
 _zones = lru_cache(maxsize=1)(available_timezones)
-# Imports repeat the same few queries thousands of times; a bad query is never cached.
-_checked_query = lru_cache(maxsize=8192)(validate_query)
+@lru_cache(maxsize=8192)  # imports repeat the same few queries thousands of times; a bad query is never cached
+def _checked_query(query: str) -> None:
+    # Imported here: a process that only sends reads subscribers but never validates a query,
+    # and the ranking module brings tantivy and numpy (~0.1 s of start-up).
+    from digest.ranking import validate_query
+
+    validate_query(query)
 
 
 @lru_cache(maxsize=1)

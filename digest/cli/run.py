@@ -10,7 +10,6 @@ import typer
 
 from digest.cli.common import console, err_console, handle_errors, print_json, runtime
 from digest.jobs.dispatch import Dispatcher, dispatcher_for, write_dry_run
-from digest.jobs.planning import queue_test_digest
 from digest.jobs.workers import (
     plan_and_send,
     plan_and_send_here,
@@ -82,6 +81,8 @@ def send_test(
     Example:  digest send-test ada@example.org
     """
     rt = runtime(ctx)
+    from digest.jobs.planning import queue_test_digest  # the ranking code: `run` may plan in another process
+
     papers = queue_test_digest(rt.engine, email)
     report = send_here(rt.engine, rt.settings, only=email)
     figures = {"papers": papers, **report.as_dict()}

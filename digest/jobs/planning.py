@@ -12,7 +12,7 @@ import gc
 import logging
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Self
 
@@ -20,6 +20,7 @@ from sqlalchemy import Connection, Engine
 
 from digest.enums import DeliveryKind, DeliveryStatus
 from digest.jobs.common import gc_paused, utcnow
+from digest.jobs.plan_report import PlanReport
 from digest.jobs.relevance import RunRanking
 from digest.models import RankedPaper, Subscriber
 from digest.ranking import PaperIndex, build_index
@@ -41,18 +42,6 @@ PLAN_LOCK = 0x5D16E58  # any constant shared by every process of this app
 Due = list[tuple[Subscriber, str]]  # (subscriber, period) pairs of one batch
 
 
-@dataclass(slots=True, kw_only=True)
-class PlanReport:
-    """What one planning run did; `rows` holds the rows instead of writing them in a dry run."""
-
-    due: int = 0
-    planned: int = 0
-    skipped_empty: int = 0
-    already_planned: int = 0
-    candidates: int = 0
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-
 def plan_digests(
     engine: Engine,
     now: datetime | None = None,
@@ -60,6 +49,7 @@ def plan_digests(
     force: bool = False,
     only: str | None = None,
     batch_size: int = 5000,
+    first_batch: int | None = None,
     write: bool = True,
 ) -> PlanReport:
     """Insert one outbox row per due (subscriber, period); safe to run any number of times.
@@ -67,15 +57,20 @@ def plan_digests(
     `force` treats every active subscriber as due for their current period (`run --now`).
     A digest with no papers is recorded as skipped (and the cursor moves on) unless the
     subscriber asked for empty digests. With `write=False` nothing is written and the rows
-    that would be are returned in `report.rows` (a dry run).
+    that would be are returned in `report.rows` (a dry run). With `first_batch`, batches start
+    at that size and grow to `batch_size`, so the first rows are written sooner (senders wait
+    for them).
     """
     now = now or utcnow()
     report = PlanReport()
     ranking, newest = None, 0  # built on the first due batch: most minutes nobody is due
     with gc_paused(), _Writer(engine if write else None, report) as writer:
-        for batch in _batches_of_due(engine, now, force=force, only=only, size=batch_size, report=report):
+        for batch in _batches_of_due(engine, now, force=force, only=only, size=batch_size, first=first_batch,
+                                     report=report):
             if ranking is None:
+                import sys, time; print("index start", time.time(), file=sys.stderr, flush=True)
                 index, newest = _candidate_index(engine, now)
+                print("index end", time.time(), file=sys.stderr, flush=True)
                 ranking = RunRanking(engine, index, now=now)
                 report.candidates = len(index)
             _plan_batch(ranking, batch, newest=newest, now=now, report=report, writer=writer)
@@ -124,6 +119,7 @@ class _Writer:
             pending.result()
 
     def _write(self, rows: list[dict[str, Any]], skipped: dict[int, int]) -> None:
+        import sys, time; print("write", len(rows), time.time(), file=sys.stderr, flush=True)
         with write_transaction(self.engine) as conn:
             outbox.insert_planned(conn, rows)
             outbox.advance_cursors(conn, skipped)
@@ -152,10 +148,10 @@ def _candidate_index(engine: Engine, now: datetime) -> tuple[PaperIndex, int]:
 
 
 def _batches_of_due(engine: Engine, now: datetime, *, force: bool, only: str | None, size: int,
-                    report: PlanReport) -> Iterator[Due]:
+                    first: int | None, report: PlanReport) -> Iterator[Due]:
     """Batches of due subscribers not planned yet, each cursor moved past digests still pending."""
     with engine.connect() as conn:
-        for batch in subscriber_store.active_batches(conn, only=only, size=size):
+        for batch in subscriber_store.active_batches(conn, only=only, size=size, first=first):
             due = [(s, current_period(s, now) if force else due_period(s, now)) for s in batch]
             due = [(s, period) for s, period in due if period is not None]
             report.due += len(due)

@@ -1,6 +1,8 @@
-"""The daily run on every core: plan once here, send from N processes claiming from the outbox.
+"""The daily run on every core: plan once, send from N processes claiming from the outbox.
 
-This process plans in a thread while it sends what is planned (`plan_and_send_here`);
+Planning runs while this process sends what is planned (`plan_and_send_here`): in a thread,
+or from PLAN_APART_FROM active subscribers in a process of its own (`jobs.planner_process`:
+ranking would otherwise share this process's interpreter lock with sending).
 `plan_and_send` also starts N - 1 sender processes first (their start-up overlaps
 planning). Each child opens its own engine and SMTP sender and runs the ordinary
 `Dispatcher`: while planning still writes rows it polls for them; once planning is done,
@@ -15,13 +17,15 @@ rendered (the renderer's per-paper caches are per process). At 5,000 subscribers
 papers, two children cost ~3 s more CPU than this process sending alone; this process and
 one child cost half that.
 
-Children are started with "spawn", not "fork": a forked child would inherit open SQLite
-connections and threads, which SQLite and asyncio do not survive.
+Sender children are started with "spawn", not "fork": a forked child would inherit open
+SQLite connections and threads, which SQLite and asyncio do not survive. (The planner is
+forked before any of those exist; see `jobs.planner_process`.)
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import gc
 import multiprocessing
 import os
@@ -39,8 +43,10 @@ from sqlalchemy import Engine
 from digest.config import Settings
 from digest.enums import SubscriberStatus
 from digest.errors import DigestError
+from digest.jobs.common import utcnow
 from digest.jobs.dispatch import Dispatcher, SendReport, dispatcher_for
-from digest.jobs.planning import PlanReport, plan_digests
+from digest.jobs.plan_report import PlanReport
+from digest.jobs.planner_process import plan_apart, start_planner
 from digest.store import subscribers as subscriber_store
 
 __all__ = ["MAX_PROCESSES", "PARALLEL_FROM", "ParallelRun", "SenderFailed", "SenderResult", "default_processes",
@@ -58,6 +64,9 @@ POLL_SECONDS = 0.05  # how often a child looks for rows while planning still wri
 # early (ranking 5,000 subscribers with profiles takes ~15 s of CPU), large enough that the
 # per-batch queries cost nothing.
 PLAN_BATCH = 1000
+# The first batch is smaller (then 400, 1000...): the senders wait for it. At 5,000
+# subscribers x 5,000 papers the first email left 1.8 s after start with a first batch of 1,000.
+FIRST_PLAN_BATCH = 100
 # The collector's first generation is examined after this many new container objects, not 700.
 YOUNG_COLLECTION_EVERY = 10_000
 
@@ -142,7 +151,8 @@ async def _drain_once(dispatcher: Dispatcher, only: str | None) -> SendReport:
 def plan_and_send_here(engine: Engine, settings: Settings, *, force: bool = False, only: str | None = None,
                        now: datetime | None = None, dispatcher: Dispatcher | None = None,
                        plan_batch: int = PLAN_BATCH) -> ParallelRun:
-    """`digest run --processes 1`: plan in a thread of this process while it sends what is planned.
+    """`digest run --processes 1`: plan (in a thread, or a planner process) while this process
+    sends what is planned.
 
     Sending starts once the first PLAN_BATCH subscribers are planned instead of after all of
     them, so the relay works while the rest are ranked: at 5,000 subscribers planning first
@@ -150,30 +160,49 @@ def plan_and_send_here(engine: Engine, settings: Settings, *, force: bool = Fals
     the configured relay) lets a benchmark time its renderer.
     """
     dispatcher = dispatcher or dispatcher_for(engine, settings)
+    planner = _planner(engine, force=force, only=only, now=now, batch=plan_batch)
     with quiet_collector():
-        return asyncio.run(_plan_while_sending(engine, dispatcher, force=force, only=only, now=now, batch=plan_batch))
+        return asyncio.run(_plan_while_sending(dispatcher, planner, only=only))
 
 
-async def _plan_while_sending(engine: Engine, dispatcher: Dispatcher, *, force: bool, only: str | None,
-                              now: datetime | None, batch: int,
+async def _plan_while_sending(dispatcher: Dispatcher, planner: Callable[[], PlanReport], *, only: str | None,
                               announce: Callable[[], Any] | None = None) -> ParallelRun:
-    """Plan in a thread while draining; `announce` tells sender processes planning is over."""
+    """Run `planner` in a thread (it plans here, or waits for the planner process) while
+    draining; `announce` tells sender processes planning is over."""
     async with dispatcher.sender:
         planned = asyncio.Event()
         sending = asyncio.create_task(dispatcher.drain(only=only, stop=planned, idle_wait=POLL_SECONDS))
         started = time.perf_counter()
+        failure: Exception | None = None
         try:
-            plan = await asyncio.to_thread(plan_digests, engine, now, force=force, only=only, batch_size=batch)
+            plan = await asyncio.to_thread(planner)
+        except Exception as err:  # noqa: BLE001 - raised below, once what was planned is sent
+            failure = err
         finally:
             plan_seconds = time.perf_counter() - started
-            planned.set()  # even when planning failed: what it did write is sent
+            planned.set()
             if announce is not None:
                 announce()
             await sending
         sent = await dispatcher.drain(only=only)  # what the polling drain handed back, and the rest
+        if failure is not None:
+            raise failure
     here = SenderResult(pid=os.getpid(), report=sent.as_dict(), errors=sent.errors[:20],
                         peak_rss_mb=round(_peak_rss_mb(), 1))
     return ParallelRun(plan=plan, sent=sent, senders=[here], plan_seconds=plan_seconds)
+
+
+def _planner(engine: Engine, *, force: bool, only: str | None, now: datetime | None,
+             batch: int) -> Callable[[], PlanReport]:
+    """What plans this run, to be called in a thread: `plan_digests` here, or (started now,
+    before any thread or connection of this run) in a process of its own."""
+    now = now or utcnow()
+    if plan_apart(engine, only):
+        return start_planner(engine, now, force=force, batch_size=batch, first_batch=FIRST_PLAN_BATCH).result
+    from digest.jobs.planning import plan_digests  # the ranking code: only where it runs
+
+    return functools.partial(plan_digests, engine, now, force=force, only=only, batch_size=batch,
+                             first_batch=FIRST_PLAN_BATCH)
 
 
 def plan_and_send(engine: Engine, settings: Settings, *, processes: int, force: bool = False,
@@ -183,6 +212,7 @@ def plan_and_send(engine: Engine, settings: Settings, *, processes: int, force: 
     Raises SenderFailed after every child has ended when one of them died; the rows it
     held are claimable again once their lease expires.
     """
+    planner = _planner(engine, force=force, only=None, now=now, batch=PLAN_BATCH)  # first: it may fork
     context = multiprocessing.get_context("spawn")
     planned, results = context.Event(), context.Queue()
     url = engine.url.render_as_string(hide_password=False)
@@ -192,8 +222,8 @@ def plan_and_send(engine: Engine, settings: Settings, *, processes: int, force: 
         child.start()
     try:
         with quiet_collector():
-            here = asyncio.run(_plan_while_sending(engine, dispatcher_for(engine, settings), force=force, only=None,
-                                                   now=now, batch=PLAN_BATCH, announce=planned.set))
+            here = asyncio.run(_plan_while_sending(dispatcher_for(engine, settings), planner, only=None,
+                                                   announce=planned.set))
     finally:
         planned.set()  # even when this process failed: what planning wrote is sent
         children_done = _collect(children, results)

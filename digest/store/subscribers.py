@@ -176,18 +176,20 @@ def by_ids(conn: Connection, ids: Iterable[int]) -> dict[int, Subscriber]:
 _BY_IDS = select(subscribers).where(subscribers.c.id.in_(bindparam("ids", expanding=True)))
 
 
-def active_batches(conn: Connection, *, only: str | None = None, size: int = 5000) -> Iterator[list[Subscriber]]:
-    """Active subscribers in id order, `size` at a time (memory stays flat however many)."""
-    last = 0
+def active_batches(conn: Connection, *, only: str | None = None, size: int = 5000,
+                   first: int | None = None) -> Iterator[list[Subscriber]]:
+    """Active subscribers in id order, `size` at a time (memory stays flat however many).
+    With `first`, the batches start at that size and grow fourfold up to `size`."""
+    last, limit = 0, min(first or size, size)
     while True:
         query = select(subscribers).where(subscribers.c.status == "active", subscribers.c.id > last)
         if only:
             query = query.where(subscribers.c.email_key == email_key(only))
-        batch = [to_subscriber(row) for row in conn.execute(query.order_by(subscribers.c.id).limit(size))]
+        batch = [to_subscriber(row) for row in conn.execute(query.order_by(subscribers.c.id).limit(limit))]
         if not batch:
             return
         yield batch
-        last = batch[-1].id
+        last, limit = batch[-1].id, min(limit * 4, size)
 
 
 def min_active_cursor(conn: Connection) -> int:

@@ -12,11 +12,14 @@ import collections
 import os
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from digest.config import load_settings
 from digest.jobs import ingest_bytes
 from digest.jobs.rendering import MailSetup
+from digest.jobs import planner_process
+from digest.jobs.planner_process import PlanningFailed
 from digest.jobs.workers import plan_and_send, plan_and_send_here
 from digest.mail.message_ids import make_message_id
 from digest.store.bulk import insert_rows
@@ -94,3 +97,41 @@ def test_one_process_sends_while_planning_every_message_exactly_once(engine, dat
     again = plan_and_send_here(engine, settings, force=True, now=NOW)
     assert again.plan.planned == 0 and again.sent.sent == 0
     assert len(smtp_sink.handler.messages) == run.sent.sent
+
+
+def test_a_planner_process_plans_while_this_one_sends_every_message_exactly_once(engine, database_url, samples,
+                                                                                 smtp_sink, monkeypatch):
+    stock(engine, samples)
+    monkeypatch.setattr(planner_process, "PLAN_APART_FROM", PEOPLE)  # as a run of thousands does
+    settings = settings_for(database_url, smtp_sink.port)
+    run = plan_and_send_here(engine, settings, force=True, now=NOW, plan_batch=50)
+    assert_each_message_sent_once(engine, settings, run, smtp_sink)
+    assert run.plan.due == PEOPLE  # the child's report, back in this process
+    assert [s.report["sent"] for s in run.senders] == [run.sent.sent]
+
+
+def test_a_planner_process_beside_sender_processes(engine, database_url, samples, smtp_sink, monkeypatch):
+    stock(engine, samples)
+    monkeypatch.setattr(planner_process, "PLAN_APART_FROM", PEOPLE)
+    settings = settings_for(database_url, smtp_sink.port)
+    run = plan_and_send(engine, settings, processes=2, force=True, now=NOW)
+    assert_each_message_sent_once(engine, settings, run, smtp_sink)
+    assert len(run.senders) == 2 and all(s.failure is None for s in run.senders)
+
+
+def test_a_planner_process_that_fails_is_named_and_what_it_planned_is_sent_once(engine, database_url, samples,
+                                                                                smtp_sink, monkeypatch):
+    stock(engine, samples)
+    monkeypatch.setattr(planner_process, "PLAN_APART_FROM", PEOPLE)
+    with write_transaction(engine) as conn:  # the last subscriber's zone is unknown to this system
+        last = conn.execute(select(func.max(subscribers.c.id))).scalar()
+        conn.execute(subscribers.update().where(subscribers.c.id == last).values(timezone="Mars/Olympus"))
+    settings = settings_for(database_url, smtp_sink.port)
+    with pytest.raises(PlanningFailed, match="planning failed in its process: ZoneInfoNotFoundError.*Mars/Olympus"):
+        plan_and_send_here(engine, settings, force=True, now=NOW, plan_batch=50)
+    with engine.connect() as conn:
+        by_status = dict(conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status)).all())
+    counts = collections.Counter(smtp_sink.handler.message_ids)
+    assert by_status.get("queued", 0) == by_status.get("sending", 0) == 0  # nothing planned is left behind
+    assert by_status["sent"] > 0 and set(counts) == sent_ids(engine, settings)
+    assert all(n == 1 for n in counts.values())

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from digest.errors import QueryError
 from digest.models import Paper, Subscriber
+from digest import ranking
 from digest.ranking import build_index, rank, rank_subscribers, validate_query
 
 SAMPLES = Path(__file__).resolve().parents[2] / "digest" / "samples"
@@ -329,6 +330,21 @@ def test_cursor_min_score_and_limit_agree_with_the_full_ranking(query):
     reshuffled = papers[:]
     random.Random(1).shuffle(reshuffled)
     assert keys(rank(build_index(reshuffled), query, limit=len(papers))) == keys(full)
+
+
+@pytest.mark.parametrize("query", ["pooling", "token OR attention -medical", '"token pooling"', "sparse agent"])
+def test_an_index_built_on_two_threads_ranks_as_one_thread_does(monkeypatch, query):
+    papers = tied_papers(2 * ranking.PARALLEL_INDEX_FROM)
+    monkeypatch.setattr(ranking.os, "cpu_count", lambda: 2)  # two threads even on a one-CPU machine
+    two = build_index(papers)
+    monkeypatch.setattr(ranking, "PARALLEL_INDEX_FROM", len(papers) + 1)
+    one = build_index(papers)
+    assert (two._searcher.num_segments, one._searcher.num_segments) == (2, 1)
+    got = [(r.paper.key, r.score, r.matched) for r in rank(two, query, limit=len(papers))]
+    assert len(got) > 100
+    assert got == [(r.paper.key, r.score, r.matched) for r in rank(one, query, limit=len(papers))]
+    assert [(r.paper.key, r.score) for r in rank(two, query, limit=10, after_id=len(papers) // 2)] == \
+        [(r.paper.key, r.score) for r in rank(one, query, limit=10, after_id=len(papers) // 2)]
 
 
 def test_odd_arguments_and_papers():

@@ -44,3 +44,11 @@ def test_every_command_is_listed_and_runs(cli):
     assert all(name in listed for name in COMMANDS)
     assert cli("papers", "list", "--json").exit_code == 0
     assert cli("ingset").exit_code == 1  # a usage mistake is a user error
+
+
+def test_a_run_that_only_sends_never_loads_the_ranking_code():
+    # Large runs plan in a process of their own (jobs.planner_process); the sending process
+    # then pays no numpy or scikit-learn start-up.
+    loaded = loaded_after("run", "--help")
+    assert "aiosmtplib" in loaded
+    assert {"numpy", "sklearn", "scipy"}.isdisjoint(loaded)
