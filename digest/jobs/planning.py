@@ -68,9 +68,7 @@ def plan_digests(
         for batch in _batches_of_due(engine, now, force=force, only=only, size=batch_size, first=first_batch,
                                      report=report):
             if ranking is None:
-                import sys, time; print("index start", time.time(), file=sys.stderr, flush=True)
                 index, newest = _candidate_index(engine, now)
-                print("index end", time.time(), file=sys.stderr, flush=True)
                 ranking = RunRanking(engine, index, now=now)
                 report.candidates = len(index)
             _plan_batch(ranking, batch, newest=newest, now=now, report=report, writer=writer)
@@ -119,7 +117,6 @@ class _Writer:
             pending.result()
 
     def _write(self, rows: list[dict[str, Any]], skipped: dict[int, int]) -> None:
-        import sys, time; print("write", len(rows), time.time(), file=sys.stderr, flush=True)
         with write_transaction(self.engine) as conn:
             outbox.insert_planned(conn, rows)
             outbox.advance_cursors(conn, skipped)
