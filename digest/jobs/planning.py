@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, Self
+from zoneinfo import ZoneInfoNotFoundError
 
 from sqlalchemy import Connection, Engine
 
@@ -149,8 +150,7 @@ def _batches_of_due(engine: Engine, now: datetime, *, force: bool, only: str | N
     """Batches of due subscribers not planned yet, each cursor moved past digests still pending."""
     with engine.connect() as conn:
         for batch in subscriber_store.active_batches(conn, only=only, size=size, first=first):
-            due = [(s, current_period(s, now) if force else due_period(s, now)) for s in batch]
-            due = [(s, period) for s, period in due if period is not None]
+            due = [(s, period) for s in batch if (period := _period(s, now, force)) is not None]
             report.due += len(due)
             if not due:
                 continue
@@ -163,6 +163,20 @@ def _batches_of_due(engine: Engine, now: datetime, *, force: bool, only: str | N
                 continue
             promised = outbox.pending_cursors(conn, [s.id for s, _ in due])
             yield [(replace(s, cursor=max(s.cursor, promised.get(s.id, 0))), period) for s, period in due]
+
+
+def _period(subscriber: Subscriber, now: datetime, force: bool) -> str | None:
+    """The period to plan for `subscriber` now, or None. A stored zone this host's time zone
+    database does not know (a row written on a host with newer tzdata) skips that subscriber,
+    with a warning, rather than stopping everyone's digests; their cursor stays, so nothing is
+    lost once the zone is known or changed."""
+    try:
+        return current_period(subscriber, now) if force else due_period(subscriber, now)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        log.warning("subscriber %s not planned: time zone %r is unknown here (%s); update tzdata or set "
+                    "another with `digest subscribers update EMAIL --timezone ZONE`", subscriber.id,
+                    subscriber.timezone, err)
+        return None
 
 
 def _fresh_keys(conn: Connection, due: Due, taken: dict[tuple[int, str], datetime], now: datetime) -> Due:

@@ -119,15 +119,28 @@ def test_a_planner_process_beside_sender_processes(engine, database_url, samples
     assert len(run.senders) == 2 and all(s.failure is None for s in run.senders)
 
 
+def refuse_digest_rows_for(engine, subscriber_id: int) -> None:
+    """A trigger: the database refuses any outbox row for `subscriber_id` (a write that fails)."""
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(f"CREATE TRIGGER refuse BEFORE INSERT ON deliveries WHEN NEW.subscriber_id = "
+                                 f"{subscriber_id} BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END")
+        else:
+            conn.exec_driver_sql(f"CREATE FUNCTION refuse() RETURNS trigger AS $$ BEGIN IF NEW.subscriber_id = "
+                                 f"{subscriber_id} THEN RAISE EXCEPTION 'refused by the test trigger'; END IF; "
+                                 "RETURN NEW; END $$ LANGUAGE plpgsql")
+            conn.exec_driver_sql("CREATE TRIGGER refuse BEFORE INSERT ON deliveries FOR EACH ROW EXECUTE FUNCTION refuse()")
+
+
 def test_a_planner_process_that_fails_is_named_and_what_it_planned_is_sent_once(engine, database_url, samples,
                                                                                 smtp_sink, monkeypatch):
     stock(engine, samples)
     monkeypatch.setattr(planner_process, "PLAN_APART_FROM", PEOPLE)
-    with write_transaction(engine) as conn:  # the last subscriber's zone is unknown to this system
+    with engine.connect() as conn:
         last = conn.execute(select(func.max(subscribers.c.id))).scalar()
-        conn.execute(subscribers.update().where(subscribers.c.id == last).values(timezone="Mars/Olympus"))
+    refuse_digest_rows_for(engine, last)
     settings = settings_for(database_url, smtp_sink.port)
-    with pytest.raises(PlanningFailed, match="planning failed in its process: ZoneInfoNotFoundError.*Mars/Olympus"):
+    with pytest.raises(PlanningFailed, match="planning failed in its process: .*refused by the test trigger"):
         plan_and_send_here(engine, settings, force=True, now=NOW, plan_batch=50)
     with engine.connect() as conn:
         by_status = dict(conn.execute(select(deliveries.c.status, func.count()).group_by(deliveries.c.status)).all())
@@ -135,3 +148,19 @@ def test_a_planner_process_that_fails_is_named_and_what_it_planned_is_sent_once(
     assert by_status.get("queued", 0) == by_status.get("sending", 0) == 0  # nothing planned is left behind
     assert by_status["sent"] > 0 and set(counts) == sent_ids(engine, settings)
     assert all(n == 1 for n in counts.values())
+
+
+def test_a_zone_unknown_here_skips_that_subscriber_not_the_run(engine, database_url, samples, smtp_sink,
+                                                              monkeypatch, caplog):
+    stock(engine, samples)
+    with write_transaction(engine) as conn:  # e.g. written by a host whose tzdata is newer
+        conn.execute(subscribers.update().where(subscribers.c.id == 1).values(timezone="Mars/Olympus"))
+    settings = settings_for(database_url, smtp_sink.port)
+    run = plan_and_send_here(engine, settings, force=True, now=NOW, plan_batch=50)
+    assert run.plan.due == PEOPLE - 1 and run.sent.sent == run.plan.planned > 0
+    assert "subscriber 1 not planned: time zone 'Mars/Olympus' is unknown here" in caplog.text
+    with engine.connect() as conn:
+        planned_for_one = conn.execute(select(func.count()).select_from(deliveries)
+                                       .where(deliveries.c.subscriber_id == 1)).scalar()
+        cursor = conn.execute(select(subscribers.c.cursor).where(subscribers.c.id == 1)).scalar()
+    assert planned_for_one == 0 and cursor == 0  # nothing of theirs is used up: fixed, they get it all
