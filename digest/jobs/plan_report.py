@@ -19,3 +19,4 @@ class PlanReport:
     already_planned: int = 0
     candidates: int = 0
     rows: list[dict[str, Any]] = field(default_factory=list)
+    process_peak_rss_mb: float | None = None  # when it planned in a process of its own (jobs.planner_process)

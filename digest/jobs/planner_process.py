@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import queue as queue_module
+import resource
 from datetime import datetime
 
 from sqlalchemy import Engine
@@ -109,4 +110,6 @@ def _planner_main(url: str, now: datetime, force: bool, batch_size: int, first_b
     finally:
         if engine is not None:
             engine.dispose()
+    if isinstance(outcome, PlanReport):
+        outcome.process_peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     results.put(outcome)

@@ -131,7 +131,7 @@ def send_here(engine, settings) -> tuple[dict, dict]:
     run = plan_and_send_here(engine, settings, force=True, now=planned_at(), dispatcher=dispatcher)
     return run.sent.as_dict(), {"plan_rank_s": round(run.plan_seconds, 2), "render_s": round(renderer.seconds, 2),
                                 "planned": run.plan.planned, "skipped_empty": run.plan.skipped_empty,
-                                "processes_rss_mb": []}
+                                "processes_rss_mb": [], "planner_rss_mb": run.plan.process_peak_rss_mb}
 
 
 def send_in_processes(engine, settings, processes: int) -> tuple[dict, dict]:
@@ -139,7 +139,8 @@ def send_in_processes(engine, settings, processes: int) -> tuple[dict, dict]:
     run = plan_and_send(engine, settings, processes=processes, force=True, now=planned_at())
     return run.sent.as_dict(), {"plan_rank_s": round(run.plan_seconds, 2), "planned": run.plan.planned,
                                 "skipped_empty": run.plan.skipped_empty,
-                                "processes_rss_mb": [s.peak_rss_mb for s in run.senders]}
+                                "processes_rss_mb": [s.peak_rss_mb for s in run.senders],
+                                "planner_rss_mb": run.plan.process_peak_rss_mb}
 
 
 def send_with_workers(engine, settings, url: str, workers: int, pool: int) -> tuple[dict, dict]:
@@ -315,7 +316,8 @@ def report(f: dict) -> None:
         stages += f" | render {f['render_s']} s (in its thread, sharing the GIL)"
     print(f"  {stages}")
     print(f"  wall {f['wall_s']} s, CPU {f['cpu_s']} s here + {f['children_cpu_s']} s in sender processes; "
-          f"peak RSS (run only) {f['peak_rss_mb']} MB here, senders {f['processes_rss_mb']} MB")
+          f"peak RSS (run only) {f['peak_rss_mb']} MB here, senders {f['processes_rss_mb']} MB"
+          + (f", planner process {f['planner_rss_mb']} MB" if f.get("planner_rss_mb") else ""))
     print(f"  {f['sent']:,} sent ({f['skipped_empty']:,} empty digests skipped), {f['messages_per_s']:,} messages/s "
           "over the whole wall time")
     print(f"  counts: sink {f['sink_received']:,} ({f['sink_duplicates']} duplicate Message-IDs), outbox sent "

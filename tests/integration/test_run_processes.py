@@ -107,6 +107,7 @@ def test_a_planner_process_plans_while_this_one_sends_every_message_exactly_once
     run = plan_and_send_here(engine, settings, force=True, now=NOW, plan_batch=50)
     assert_each_message_sent_once(engine, settings, run, smtp_sink)
     assert run.plan.due == PEOPLE  # the child's report, back in this process
+    assert run.plan.process_peak_rss_mb > 0
     assert [s.report["sent"] for s in run.senders] == [run.sent.sent]
 
 
