@@ -42,3 +42,16 @@ def test_a_small_list_is_sent_from_this_process_by_default(cli, samples, mail_en
 def test_processes_must_be_positive(cli):
     ran = cli("run", "--processes", "0")
     assert ran.exit_code != 0 and "--processes" in ran.stderr
+
+
+def test_a_run_that_plans_in_a_planner_process_sends_each_digest_once(cli, samples, mail_env, monkeypatch):
+    from digest.jobs import planner_process
+
+    stock(cli, samples)
+    monkeypatch.setattr(planner_process, "PLAN_APART_FROM", 1)  # as from 2,000 subscribers
+    ran = cli("run", "--now", "--json")
+    assert ran.exit_code == 0, ran.stderr
+    figures = ran.json()
+    assert figures["processes"] == 1 and figures["planned"] == figures["sent"] == 3 and figures["skipped_empty"] == 1
+    received = collections.Counter(m.rcpt_tos[0] for m in mail_env.handler.messages)
+    assert received == {address: 1 for address in QUERIES if address != "dee@example.org"}
