@@ -18,6 +18,7 @@ import multiprocessing
 import queue as queue_module
 import resource
 import signal
+import sys
 from datetime import datetime
 
 from sqlalchemy import Engine
@@ -32,11 +33,12 @@ __all__ = ["PLAN_APART_FROM", "PlannerProcess", "PlanningFailed", "plan_apart", 
 # At 2,000 subscribers x 5,000 papers, three interleaved pairs: apart 4.80-5.07 s wall and
 # 4.3-4.4 s CPU, in a thread 4.87-5.38 s and 4.6 s (no thread hand-offs, no ranking imports here).
 PLAN_APART_FROM = 2_000
-# Forked where the system can: the child starts with this process's modules (SQLAlchemy, the
-# settings) instead of importing them again (spawned, the first rows came ~0.3 s later). It
-# is forked before sending starts, so no sender thread or SMTP connection is copied, and it
-# opens an engine of its own; this process's pooled connections are disposed of first.
-_START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+# Forked on Linux: the child starts with this process's modules (SQLAlchemy, the settings)
+# instead of importing them again (spawned, the first rows came ~0.3 s later). It is forked
+# before sending starts, so no sender thread or SMTP connection is copied, and it opens an
+# engine of its own; this process's pooled connections are disposed of first. Elsewhere it
+# is spawned (macOS's system libraries are not safe to fork; Windows cannot).
+_START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
 WAIT_SECONDS = 0.5  # how often the parent checks that the planner is still alive
 
 

@@ -99,10 +99,12 @@ def test_one_process_sends_while_planning_every_message_exactly_once(engine, dat
     assert len(smtp_sink.handler.messages) == run.sent.sent
 
 
+@pytest.mark.parametrize("start", ["fork", "spawn"])  # fork on Linux, spawn elsewhere
 def test_a_planner_process_plans_while_this_one_sends_every_message_exactly_once(engine, database_url, samples,
-                                                                                 smtp_sink, monkeypatch):
+                                                                                 smtp_sink, monkeypatch, start):
     stock(engine, samples)
     monkeypatch.setattr(planner_process, "PLAN_APART_FROM", PEOPLE)  # as a run of thousands does
+    monkeypatch.setattr(planner_process, "_START_METHOD", start)
     settings = settings_for(database_url, smtp_sink.port)
     run = plan_and_send_here(engine, settings, force=True, now=NOW, plan_batch=50)
     assert_each_message_sent_once(engine, settings, run, smtp_sink)
