@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import Connection, Row, and_, bindparam, case, func, insert, or_, select, union_all, update
+from sqlalchemy import Connection, Row, and_, bindparam, case, func, insert, select, union_all, update
 
 from digest.enums import DeliveryKind, DeliveryStatus, SubscriberStatus
 from digest.store.bulk import execute_rows, fetch_raw
