@@ -19,6 +19,7 @@ from digest.jobs import (
     update_subscriber,
 )
 from digest.jobs.planning import plan_digests
+from digest.jobs.signups import process_signups, queue_signup
 from digest.scheduler import plan_job
 from digest.store.tables import deliveries
 from digest.subscribers import spec_from
@@ -210,3 +211,18 @@ def test_run_now_after_a_zone_change_sends_no_second_that_day(engine):
     assert plan_digests(engine, _utc(2026, 12, 6, 23), force=True).planned == 0
     assert plan_digests(engine, _utc(2026, 12, 7, 16), force=True).planned == 1  # 8 Dec in Tokyo
     assert [period for period, _ in _digests(engine)] == ["2026-12-05", "2026-12-06", "2026-12-08"]
+
+
+def test_a_web_re_sign_up_in_another_zone_sends_no_second_that_day(engine):
+    # Unsubscribed after Los Angeles' digest of 6 Dec, signed up again on the web as in Tokyo
+    # and confirmed at once: Tokyo's 7 Dec began before that digest left.
+    start = _utc(2026, 12, 6, 12)
+    _subscribe(engine, zone="America/Los_Angeles", hour=7, joined=start - timedelta(days=3))
+    clock = FakeClock(start)
+    _run(engine, clock, _utc(2026, 12, 6, 16), {_utc(2026, 12, 6, 15, 30): {"action": Action.UNSUBSCRIBE}})
+    queue_signup(engine, spec_from({"email": WHO, "timezone": "Asia/Tokyo", "send_hour": 7, "send_empty": True}),
+                 now=clock.now)
+    assert process_signups(engine, now=clock.now) == 1
+    change_status(engine, WHO, Action.CONFIRM, now=clock.now)
+    _run(engine, clock, _utc(2026, 12, 9))
+    assert [period for period, _ in _digests(engine)] == ["2026-12-05", "2026-12-06", "2026-12-08", "2026-12-09"]
