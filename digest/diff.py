@@ -88,11 +88,26 @@ class KnownPapers:
             return self.by_arxiv[paper.arxiv_id]
         if paper.doi and paper.doi.lower() in self.by_doi:
             return self.by_doi[paper.doi.lower()]
-        for candidate in self.by_title.get(normalize_title(paper.title), ()):
-            # Same title, different arXiv ids: two papers (e.g. two "Introduction"s).
-            if not (candidate.arxiv_id and paper.arxiv_id) or candidate.arxiv_id == paper.arxiv_id:
-                return candidate
-        return None
+        # Same title, different arXiv ids: two papers (e.g. two "Introduction"s).
+        candidates = [c for c in self.by_title.get(normalize_title(paper.title), ())
+                      if not (c.arxiv_id and paper.arxiv_id) or c.arxiv_id == paper.arxiv_id]
+        if len(candidates) > 1 and paper.authors:  # several papers of this title: the one by these people
+            names = _names(paper)
+            return next((c for c in candidates if names & _names(c)), candidates[0])
+        return candidates[0] if candidates else None
+
+
+def _names(paper: Paper) -> set[str]:
+    return {" ".join(name.casefold().split()) for name in paper.authors}
+
+
+def _other_people(earlier: Paper, paper: Paper) -> bool:
+    """Two entries of one listing that match by title alone and whose author lists share no
+    one: two papers (two "Introduction"s without ids), not a repeat. Only within a listing,
+    where names are written alike; across sources a name may be written otherwise."""
+    if (earlier.arxiv_id and earlier.arxiv_id == paper.arxiv_id) or (earlier.doi and earlier.doi == paper.doi):
+        return False
+    return bool(earlier.authors and paper.authors) and not _names(earlier) & _names(paper)
 
 
 def clean(paper: Paper) -> Paper:
@@ -184,7 +199,8 @@ def _all_distinct(papers: list[Paper]) -> bool:
 
 
 def dedupe(papers: Iterable[Paper]) -> list[Paper]:
-    """One entry per paper in listing order; repeats (arXiv `cross` lists) merge into the first."""
+    """One entry per paper in listing order; repeats (arXiv `cross` lists) merge into the first.
+    Entries with one title but no shared author (and no shared id) stay two papers."""
     cleaned = [clean(paper) for paper in papers]
     if _all_distinct(cleaned):
         return cleaned
@@ -193,6 +209,8 @@ def dedupe(papers: Iterable[Paper]) -> list[Paper]:
     index: dict[int, int] = {}
     for paper in cleaned:
         earlier = seen.find(paper)
+        if earlier is not None and _other_people(earlier, paper):
+            earlier = None
         if earlier is None:
             seen.add(paper)
             index[id(paper)] = len(unique)

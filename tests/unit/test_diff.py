@@ -134,3 +134,25 @@ def test_repeats_in_one_listing_merge_into_the_fuller_copy():
     assert [p.abstract for p in dedupe([first, second])] == ["The abstract."]
     cut = Paper("T", "The abs", arxiv_id="2601.00001")
     assert [p.abstract for p in dedupe([cut, second])] == ["The abstract."]
+
+
+def test_two_papers_of_one_title_by_other_people_in_one_listing_stay_two():
+    first = Paper("Introduction", "About graphs.", authors=("Ada Lovelace", "Alan Turing"))
+    other = Paper("Introduction", "About proteins.", authors=("Grace Hopper",))
+    repeat = Paper("Introduction", "About graphs.", authors=("ada  lovelace",), upvotes=4)
+    unique = dedupe([first, other, repeat])
+    assert [p.abstract for p in unique] == ["About graphs.", "About proteins."]
+    assert unique[0].upvotes == 4  # the repeat (same people) merged into its first entry
+    result = diff_snapshot(unique, KnownPapers())
+    assert len(result.new) == 2 and len({p.key for p in result.new}) == 2
+
+
+def test_a_listing_of_two_same_title_papers_matches_each_to_its_stored_copy():
+    graphs = stored(Paper("Introduction", "About graphs.", authors=("Ada Lovelace",)), 1)
+    proteins = stored(Paper("Introduction", "About proteins.", authors=("Grace Hopper",)), 2)
+    known = KnownPapers.of([graphs, replace(proteins, key=proteins.key + "-2")])  # as the second got it
+    again = dedupe([Paper("Introduction", "About proteins.", authors=("Grace Hopper",), upvotes=3),
+                    Paper("Introduction", "About graphs.", authors=("Ada Lovelace",))])
+    result = diff_snapshot(again, known)
+    assert result.new == []
+    assert result.updated[2]["upvotes"] == 3 and "upvotes" not in result.updated.get(1, {})  # each to its own
