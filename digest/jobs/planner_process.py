@@ -23,7 +23,6 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
-from digest.enums import SubscriberStatus
 from digest.errors import DigestError
 from digest.jobs.plan_report import PlanReport
 from digest.store import subscribers as subscriber_store
@@ -53,7 +52,7 @@ def plan_apart(engine: Engine, only: str | None) -> bool:
     if only is not None:
         return False
     with engine.connect() as conn:
-        active = subscriber_store.counts_by_status(conn).get(SubscriberStatus.ACTIVE, 0)
+        active = subscriber_store.count_active(conn)
     return active >= PLAN_APART_FROM
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from digest.enums import SubscriberStatus as S
 from digest.errors import DigestError
 from digest.jobs.common import utcnow
-from digest.jobs.subscribers import RESCHEDULING, ConfirmMail, hold_until_a_new_day, queue_confirmation
+from digest.jobs.subscribers import ConfirmMail, hold_if_rescheduled, queue_confirmation
 from digest.store import signups
 from digest.store import subscribers as subscriber_store
 from digest.store.db import write_transaction
@@ -116,6 +116,5 @@ def register(conn: Connection, spec: SubscriberSpec, *, now: datetime) -> Signup
     changed: dict[str, Any] = {name: wanted[name] for name in _RENEWABLE if getattr(row, name) != wanted[name]}
     changed["status"] = S.PENDING
     subscriber_store.change(conn, row.id, changed, now=now)
-    if RESCHEDULING & changed.keys():  # a new zone or frequency: never two digests on one local day
-        hold_until_a_new_day(conn, subscriber_store.by_id(conn, row.id), now=now)
+    hold_if_rescheduled(conn, row.id, changed, now=now)  # a new zone: never two digests on one local day
     return Signup.RENEWED

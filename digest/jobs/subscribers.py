@@ -20,7 +20,7 @@ confirming from their mailbox, and an operator's typo cannot activate anyone.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -226,7 +226,7 @@ def update_subscriber(engine: Engine, email: str, fields: dict, *, now: datetime
 
     A "status" among `fields` goes through the transition table (InvalidMove when no action
     leads there from the current status). A new zone, frequency or weekday sends nothing more on the
-    local day their latest digest came (`hold_until_a_new_day`).
+    local day their latest digest came (`hold_if_rescheduled`).
     """
     now = now or utcnow()
     fields = dict(fields)
@@ -240,17 +240,23 @@ def update_subscriber(engine: Engine, email: str, fields: dict, *, now: datetime
             subscriber_store.change(conn, row.id, changed, now=now)
         if target is not None and S(spec_from(merged | {"status": target}).status) != row.status:
             _move_to(conn, subscriber_store.by_id(conn, row.id), S(target), now=now)
-        if RESCHEDULING & changed.keys():
-            hold_until_a_new_day(conn, subscriber_store.by_id(conn, row.id), now=now)
+        hold_if_rescheduled(conn, row.id, changed, now=now)
         return subscriber_store.by_id(conn, row.id)
 
 
 # Changes that move a subscriber's periods: the outbox's (subscriber, period) key no longer tells
 # whether today's digest went out (Tokyo's 2026-12-07 is LA's 2026-12-06; 2026-W50 is no 2026-12-07).
-RESCHEDULING = frozenset({"timezone", "frequency", "weekday"})
+_RESCHEDULING = frozenset({"timezone", "frequency", "weekday"})
 
 
-def hold_until_a_new_day(conn: Connection, row: Row, *, now: datetime) -> None:
+def hold_if_rescheduled(conn: Connection, subscriber_id: int, changed: Iterable[str], *, now: datetime) -> None:
+    """After a change of the fields `changed` (a CLI update, an import, a web re-sign-up): when
+    it moves the subscriber's periods, `_hold_until_a_new_day`."""
+    if _RESCHEDULING.intersection(changed):
+        _hold_until_a_new_day(conn, subscriber_store.by_id(conn, subscriber_id), now=now)
+
+
+def _hold_until_a_new_day(conn: Connection, row: Row, *, now: datetime) -> None:
     """After a zone, frequency or weekday change, nothing is due before the local day after
     their latest digest's: the floor is `active_since` (confirmed_at), which the schedule obeys,
     moved only forwards. Test sends and skipped (empty, never sent) digests do not count."""
@@ -315,8 +321,7 @@ def apply_subscriber_import(engine: Engine, plan: ImportPlan, *, now: datetime |
         for planned, changed in plan.update:
             row = existing[email_key(planned.spec.email)]
             subscriber_store.change(conn, row.id, changed, now=now)
-            if RESCHEDULING & changed.keys():
-                hold_until_a_new_day(conn, subscriber_store.by_id(conn, row.id), now=now)
+            hold_if_rescheduled(conn, row.id, changed, now=now)
 
 
 def _kept_stamps(kept: dict) -> dict:

@@ -41,7 +41,6 @@ from typing import Any
 from sqlalchemy import Engine
 
 from digest.config import Settings
-from digest.enums import SubscriberStatus
 from digest.errors import DigestError
 from digest.jobs.common import utcnow
 from digest.jobs.dispatch import Dispatcher, SendReport, dispatcher_for
@@ -134,7 +133,7 @@ def processes_for(engine: Engine, wanted: int | None) -> int:
     if wanted is not None:
         return max(1, wanted)
     with engine.connect() as conn:
-        active = subscriber_store.counts_by_status(conn).get(SubscriberStatus.ACTIVE, 0)
+        active = subscriber_store.count_active(conn)
     return default_processes() if active >= PARALLEL_FROM else 1
 
 

@@ -156,6 +156,11 @@ def counts_by_status(conn: Connection) -> dict[str, int]:
     return {status: count for status, count in conn.execute(query)}
 
 
+def count_active(conn: Connection) -> int:
+    """How many subscribers are active (how a run decides its processes)."""
+    return conn.execute(select(func.count()).select_from(subscribers).where(subscribers.c.status == "active")).scalar()
+
+
 def active(conn: Connection, *, only: str | None = None) -> list[Subscriber]:
     """Every active subscriber (or just `only`), in id order."""
     query = select(subscribers).where(subscribers.c.status == "active").order_by(subscribers.c.id)
