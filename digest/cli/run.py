@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from digest.cli.common import console, err_console, handle_errors, print_json, runtime
-from digest.jobs.dispatch import Dispatcher, dispatcher_for, write_dry_run
 from digest.jobs.workers import (
     plan_and_send,
     plan_and_send_here,
@@ -17,6 +17,9 @@ from digest.jobs.workers import (
     send_here,
 )
 from digest.logs import configure_logging
+
+if TYPE_CHECKING:
+    from digest.jobs.dispatch import Dispatcher
 
 DRY_RUN_OUT = Path("digest-dry-run")
 
@@ -44,6 +47,8 @@ def run(
     """
     rt = runtime(ctx)
     if dry_run:
+        from digest.jobs.dispatch import write_dry_run  # the sending code: loaded when used
+
         report = write_dry_run(rt.engine, rt.settings, out, force=now, only=only)
         err_console.print(f"dry run: wrote {report.written} message{'' if report.written == 1 else 's'} to {out}/ "
                           "(nothing was sent or recorded)",
@@ -115,6 +120,8 @@ def worker(
     configure_logging(log_format or settings.log_format)
     if concurrency:
         settings = settings.model_copy(update={"smtp_pool_size": concurrency})
+    from digest.jobs.dispatch import dispatcher_for  # the sending code: loaded when used
+
     report = asyncio.run(_work(dispatcher_for(rt.engine, settings), poll))
     err_console.print(f"worker stopped: {report.as_dict()}", highlight=False)
 

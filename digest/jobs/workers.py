@@ -36,17 +36,19 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from digest.config import Settings
 from digest.errors import DigestError
 from digest.jobs.common import utcnow
-from digest.jobs.dispatch import Dispatcher, SendReport, dispatcher_for
 from digest.jobs.plan_report import PlanReport
 from digest.jobs.planner_process import plan_apart, start_planner
 from digest.store import subscribers as subscriber_store
+
+if TYPE_CHECKING:
+    from digest.jobs.dispatch import Dispatcher, SendReport
 
 __all__ = ["MAX_PROCESSES", "PARALLEL_FROM", "ParallelRun", "SenderFailed", "SenderResult", "default_processes",
            "plan_and_send", "plan_and_send_here", "processes_for", "quiet_collector", "send_here"]
@@ -137,9 +139,17 @@ def processes_for(engine: Engine, wanted: int | None) -> int:
     return default_processes() if active >= PARALLEL_FROM else 1
 
 
+def _dispatcher_for(engine: Engine, settings: Settings) -> Dispatcher:
+    # Imported when needed: the sending code (~0.12 s of imports) loads after the planner
+    # process is forked, while it builds its index, not before.
+    from digest.jobs.dispatch import dispatcher_for
+
+    return dispatcher_for(engine, settings)
+
+
 def send_here(engine: Engine, settings: Settings, *, only: str | None = None) -> SendReport:
     """Drain the outbox in this process (one core): `send-test`."""
-    return asyncio.run(_drain_once(dispatcher_for(engine, settings), only))
+    return asyncio.run(_drain_once(_dispatcher_for(engine, settings), only))
 
 
 async def _drain_once(dispatcher: Dispatcher, only: str | None) -> SendReport:
@@ -158,8 +168,8 @@ def plan_and_send_here(engine: Engine, settings: Settings, *, force: bool = Fals
     left the relay idle for the planner's ~1.5 s, then sent for ~15 s. `dispatcher` (default:
     the configured relay) lets a benchmark time its renderer.
     """
-    dispatcher = dispatcher or dispatcher_for(engine, settings)
-    planner = _planner(engine, force=force, only=only, now=now, batch=plan_batch)
+    planner = _planner(engine, force=force, only=only, now=now, batch=plan_batch)  # first: it may fork
+    dispatcher = dispatcher or _dispatcher_for(engine, settings)
     with quiet_collector():
         return asyncio.run(_plan_while_sending(dispatcher, planner, only=only))
 
@@ -221,12 +231,14 @@ def plan_and_send(engine: Engine, settings: Settings, *, processes: int, force: 
         child.start()
     try:
         with quiet_collector():
-            here = asyncio.run(_plan_while_sending(dispatcher_for(engine, settings), planner, only=None,
+            here = asyncio.run(_plan_while_sending(_dispatcher_for(engine, settings), planner, only=None,
                                                    announce=planned.set))
     finally:
         planned.set()  # even when this process failed: what planning wrote is sent
         children_done = _collect(children, results)
     plan, plan_seconds, senders = here.plan, here.plan_seconds, here.senders + children_done
+    from digest.jobs.dispatch import SendReport
+
     total = SendReport()
     for result in senders:
         for name, value in result.report.items():
@@ -264,7 +276,7 @@ def _sender_main(url: str, settings: Settings, planned, results) -> None:
     try:
         engine = open_engine(url)
         with quiet_collector():
-            report = asyncio.run(_drain_while_planning(dispatcher_for(engine, settings), planned))
+            report = asyncio.run(_drain_while_planning(_dispatcher_for(engine, settings), planned))
         result.report, result.errors, result.failure = report.as_dict(), report.errors[:20], None
     except Exception as err:  # noqa: BLE001 - reported to the parent, which says so
         result.failure = f"{type(err).__name__}: {err}"

@@ -46,9 +46,24 @@ def test_every_command_is_listed_and_runs(cli):
     assert cli("ingset").exit_code == 1  # a usage mistake is a user error
 
 
+def loaded_by_import(*modules: str) -> set[str]:
+    """Top-level packages imported by importing `modules` in a fresh interpreter."""
+    code = "import sys\n" + "".join(f"import {name}\n" for name in modules) + \
+        "print('LOADED', *sorted({name.split('.')[0] for name in sys.modules}))"
+    ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    return set(ran.stdout.rsplit("LOADED", 1)[1].split())
+
+
 def test_a_run_that_only_sends_never_loads_the_ranking_code():
     # Large runs plan in a process of their own (jobs.planner_process); the sending process
     # then pays no numpy or scikit-learn start-up.
-    loaded = loaded_after("run", "--help")
+    loaded = loaded_by_import("digest.cli.run", "digest.jobs.workers", "digest.jobs.dispatch")
     assert "aiosmtplib" in loaded
     assert {"numpy", "sklearn", "scipy"}.isdisjoint(loaded)
+
+
+def test_run_forks_its_planner_before_loading_the_sending_code():
+    # `digest run` starts the planner process first; the sending code (SMTP client,
+    # templates, outbox) loads afterwards, while the planner builds its index.
+    assert {"aiosmtplib", "jinja2", "css_inline"}.isdisjoint(loaded_after("run", "--help"))
+    assert {"aiosmtplib", "jinja2", "css_inline"}.isdisjoint(loaded_by_import("digest.cli.run", "digest.jobs.workers"))
