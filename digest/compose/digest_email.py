@@ -30,6 +30,7 @@ import jinja2.meta
 import nh3
 
 from digest.compose.confirm_email import render_confirmation
+from digest.compose.html_lines import collapse_style_sheets, join_lines, keeps_line_breaks
 from digest.compose.item_parts import (
     _DIGEST_TEXT_CONTEXT,
     _HEAD_TEXT_CONTEXT,
@@ -67,6 +68,7 @@ from digest.text import display_snippet, display_title, for_display
 
 __all__ = ["Composer"]
 
+_HTML_TEMPLATES = ("email/base.html", "email/digest.html", "email/_paper.html")
 _STYLE_RE = re.compile(r"<style[^>]*>(.*?)</style>", re.DOTALL | re.IGNORECASE)
 # Both per-run caches are cleared when full: a dict lookup is the hot path of every
 # message, and a run rarely sees more distinct snippets than this.
@@ -89,6 +91,7 @@ class Composer:
         site_name: str = "Paper Digest",
         base_url: str = "http://localhost:8000/",
         confirm_valid_for: timedelta | None = timedelta(days=3),
+        compact_html: bool = True,
     ):
         self.env = env or make_environment()
         self.site_name = oneline(site_name)
@@ -99,6 +102,11 @@ class Composer:
         self._page_inliner = css_inline.CSSInliner(keep_at_rules=True, minify_css=True, load_remote_stylesheets=False)
         self._fragment_inliner = css_inline.CSSInliner(minify_css=True, load_remote_stylesheets=False)
 
+        # The HTML's lines are joined (compose.html_lines) unless `compact_html` is False (the
+        # templates' own line breaks, to read the HTML) or a template holds preformatted
+        # content, where that would change what shows: decided once from their sources.
+        self._join_lines = compact_html and self.env.loader is not None and not any(
+            keeps_line_breaks(self.env.loader.get_source(self.env, name)[0]) for name in _HTML_TEMPLATES)
         self._digest_page, self.css = self._compile_digest_page()
         macros = self.env.get_template("email/_paper.html").module
         self._head_macro = macros.head
@@ -143,6 +151,8 @@ class Composer:
         rendered = self.env.get_template("email/digest.html").render(context)
         css = "\n".join(_STYLE_RE.findall(rendered))
         inlined = self._page_inliner.inline(rendered)
+        if self._join_lines:
+            inlined = collapse_style_sheets(inlined)
         return Shell(inlined, self._PAGE_SLOTS, "email/digest.html"), css
 
     def _compile_fragment(self, rendered: str, slots: tuple[str, ...], name: str) -> Shell:
@@ -334,6 +344,8 @@ class Composer:
             unsubscribe_url=utf8(esc(links.unsubscribe_url)),
             feed_url=utf8(esc(links.feed_url)),
         )
+        if self._join_lines:
+            html = join_lines(html)
         text = self._digest_text(items_text, title, preheader, query, liked, links)
         return RenderedEmail(subject=subject, text=finish_text(text), html=html)
 
