@@ -21,12 +21,14 @@ _BARE_ID = re.compile(r"\s*(?:arxiv:)?" + _ID + r"\s*", re.I)
 _ET_AL = re.compile(r"\s*,?\s+(?:et(?:\.\s*|\s+)al\b\.?|and\s+others)$", re.IGNORECASE)
 _NOT_NAMES = {"et al", "et al.", "et. al.", "et.al.", "others", "and others", "..."}
 # Control characters, lone surrogates and non-characters would break JSON/XML/email output.
-# Invisible characters (zero-width spaces and joiners, soft hyphens, BOMs, direction marks) are
-# removed, not spaced: a title must read the same from every source ("Trans\u200bformer" is
-# "Transformer" on the HF page), or the same paper would be stored twice.
+# Invisible characters (zero-width spaces and joiners, soft hyphens, BOMs, direction marks,
+# bidi embeddings, overrides and isolates) are removed, not spaced: a title must read the same
+# from every source ("Trans\u200bformer" is "Transformer" on the HF page), or the same paper
+# would be stored twice; and an override or isolate would reorder what an email, a feed reader
+# or a page shows around it ("Trojan Source").
 # A regular expression, not str.translate: translate looks every character up in a dict
 # (0.9 s for a 21 MB page, the regex 0.07 s).
-_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\ufeff\u202a-\u202e]")
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u2060\u2066-\u2069\ufeff\u202a-\u202e]")
 _JUNK = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 # Tags that end a line of text; every other tag is dropped and its text kept.
@@ -41,7 +43,7 @@ _NOT_A_TAG = re.compile(r"<(?!!--|/?(?:%s)\b)" % "|".join(sorted(_BLOCK_TAGS | _
 
 
 def drop_invisible(text: str) -> str:
-    """`text` without zero-width characters, soft hyphens, direction marks and BOMs."""
+    """`text` without zero-width characters, soft hyphens, direction marks, bidi controls and BOMs."""
     return _INVISIBLE.sub("", text)
 
 

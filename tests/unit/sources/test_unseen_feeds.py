@@ -76,9 +76,20 @@ def test_an_arxiv_api_error_response_is_an_error_not_a_paper_titled_error():
 
 
 def test_drop_invisible_agrees_with_deleting_each_character():
-    invisible = "\u00ad\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u202a\u202b\u202c\u202d\u202e"
+    invisible = ("\u00ad\u200b\u200c\u200d\u200e\u200f\u2060\ufeff\u202a\u202b\u202c\u202d\u202e"
+                 "\u2066\u2067\u2068\u2069")
     rng = random.Random(7)
     alphabet = invisible + "ab é·•\u2061\u200a\u00a0\u2028x"
     for _ in range(300):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(40)))
         assert feed.drop_invisible(text) == text.translate(dict.fromkeys(map(ord, invisible)))
+
+
+def test_bidi_overrides_and_isolates_in_a_title_are_dropped():
+    # "Trojan Source": an isolate or override would reorder what readers see around it.
+    rss = ('<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item>'
+           '<title>Safe \u2067\u202etitle\u202c\u2069 here</title><link>https://arxiv.org/abs/2607.00001</link>'
+           '<description>An abstract \u2066with\u2069 isolates.</description></item></channel></rss>')
+    paper = feed.parse(rss.encode()).papers[0]
+    assert paper.title == "Safe title here"
+    assert paper.abstract == "An abstract with isolates."
