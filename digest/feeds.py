@@ -29,7 +29,7 @@ collapsed to one line (`one_line`). Entry bodies are HTML whose only markup is o
 escaped. Titles, bylines, snippets and abstracts are display text (`digest.text`: arXiv
 LaTeX rendered as Unicode, lengths capped); ids come from the stored paper.
 RSS 2.0 never said whether a title is text or HTML and many readers render it as
-HTML, so in RSS titles and the channel description ``<`` and ``>`` are written as ``&lt;``
+HTML, so in RSS titles, authors (dc:creator) and the channel description ``<`` and ``>`` are written as ``&lt;``
 and ``&gt;`` before the XML escaping: no tag can form, so a paper titled
 ``<img onerror=...>`` shows as text and never runs. ``&`` is left alone (it forms no tag,
 and "R&D" then reads right in text-only readers too). Atom says ``type="text"`` and needs
@@ -297,7 +297,7 @@ def _add_entry(fg: FeedGenerator, item: RankedPaper | Paper, format: FeedFormat,
     byline = one_line(display_byline(paper))
     if byline:
         if format == "rss":
-            fe.dc.dc_creator(byline)
+            fe.dc.dc_creator(_as_rss_text(byline, format))  # rendered as HTML by some readers too
         else:
             fe.author({"name": byline})
     for category in dict.fromkeys(one_line(c) for c in paper.categories):

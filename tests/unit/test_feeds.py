@@ -341,3 +341,17 @@ def _feedparser_view(text: str) -> str:
 def test_atom_ids_are_valid_tag_uris(key):
     # RFC 4151 specific part: pchar / "/" / "?" -- we only ever emit this ASCII subset.
     assert re.fullmatch(r"tag:paper-digest,2026:[A-Za-z0-9:/@\-._~%]*", entry_id(key))
+
+
+def test_an_author_name_with_a_tag_cannot_run_in_readers_that_render_it_as_html(format):
+    name = '<img src=x onerror="alert(3)"> Mallory'
+    paper = Paper(title="Harmless", abstract="A.", authors=(name, "Bob"), arxiv_id="2609.00003",
+                  key="arxiv:2609.00003", links={"abs": "https://arxiv.org/abs/2609.00003"})
+    body = build_feed([paper], INFO, format=format)
+    assert b"<img" not in body.lower()
+    if format == "rss":
+        creator = _xml_items(body, format)[0].findtext("{http://purl.org/dc/elements/1.1/}creator")
+        assert "<" not in creator and ">" not in creator  # no tag can form, even rendered as HTML
+        assert html.unescape(creator).startswith(name)  # and a reader shows the name as written
+    else:
+        assert _parse(body).entries[0].author.startswith(name)
