@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import shutil
-from datetime import timedelta
 
 import pytest
 
@@ -110,7 +109,6 @@ def test_templates_with_preformatted_content_keep_their_line_breaks(tmp_path):
     page = tmp_path / "email" / "digest.html"
     page.write_text(page.read_text().replace('<p class="lead">', '<pre class="lead">').replace(
         "{{ preheader }}</p>", "{{ preheader }}</pre>"))
-    composer = Composer(make_environment(tmp_path), base_url="https://digest.example.org/",
-                        confirm_valid_for=timedelta(days=3))
+    composer = Composer(make_environment(tmp_path), base_url="https://digest.example.org/")
     as_written = Composer(make_environment(tmp_path), base_url="https://digest.example.org/", compact_html=False)
     assert composer.render_digest(_digest(3), LINKS).html == as_written.render_digest(_digest(3), LINKS).html
