@@ -1,4 +1,5 @@
-"""The test doubles every test shares: a clock that moves only when told, and a recording sender.
+"""The test doubles every test shares: a clock that moves only when told, a recording sender,
+and sample messages and digests.
 
 Small real classes, not patches of our modules (see the design notes).
 """
@@ -8,9 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Iterable
 
+from digest.compose import Links
 from digest.mail.message import build_message
 from digest.mail.message_ids import make_message_id
 from digest.mail.sender import AsyncClosing, Outgoing, SendResult, Stage
+from digest.models import Digest, Paper, RankedPaper, Subscriber
 
 
 class FakeClock:
@@ -102,3 +105,23 @@ def sample_outgoing(delivery_id: int, to: str | None = None) -> Outgoing:
         date=datetime(2025, 11, 21, 7, 0, tzinfo=timezone.utc),
     )
     return Outgoing(delivery_id=delivery_id, mail_from="bounces@example.org", recipients=(to,), data=data)
+
+
+SAMPLE_LINKS = Links(manage_url="https://digest.example.org/manage/t", unsubscribe_url="https://digest.example.org/u/t",
+                     feed_url="https://digest.example.org/feeds/s/t.atom",
+                     feedback_url="https://digest.example.org/feedback/t")
+
+
+def sample_digest(papers: int = 10) -> Digest:
+    """A digest of `papers` ranked papers whose titles, author lists, upvotes and links vary
+    in length and presence from paper to paper (to render with `SAMPLE_LINKS`)."""
+    subscriber = Subscriber(email="ada@example.com", interests="token pooling", id=3, status="active")
+    ranked = [RankedPaper(paper=Paper(title=f"Paper {n}: token pooling for long documents" + " and more" * (n % 7),
+                                      abstract="A.", authors=tuple(f"Author {n}-{k}" for k in range(1 + n % 30)),
+                                      id=n, key=f"k{n}", upvotes=n if n % 2 else None,
+                                      links={"abs": f"https://arxiv.org/abs/2411.{n:05d}",
+                                             "pdf": f"https://arxiv.org/pdf/2411.{n:05d}"}),
+                          score=1.0, matched=("token pooling",),
+                          snippet=f"…we study <b>token pooling</b> in {n} settings and find it helps…")
+              for n in range(1, papers + 1)]
+    return Digest(subscriber=subscriber, period="Fri 21 Nov 2025", papers=ranked, delivery_id=9)

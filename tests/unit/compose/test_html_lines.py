@@ -7,14 +7,11 @@ import shutil
 
 import pytest
 
-from digest.compose import Composer, Links, make_environment, templates_dir
+from digest.compose import Composer, make_environment, templates_dir
 from digest.compose.html_lines import MAX_LINE_OCTETS, collapse_style_sheets, join_lines, keeps_line_breaks
 from digest.mail import bodies
-from digest.models import Digest, Paper, RankedPaper, Subscriber
-
-LINKS = Links(manage_url="https://digest.example.org/manage/t", unsubscribe_url="https://digest.example.org/u/t",
-              feed_url="https://digest.example.org/feeds/s/t.atom", feedback_url="https://digest.example.org/feedback/t")
-
+from tests.fakes import SAMPLE_LINKS as LINKS
+from tests.fakes import sample_digest as _digest
 
 def test_the_line_limit_is_the_mail_layers():
     assert MAX_LINE_OCTETS == bodies.MAX_LINE_OCTETS
@@ -70,16 +67,6 @@ def test_style_sheets_are_collapsed_onto_indented_lines_within_the_limit():
     assert 1 < len(lines) < 10
     assert all(line.startswith(" .") and len(line.encode()) <= MAX_LINE_OCTETS for line in lines)
     assert " ".join(line.strip() for line in lines) == " ".join(rule.strip() for rule in rules.split("\n"))
-
-
-def _digest(papers: int) -> Digest:
-    subscriber = Subscriber(email="ada@example.com", interests="token pooling", id=3, status="active")
-    ranked = [RankedPaper(paper=Paper(title=f"Paper {n} on token pooling " + "and more words " * (n % 7), abstract="A.",
-                                      authors=tuple(f"Author {n}-{k}" for k in range(n % 30)), id=n, key=f"k{n}",
-                                      links={"abs": f"https://arxiv.org/abs/2411.{n:05d}"}),
-                          score=1.0, matched=("token pooling",), snippet="We study <b>token pooling</b> here.")
-              for n in range(1, papers + 1)]
-    return Digest(subscriber=subscriber, period="Fri 21 Nov 2025", papers=ranked, delivery_id=9)
 
 
 def _spaced(html: bytes) -> bytes:
