@@ -9,6 +9,7 @@ help line against the command's docstring, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Callable
@@ -24,7 +25,7 @@ if _click is None:  # an older Typer, on click itself
 
 UsageError: type[Exception] = _click.exceptions.UsageError
 
-__all__ = ["Lazy", "LazyGroup", "UsageError", "lazy_group"]
+__all__ = ["Lazy", "LazyGroup", "UsageError", "lazy_group", "reflowed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +43,34 @@ class Lazy:
         return getattr(import_module(module), attribute)
 
 
+def reflowed(help_text: str | None) -> str | None:
+    """`help_text` with the line breaks inside each paragraph made spaces, so the terminal
+    wraps it. Docstrings break lines at ~100 characters, and Typer 0.29's rich help keeps
+    those breaks after the first paragraph: at 80 columns every such line was cut in two,
+    the second part a word or two long. Kept as written: a line that is indented or starts
+    a list item ("- ", "* "), and a paragraph starting with click's no-rewrap mark \\b."""
+    if not help_text:
+        return help_text
+    paragraphs = []
+    for paragraph in inspect.cleandoc(help_text).split("\n\n"):
+        if not paragraph.startswith("\b"):
+            lines: list[str] = []
+            for line in paragraph.split("\n"):
+                if lines and not line[:1].isspace() and not line.startswith(("- ", "* ")):
+                    lines[-1] = f"{lines[-1].rstrip()} {line.strip()}"
+                else:
+                    lines.append(line)
+            paragraph = "\n".join(lines)
+        paragraphs.append(paragraph)
+    return "\n\n".join(paragraphs)
+
+
+def _reflow_all(command: Any) -> None:
+    command.help = reflowed(command.help)
+    for sub in getattr(command, "commands", {}).values():
+        _reflow_all(sub)
+
+
 def _as_click(name: str, obj: Any, markup: Any) -> Any:
     if isinstance(obj, typer.Typer):  # a group, even of one command (get_command would unwrap it)
         command = typer.main.get_group(obj)
@@ -50,6 +79,7 @@ def _as_click(name: str, obj: Any, markup: Any) -> Any:
         single.command(name)(obj)
         command = typer.main.get_command(single)
     command.name = name
+    _reflow_all(command)
     return command
 
 
