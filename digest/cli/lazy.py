@@ -10,6 +10,8 @@ help line against the command's docstring, so the two cannot drift apart.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Callable
@@ -24,8 +26,9 @@ if _click is None:  # an older Typer, on click itself
     import click as _click
 
 UsageError: type[Exception] = _click.exceptions.UsageError
+_ClickException: type[Exception] = _click.exceptions.ClickException
 
-__all__ = ["Lazy", "LazyGroup", "UsageError", "lazy_group", "reflowed"]
+__all__ = ["Lazy", "LazyGroup", "UsageError", "lazy_group", "one_line_usage_errors", "reflowed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,14 @@ class LazyGroup(TyperGroup):
         finally:
             self._listing = False
 
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        with one_line_usage_errors():
+            return super().make_context(info_name, args, parent=parent, **extra)
+
+    def invoke(self, ctx: Any) -> Any:
+        with one_line_usage_errors():  # the subcommands' own parsing happens in here
+            return super().invoke(ctx)
+
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         try:
             return super().resolve_command(ctx, args)
@@ -125,6 +136,26 @@ class LazyGroup(TyperGroup):
                 if matches:
                     err.message = f"{err.message.rstrip('.')}. Did you mean {', '.join(map(repr, matches))}?"
             raise
+
+
+@contextmanager
+def one_line_usage_errors() -> Iterator[None]:
+    """A usage error (unknown option or command, missing argument, bad value) as one line on
+    stderr, as every other error of this CLI is (`cli.common`), naming the help to read, in
+    place of Typer's usage line, hint line and three-line box."""
+    try:
+        yield
+    except _ClickException as err:
+        if type(err).__name__ == "NoArgsIsHelpError":  # bare `digest`: Typer prints the help
+            raise
+        from digest.cli.common import fail
+
+        message = " ".join(err.format_message().split())
+        ctx = getattr(err, "ctx", None)
+        if ctx is not None and ctx.help_option_names:
+            stop = "" if message.endswith((".", "?", "!")) else "."
+            message = f"{message}{stop} See '{ctx.command_path} {ctx.help_option_names[-1]}'."
+        fail(message, err.exit_code)
 
 
 def lazy_group(commands: dict[str, Lazy]) -> type[LazyGroup]:
