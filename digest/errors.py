@@ -93,3 +93,14 @@ class DeliveryError(DigestError):
         self.permanent = permanent
         self.code = code
         super().__init__(message)
+
+
+def not_utf8(data: bytes, err: UnicodeDecodeError) -> tuple[str, int]:
+    """(message, line number) for bytes that are not UTF-8: which byte, where, and what to do.
+    A file saved in a legacy encoding (Windows-1252 is the usual one) is refused rather than
+    guessed at: a wrong guess would put wrong letters in authors' names, silently."""
+    line = data.count(b"\n", 0, err.start) + 1
+    column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+    bad = data[err.start:err.start + 1].hex().upper()
+    return (f"not UTF-8 text (byte 0x{bad} at column {column}): save it as UTF-8, e.g. "
+            f"`iconv -f WINDOWS-1252 -t UTF-8`", line)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Iterable, Mapping
 
-from digest.errors import DigestError
+from digest.errors import DigestError, not_utf8
 from digest.subscribers import SubscriberSpec, WEEKDAYS, email_key, spec_from
 
 EXPORT_FIELDS = (
@@ -79,7 +79,8 @@ def read_records(data: bytes, *, name: str) -> list[Record]:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise ImportFileError(f"{name}: not UTF-8 text (bad byte at offset {err.start})") from None
+        message, line = not_utf8(data, err)
+        raise ImportFileError(f"{name}:{line}: {message}") from None
     if name.lower().endswith(".json") or text.lstrip()[:1] in ("[", "{"):
         return _json_records(text, name)
     return _csv_records(text, name)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from datetime import date, datetime, timezone
 
-from digest.errors import SnapshotError
+from digest.errors import SnapshotError, not_utf8
 from digest.models import Paper, ParsedSnapshot
 from digest.sources.feed import repeat_warnings
 from digest.sources.fields import (
@@ -81,8 +81,9 @@ def _load(data: bytes) -> tuple[object, list[str]]:
             return complete, [f"the response is cut off in item {len(complete) + 1} (line {err.lineno}); "
                               f"kept the {kept} before it"]
         raise SnapshotError(f"invalid JSON: {err.msg} (column {err.colno})", line=err.lineno) from None
-    except UnicodeDecodeError:
-        raise SnapshotError("invalid JSON: the bytes are not UTF-8 text") from None
+    except UnicodeDecodeError as err:
+        message, line = not_utf8(data, err)
+        raise SnapshotError(f"invalid JSON: {message}", line=line) from None
     except (ValueError, RecursionError) as err:  # e.g. nesting too deep, a 5000-digit number
         raise SnapshotError(f"invalid JSON: {clean_text(str(err))[:200] or type(err).__name__}") from None
 

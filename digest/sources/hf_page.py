@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 
-from digest.errors import SnapshotError
+from digest.errors import SnapshotError, not_utf8
 from digest.models import ParsedSnapshot
 from digest.sources.fields import drop_invisible
 from digest.sources.hf_page_meta import (
@@ -127,7 +127,8 @@ def decode(data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        raise SnapshotError(f"not UTF-8 text (bad byte at offset {err.start})") from None
+        message, line = not_utf8(data, err)
+        raise SnapshotError(message, line=line) from None
 
 
 def looks_like_hf_page(text: str) -> bool:

@@ -39,3 +39,13 @@ def test_no_exported_cell_starts_like_a_formula():
         assert not any(cell[:1] in ("=", "+", "-", "@", "\t", "\r") for cell in row), row
     back = read_records(text.encode(), name="export.csv")
     assert [r.fields["name"] for r in back] == ATTACKS and [r.fields["interests"] for r in back] == ATTACKS
+
+
+def test_a_windows_1252_file_is_refused_naming_its_line_and_the_fix():
+    from digest.subscriber_io import ImportFileError
+
+    data = "email,name\nada@example.org,Ada\njose@example.org,Jos\u00e9\n".encode("cp1252")
+    with pytest.raises(ImportFileError) as caught:
+        read_records(data, name="people.csv")
+    assert str(caught.value).startswith("people.csv:3: not UTF-8 text (byte 0xE9 at column 21)")
+    assert "iconv -f WINDOWS-1252 -t UTF-8" in str(caught.value)

@@ -222,3 +222,10 @@ def test_arbitrary_json_raises_only_snapshot_error(items, paper):
             continue
         for found in result.papers:
             assert found.title == " ".join(found.title.split()) != ""
+
+
+def test_json_in_windows_1252_is_refused_naming_the_line_and_the_byte():
+    data = '[\n  {"paper": {"id": "2607.00001", "title": "Jos\u00e9"}}\n]'.encode("cp1252")
+    with pytest.raises(SnapshotError) as caught:
+        hf_api.parse(data)
+    assert caught.value.line == 2 and "not UTF-8 text (byte 0xE9 at column 47)" in str(caught.value)

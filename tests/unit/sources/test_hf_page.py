@@ -127,6 +127,15 @@ def test_unreadable_bytes_are_refused(data, message):
         parse(data)
 
 
+def test_a_windows_1252_page_is_refused_naming_the_line_the_byte_and_the_fix():
+    page = "Daily Papers\nA title\nby Jos\u00e9 Garc\u00eda\n".encode("cp1252")
+    with pytest.raises(SnapshotError) as caught:
+        parse(page)
+    assert caught.value.line == 3
+    assert str(caught.value) == ("line 3: not UTF-8 text (byte 0xE9 at column 7): save it as UTF-8, "
+                                 "e.g. `iconv -f WINDOWS-1252 -t UTF-8`")
+
+
 def test_another_sites_text_is_refused_when_detecting():
     wiki = ("Python (programming language)\nFrom Wikipedia, the free encyclopedia\n" + "Python is a language. " * 40).encode()
     with pytest.raises(SnapshotError, match="not a Hugging Face Daily Papers page"):
