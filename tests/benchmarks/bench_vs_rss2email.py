@@ -1,6 +1,6 @@
 """Paper Digest's daily run beside rss2email, and an ideal SMTP client, into one real SMTP sink.
 
-    python tests/benchmarks/bench_vs_rss2email.py [--n 5000] [--repeat 3] [--pool 8] [--processes N] [--fsync] [--keep]
+    python tests/benchmarks/bench_vs_rss2email.py [--n 5000] [--repeat 3] [--pool 8] [--processes N] [--replay] [--fsync] [--keep]
 
 One run, one sink: a disk-writing aiosmtpd server in its own process
 (`tests/benchmarks/disk_sink.py`) receives, in turn:
@@ -13,7 +13,10 @@ One run, one sink: a disk-writing aiosmtpd server in its own process
   same feed) and N subscribers with varied queries, then `digest run --now`: N ranked
   10-paper digests, 8 pooled connections, no rate limit;
 - the ideal client (`ideal_smtp_client.py`): plain aiosmtplib, 8 pooled connections,
-  N pre-built messages of our messages' average size.
+  N pre-built messages of our messages' average size;
+- with --replay, also the same client sending our own N messages of the round again (as the
+  sink saved them, fresh Message-IDs): the sink-bound ceiling for exactly our messages, whose
+  lines are fewer and longer than the ideal client's 76-character ones.
 
 Each system runs as a child process; its CPU time is that child's rusage (os.wait4: user +
 system, its own children included), its wall time from start to exit, so both include
@@ -52,7 +55,7 @@ from tests.benchmarks.disk_sink import DiskSink, spawn_disk_sink
 from tests.benchmarks.paper_feed import load_papers, write_feed, write_subscribers
 
 R2E_DOMAIN, OURS_DOMAIN, IDEAL_DOMAIN = "rss2email.example.org", "ours.example.org", "ideal-client.example.org"
-SYSTEMS = ("rss2email", "ours", "ideal")
+SYSTEMS = ("rss2email", "ours", "ideal", "replay")
 # The sink accepts lines past RFC 5321's 1,000 characters, as Postfix does: with its default
 # settings rss2email writes some real arXiv abstracts (those with "|" in them, which html2text
 # will not wrap) as one 1,000-1,400 character line, aiosmtpd's stock limit answers 500 "Line
@@ -192,10 +195,12 @@ def run_ours(work: Path, feed: Path, people: Path, sink: DiskSink, pool: int,
     return phase, {"ingest_wall_s": round(ingest.wall_s, 3), "ingest_cpu_s": round(ingest.cpu_s, 3), "run_report": report}
 
 
-def run_ideal(work: Path, sink: DiskSink, n: int, size: int, pool: int) -> Phase:
+def run_ideal(work: Path, sink: DiskSink, n: int, size: int, pool: int, replay: Path | None = None) -> Phase:
+    """The ideal client: `n` messages of `size` bytes, or with `replay` the messages saved there."""
     cmd = [sys.executable, "-m", "tests.benchmarks.ideal_smtp_client", "--host", sink.host, "--port", str(sink.port),
-           "--n", str(n), "--size", str(size), "--pool", str(pool)]
-    phase, output = timed("ideal", IDEAL_DOMAIN, sink, cmd, cwd=ROOT, env=None, log=work / "ideal.log")
+           "--n", str(n), "--size", str(size), "--pool", str(pool), *(["--replay", str(replay)] if replay else [])]
+    system = "replay" if replay else "ideal"
+    phase, output = timed(system, IDEAL_DOMAIN, sink, cmd, cwd=ROOT, env=None, log=work / f"{system}.log")
     inner = json.loads(output.strip().splitlines()[-1])
     return Phase(**{**asdict(phase), "send_wall_s": round(inner["wall_s"], 3), "send_cpu_s": round(inner["cpu_s"], 3)})
 
@@ -225,6 +230,8 @@ def one_round(number: int, work: Path, feed: Path, people: Path, sink: DiskSink,
     folder.mkdir()
     # rss2email and ours alternate who goes first; the ideal client needs our message size.
     order = ("rss2email", "ours", "ideal") if number % 2 == 0 else ("ours", "rss2email", "ideal")
+    if args.replay:
+        order += ("replay",)
     phases: dict[str, Phase] = {}
     extra: dict = {"load_before": os.getloadavg()}
     for system in order:
@@ -233,8 +240,14 @@ def one_round(number: int, work: Path, feed: Path, people: Path, sink: DiskSink,
         elif system == "ours":
             phases[system], ours_extra = run_ours(folder, feed, people, sink, args.pool, args.processes)
             extra.update(ours_extra)
-        else:
+        elif system == "ideal":
             phases[system] = run_ideal(folder, sink, args.n, int(phases["ours"].bytes_per_email), args.pool)
+        else:
+            phases[system] = run_ideal(folder, sink, args.n, 0, args.pool, replay=folder / "ours-mail")
+        if system == "ours" and args.replay:  # kept for the replay
+            (folder / "ours-mail").mkdir()
+            for path in sink_folder(work).iterdir():
+                path.rename(folder / "ours-mail" / path.name)
         _empty(sink_folder(work))
         print(f"  round {number + 1}: {system:9s} {phases[system].emails:,} emails in {phases[system].wall_s:.2f} s, "
               f"{phases[system].per_second:,.0f}/s, {phases[system].cpu_ms:.2f} ms CPU/email", flush=True)
@@ -260,9 +273,10 @@ def summarise(rounds: list[dict]) -> dict:
     def series(system: str, key: str) -> list[float]:
         return [r["phases"][system][key] for r in rounds]
 
+    systems = [system for system in SYSTEMS if system in rounds[0]["phases"]]
     summary = {system: {key: spread(series(system, key)) for key in
                         ("emails_per_s", "cpu_ms_per_email", "sink_cpu_ms_per_email", "bytes_per_email")}
-               for system in SYSTEMS}
+               for system in systems}
     ours_eps, r2e_eps, ideal_eps = (series(s, "emails_per_s") for s in ("ours", "rss2email", "ideal"))
     ours_cpu, r2e_cpu = series("ours", "cpu_ms_per_email"), series("rss2email", "cpu_ms_per_email")
     summary["ratios"] = {
@@ -270,6 +284,10 @@ def summarise(rounds: list[dict]) -> dict:
         "cpu_rss2email_over_ours": spread([r / o for o, r in zip(ours_cpu, r2e_cpu)]),
         "ours_fraction_of_ideal": spread([o / i for o, i in zip(ours_eps, ideal_eps)]),
     }
+    if "replay" in systems:
+        replay_eps = series("replay", "emails_per_s")
+        summary["ratios"]["ours_fraction_of_replay"] = spread([o / r for o, r in zip(ours_eps, replay_eps)])
+        summary["ratios"]["replay_over_rss2email"] = spread([r / e for r, e in zip(replay_eps, r2e_eps)])
     ingest = [r["ingest_cpu_s"] * 1000 / max(r["phases"]["ours"]["emails"], 1) for r in rounds]
     summary["ours_ingest_cpu_ms_per_email"] = spread(ingest)
     summary["ours_with_ingest_cpu_ms_per_email"] = spread([c + i for c, i in zip(ours_cpu, ingest)])
@@ -290,8 +308,8 @@ def report(figures: dict) -> None:
     print(f"| {'':32s} | emails/s (wall) | CPU ms/email | sink CPU ms/email | bytes/email |")
     print(f"|{'-' * 34}|-----------------|--------------|-------------------|-------------|")
     names = {"rss2email": "rss2email (r2e run)", "ours": "Paper Digest (digest run --now)",
-             "ideal": "ideal aiosmtplib client (send)"}
-    for system in SYSTEMS:
+             "ideal": "ideal aiosmtplib client (send)", "replay": "ideal client, our messages"}
+    for system in (system for system in SYSTEMS if system in s):
         row = s[system]
         print(f"| {names[system]:32s} | {_range(row['emails_per_s'], ',.0f'):>15s} | {_range(row['cpu_ms_per_email'], '.2f'):>12s} "
               f"| {_range(row['sink_cpu_ms_per_email'], '.2f'):>17s} | {_range(row['bytes_per_email'], ',.0f'):>11s} |")
@@ -299,6 +317,9 @@ def report(figures: dict) -> None:
     print(f"ours / rss2email speed: {_range(r['speed_ours_over_rss2email'], '.2f')}x (target >= 1.6); "
           f"rss2email CPU / ours: {_range(r['cpu_rss2email_over_ours'], '.2f')} (target >= 1.0); "
           f"ours / ideal client: {_range(r['ours_fraction_of_ideal'], '.0%')} (target >= 90%)")
+    if "ours_fraction_of_replay" in r:
+        print(f"ours / the ideal client sending our own messages: {_range(r['ours_fraction_of_replay'], '.0%')}; "
+              f"that client / rss2email: {_range(r['replay_over_rss2email'], '.2f')}x")
     print(f"our ingest of the same feed (apart from the run): {_range(s['ours_ingest_cpu_ms_per_email'], '.2f')} ms "
           f"CPU/email; run + ingest {_range(s['ours_with_ingest_cpu_ms_per_email'], '.2f')} ms")
     st = figures["startup"]
@@ -315,6 +336,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--processes", type=int, default=None,
                     help="`digest run --processes N` (default: digest's own choice: 1 below 10,000 subscribers)")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--replay", action="store_true",
+                    help="also run the ideal client on our own messages of each round (the ceiling for them)")
     ap.add_argument("--fsync", action="store_true", help="the sink fsyncs every message")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs, databases) and print it")
     args = ap.parse_args(argv)
