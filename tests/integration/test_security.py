@@ -11,7 +11,6 @@ from __future__ import annotations
 import email
 import email.policy
 import http.client
-import json
 import os
 import re
 import signal
