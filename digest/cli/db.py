@@ -31,9 +31,9 @@ def db_upgrade(
     if as_json:
         print_json({"before": before, "after": after, "changed": before != after})
     elif before == after:
-        console.print(f"database is up to date (revision {after})")
+        console.print(f"database is up to date (revision {after})", soft_wrap=True)
     else:
-        console.print(f"database migrated from {before or 'empty'} to revision {after}")
+        console.print(f"database migrated from {before or 'empty'} to revision {after}", soft_wrap=True)
 
 
 @db_app.command("status")
@@ -51,4 +51,4 @@ def db_status(ctx: typer.Context) -> None:
         engine.dispose()
     head = head_revision()
     state = "up to date" if revision == head else f"behind (newest is {head}: run `digest db upgrade`)"
-    console.print(f"{engine.url!r}: revision {revision or 'none'}, {state}", highlight=False)
+    console.print(f"{engine.url!r}: revision {revision or 'none'}, {state}", highlight=False, soft_wrap=True)

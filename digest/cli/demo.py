@@ -31,14 +31,14 @@ def demo(
 
 
 def _print_summary(summary: dict, reports) -> None:
-    console.print(f"[bold]Paper Digest demo[/] — everything is in {summary['folder']}/")
+    console.print(f"[bold]Paper Digest demo[/] — everything is in {summary['folder']}/", soft_wrap=True)
     for report in reports:
         state = "already ingested" if report.duplicate_snapshot else f"{report.new} new, {report.updated} updated, {report.unchanged} unchanged"
-        console.print(f"  ingest {report.input:<40} {report.format:<9} {report.papers:>4} papers: {state}", highlight=False)
-    console.print(f"[bold]{summary['papers']}[/] distinct papers stored in {summary['database']}")
-    console.print(f"digests planned: {summary['planned']}, sent to the local SMTP sink: {summary['sent']}")
+        console.print(f"  ingest {report.input:<40} {report.format:<9} {report.papers:>4} papers: {state}", highlight=False, soft_wrap=True)
+    console.print(f"[bold]{summary['papers']}[/] distinct papers stored in {summary['database']}", soft_wrap=True)
+    console.print(f"digests planned: {summary['planned']}, sent to the local SMTP sink: {summary['sent']}", soft_wrap=True)
     for path in summary["emails"]:
-        console.print(f"  email  {path}", highlight=False)
+        console.print(f"  email  {path}", highlight=False, soft_wrap=True)
     if not summary["emails"]:
-        console.print("  (no new digests: each demo subscriber already got today's; delete the folder to start over)")
-    console.print(f"  feed   {summary['feed']}", highlight=False)
+        console.print("  (no new digests: each demo subscriber already got today's; delete the folder to start over)", soft_wrap=True)
+    console.print(f"  feed   {summary['feed']}", highlight=False, soft_wrap=True)

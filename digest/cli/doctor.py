@@ -45,4 +45,4 @@ def _print(findings: list[Finding]) -> None:
     errors = sum(f.level == Level.ERROR for f in findings)
     warnings = sum(f.level == Level.WARNING for f in findings)
     summary = "ready" if not errors else f"{errors} problem{'s' if errors != 1 else ''} to fix"
-    console.print(f"[bold]{summary}[/] ({warnings} warning{'s' if warnings != 1 else ''})", highlight=False)
+    console.print(f"[bold]{summary}[/] ({warnings} warning{'s' if warnings != 1 else ''})", highlight=False, soft_wrap=True)

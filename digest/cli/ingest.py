@@ -95,7 +95,7 @@ def _show(report: IngestReport, as_json: bool) -> None:
     if as_json:
         print(to_json(report.as_dict()), flush=True)
     else:
-        console.print(_summary(report), highlight=False)
+        console.print(_summary(report), highlight=False, soft_wrap=True)
 
 
 def _paper_json(paper: Paper) -> dict:
@@ -182,7 +182,7 @@ def papers_reindex(
     if as_json:
         print_json({"indexed": done, "model": model})
     else:
-        console.print(f"features computed for {done} paper{'' if done == 1 else 's'} (model {model})", highlight=False)
+        console.print(f"features computed for {done} paper{'' if done == 1 else 's'} (model {model})", highlight=False, soft_wrap=True)
 
 
 __all__ = ["ingest", "papers_app"]

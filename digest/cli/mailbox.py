@@ -41,7 +41,7 @@ def _print(report: MailboxReport, dry_run: bool) -> None:
     figures = report.as_dict()
     summary = ", ".join(f"{value} {name.replace('_', ' ')}" for name, value in figures.items() if value or name == "messages")
     prefix = "dry run (nothing changed): " if dry_run else ""
-    console.print(prefix + summary, highlight=False)
+    console.print(prefix + summary, highlight=False, soft_wrap=True)
     acted = [h for h in report.messages if h.outcome not in (MessageOutcome.LEFT, MessageOutcome.DUPLICATE)]
     if acted:
         table = Table(show_header=True, header_style="bold")
@@ -54,4 +54,4 @@ def _print(report: MailboxReport, dry_run: bool) -> None:
     left = report.count(MessageOutcome.LEFT)
     if left:
         err_console.print(f"{left} message(s) are not reports or requests of ours: left unread for a person",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)

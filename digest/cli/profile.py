@@ -25,7 +25,7 @@ def _vote(ctx: typer.Context, email: str, ids: list[str], vote_name: str | None,
         return
     verb = {"LIKE": "liked", "DISLIKE": "disliked", None: "forgot the votes on"}[vote_name]
     console.print(f"{report.email}: {verb} {len(report.paper_ids)} paper{'s' if len(report.paper_ids) != 1 else ''}"
-                  f" ({report.changed} changed)", highlight=False)
+                  f" ({report.changed} changed)", highlight=False, soft_wrap=True)
 
 
 @handle_errors
@@ -127,12 +127,12 @@ def _show_plan(plan, as_json: bool, *, applied: bool) -> None:
         print_json(plan.as_dict() | {"applied": applied})
         return
     for problem in plan.problems:
-        console.print(f"[red]{problem}[/]", highlight=False)
+        console.print(f"[red]{problem}[/]", highlight=False, soft_wrap=True)
     what = "liked" if applied else "would like"
     console.print(f"{plan.email}: {what} {len(plan.matched) + len(plan.new)} papers from {len(plan.parsed.entries)} "
                   f"entries ({len(plan.matched)} already stored, {len(plan.new)} stored from the file, "
                   f"{plan.already_liked} liked before)" + ("" if applied or plan.problems else "; run with --apply"),
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
 
 
 COMMANDS = {"like": like, "dislike": dislike, "unlike": unlike, "likes": likes, "import-library": import_library}

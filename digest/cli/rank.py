@@ -92,7 +92,7 @@ def rank_command(
     if as_json:
         print_json([_ranked_json(item) for item in ranked])
     elif not ranked:
-        err_console.print(f"no stored paper to rank for {what}", highlight=False)
+        err_console.print(f"no stored paper to rank for {what}", highlight=False, soft_wrap=True)
     else:
         show_ranked(ranked, f"{what} — {len(ranked)} papers")
 
@@ -112,10 +112,10 @@ def preview(
     subscriber, ranked = jobs.preview_digest(rt.engine, email)
     if html is not None:
         html.write_text(jobs.render_preview_html(rt.settings, subscriber, ranked), encoding="utf-8")
-        err_console.print(f"wrote {html}", highlight=False)
+        err_console.print(f"wrote {html}", highlight=False, soft_wrap=True)
     if as_json:
         print_json([_ranked_json(item) for item in ranked])
     elif not ranked:
-        err_console.print(f"nothing new for {subscriber.email} since their last digest", highlight=False)
+        err_console.print(f"nothing new for {subscriber.email} since their last digest", highlight=False, soft_wrap=True)
     else:
         show_ranked(ranked, f"next digest for {subscriber.email} ({len(ranked)} papers)")

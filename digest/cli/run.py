@@ -52,14 +52,14 @@ def run(
         report = write_dry_run(rt.engine, rt.settings, out, force=now, only=only)
         err_console.print(f"dry run: wrote {report.written} message{'' if report.written == 1 else 's'} to {out}/ "
                           "(nothing was sent or recorded)",
-                          highlight=False)
+                          highlight=False, soft_wrap=True)
         figures = report.as_dict()
     else:
         figures = _plan_and_send(rt, force=now, only=only, processes=processes)
     if as_json:
         print_json(figures)
     else:
-        console.print(", ".join(f"{value} {name.replace('_', ' ')}" for name, value in figures.items()), highlight=False)
+        console.print(", ".join(f"{value} {name.replace('_', ' ')}" for name, value in figures.items()), highlight=False, soft_wrap=True)
 
 
 def _plan_and_send(rt, *, force: bool, only: str | None, processes: int | None) -> dict:
@@ -94,9 +94,9 @@ def send_test(
     if as_json:
         print_json(figures)
     elif report.sent:
-        console.print(f"sent a test digest with {papers} papers to {email}", highlight=False)
+        console.print(f"sent a test digest with {papers} papers to {email}", highlight=False, soft_wrap=True)
     else:
-        err_console.print(f"not sent: {'; '.join(report.errors) or 'will be retried'}", highlight=False)
+        err_console.print(f"not sent: {'; '.join(report.errors) or 'will be retried'}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
 
 
@@ -123,7 +123,7 @@ def worker(
     from digest.jobs.dispatch import dispatcher_for  # the sending code: loaded when used
 
     report = asyncio.run(_work(dispatcher_for(rt.engine, settings), poll))
-    err_console.print(f"worker stopped: {report.as_dict()}", highlight=False)
+    err_console.print(f"worker stopped: {report.as_dict()}", highlight=False, soft_wrap=True)
 
 
 async def _work(dispatcher: Dispatcher, poll: float):

@@ -83,7 +83,7 @@ def add(
         print_json(_row_json(row))
         return
     console.print(f"added source {row.name} ({row.kind}, every {source_jobs.format_interval(row.interval_seconds)}): {row.location}",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
 
 
 @sources_app.command("list")
@@ -135,12 +135,12 @@ def remove(
     removed = source_jobs.remove_source(runtime(ctx).engine, row.name)
     kept = removed.snapshots_kept
     console.print(f"removed source {removed.name} (its {kept} snapshot{'' if kept == 1 else 's'} stay)",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
 
 
 def _set_paused(ctx: typer.Context, name: str, paused: bool) -> None:
     row = source_jobs.set_paused(runtime(ctx).engine, name, paused)
-    console.print(f"{'paused' if paused else 'resumed'} {row.name}", highlight=False)
+    console.print(f"{'paused' if paused else 'resumed'} {row.name}", highlight=False, soft_wrap=True)
 
 
 @sources_app.command("pause")
@@ -183,7 +183,7 @@ def _show(outcomes: list[polling.PollOutcome], *, as_json: bool, verb: str) -> N
         print_json([outcome.as_dict() for outcome in outcomes])
         return
     if not outcomes:
-        console.print("no sources to poll (add one with: digest sources add NAME URL|DIR)", highlight=False)
+        console.print("no sources to poll (add one with: digest sources add NAME URL|DIR)", highlight=False, soft_wrap=True)
     for outcome in outcomes:
         lines = [_report_line(report, verb) for report in outcome.reports]
         lines += [f"{url}: not modified (304)" for url in outcome.not_modified]

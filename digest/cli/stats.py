@@ -35,7 +35,7 @@ def stats(
         return
     people, sent, mailbox = figures["subscribers"], figures["deliveries"], figures["mailbox"]
     per_day = [(row["day"], row["papers"]) for row in figures["papers_per_listing_day"]]
-    console.print(f"[bold]{figures['papers']}[/] papers from [bold]{figures['snapshots']}[/] snapshots")
+    console.print(f"[bold]{figures['papers']}[/] papers from [bold]{figures['snapshots']}[/] snapshots", soft_wrap=True)
     table = Table(title="subscribers", show_header=False)
     for status, count in people.items():
         table.add_row(status, str(count))
@@ -49,6 +49,6 @@ def stats(
         events.add_row(kind.replace("_", " "), str(count))
     console.print(events)
     if per_day:
-        console.print(f"[bold]papers per listing day[/] (last {len(per_day)})")
+        console.print(f"[bold]papers per listing day[/] (last {len(per_day)})", soft_wrap=True)
         for line in chart(per_day):
-            console.print("  " + line, highlight=False)
+            console.print("  " + line, highlight=False, soft_wrap=True)

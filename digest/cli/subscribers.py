@@ -268,7 +268,7 @@ def _report(plan: ImportPlan, applied: bool, as_json: bool) -> None:
         return
     mode = "applied" if applied else "dry run (nothing written; add --apply to write)"
     console.print(f"import {mode}: {summary['create']} to create, {summary['update']} to update, "
-                  f"{summary['unchanged']} unchanged, {len(plan.errors)} with errors", highlight=False)
+                  f"{summary['unchanged']} unchanged, {len(plan.errors)} with errors", highlight=False, soft_wrap=True)
     for error in plan.errors:
         err_console.print(f"  line {error.line}: {error.message}", highlight=False, soft_wrap=True)
 
@@ -299,7 +299,7 @@ def import_(
     _report(plan, apply and not plan.errors, as_json)
     if plan.errors:
         if apply:
-            err_console.print(f"nothing written: fix the {len(plan.errors)} rows above and run again", highlight=False)
+            err_console.print(f"nothing written: fix the {len(plan.errors)} rows above and run again", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -323,4 +323,4 @@ def export(
         sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
-        err_console.print(f"wrote {len(records)} subscribers to {output}", highlight=False)
+        err_console.print(f"wrote {len(records)} subscribers to {output}", highlight=False, soft_wrap=True)

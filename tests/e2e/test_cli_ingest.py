@@ -197,3 +197,22 @@ def test_unreachable_url_exits_2_with_one_line(cli, no_fetch_waits):
     ran = cli("ingest", "http://127.0.0.1:9/feed.xml")
     assert ran.exit_code == 2
     assert ran.stderr.count("\n") == 1 and "127.0.0.1:9" in ran.stderr
+
+
+def test_demo_prints_one_line_per_input_at_80_columns(tmp_path):
+    """Lines longer than the terminal are left for the terminal to wrap: piped to a file or a
+    log, each record stays on one line (rich used to break them at 80 columns)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    digest = Path(sys.executable).with_name("digest")
+    ran = subprocess.run([str(digest), "demo", "--folder", str(tmp_path / "demo")], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "COLUMNS": "80"})
+    assert ran.returncode == 0, ran.stderr
+    lines = ran.stdout.splitlines()
+    ingests = [line for line in lines if line.startswith("  ingest ")]
+    assert len(ingests) >= 6
+    assert all(line.endswith(" unchanged") for line in ingests), ingests
+    assert any(len(line) > 80 for line in ingests)  # the case this is about
+    assert all(line.startswith(("  ", "Paper Digest", "digests planned")) or "distinct papers" in line for line in lines)
