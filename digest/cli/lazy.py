@@ -5,6 +5,9 @@ tantivy, Jinja2 ... (0.9 s before `digest --help` printed a line). `LazyGroup` l
 each command with a help line given here and imports its module only when that command
 is invoked (or its own `--help` is asked for). `tests/unit/cli/test_lazy.py` checks each
 help line against the command's docstring, so the two cannot drift apart.
+
+The group also shapes what Typer prints: each command's help is reflowed when it is loaded
+(`reflowed`), and a usage error is one line on stderr (`one_line_usage_errors`).
 """
 
 from __future__ import annotations
